@@ -1,0 +1,461 @@
+// Package config reads xenorder's TOML file into a validated model: the
+// defaults, the guests, and their dependency graph.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/xenorder/xenorder/internal/graph"
+)
+
+// DefaultPath is where the config lives unless -c or XENORDER_CONFIG says
+// otherwise.
+const DefaultPath = "/etc/xen/xenorder.toml"
+
+// Defaults of [defaults] keys.
+const (
+	DefaultXL           = "xl"
+	DefaultConfigDir    = "/etc/xen"
+	DefaultStartTimeout = 5 * time.Minute
+	DefaultStopTimeout  = 3 * time.Minute
+	DefaultMaxParallel  = 4
+	DefaultStateDir     = "/var/lib/xenorder"
+	DefaultPollInterval = time.Second
+)
+
+// Config is a loaded, validated configuration.
+type Config struct {
+	File     string // absolute path of the TOML file
+	Defaults Defaults
+	Guests   map[string]*Guest
+	Graph    *graph.Graph // every guest; edges depends_on (Hard) and after (Soft)
+}
+
+// Defaults holds the [defaults] table after defaulting.
+type Defaults struct {
+	XL           string
+	ConfigDir    string // absolute
+	StartTimeout time.Duration
+	StopTimeout  time.Duration
+	MaxParallel  int
+	StateDir     string
+	PollInterval time.Duration // how often `xl list` is read while waiting
+}
+
+// Guest is one [guest.NAME] table after defaulting.
+type Guest struct {
+	Name         string
+	Line         int    // line of its table in the file
+	XLConfig     string // absolute path of its xl config file
+	DependsOn    []string
+	After        []string
+	Autostart    bool
+	StartTimeout time.Duration
+	StopTimeout  time.Duration
+}
+
+// Names returns the guests' names, sorted.
+func (c *Config) Names() []string {
+	names := make([]string, 0, len(c.Guests))
+	for n := range c.Guests {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Problem is one thing wrong with a config file.
+type Problem struct {
+	File       string
+	Line       int    // 0 if unknown
+	Guest      string // "" for [defaults] or the file as a whole
+	InDefaults bool   // the key is in [defaults]
+	Key        string // "" if not about one key
+	Msg        string
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	b.WriteString(p.File)
+	if p.Line > 0 {
+		fmt.Fprintf(&b, ":%d", p.Line)
+	}
+	b.WriteString(": ")
+	if p.Guest != "" {
+		fmt.Fprintf(&b, "guest %s: ", p.Guest)
+	} else if p.InDefaults {
+		b.WriteString("defaults: ")
+	}
+	if p.Key != "" {
+		fmt.Fprintf(&b, "%s: ", p.Key)
+	}
+	b.WriteString(p.Msg)
+	return b.String()
+}
+
+// Error lists every problem found in a config.
+type Error struct {
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// raw mirrors the file; pointers tell "absent" from "zero".
+type rawFile struct {
+	Defaults rawDefaults         `toml:"defaults"`
+	Guest    map[string]rawGuest `toml:"guest"`
+}
+
+type rawDefaults struct {
+	XL           *string `toml:"xl"`
+	ConfigDir    *string `toml:"config_dir"`
+	StartTimeout *string `toml:"start_timeout"`
+	StopTimeout  *string `toml:"stop_timeout"`
+	MaxParallel  *int    `toml:"max_parallel"`
+	StateDir     *string `toml:"state_dir"`
+	PollInterval *string `toml:"poll_interval"`
+}
+
+type rawGuest struct {
+	Config       *string  `toml:"config"`
+	DependsOn    []string `toml:"depends_on"`
+	After        []string `toml:"after"`
+	Autostart    *bool    `toml:"autostart"`
+	StartTimeout *string  `toml:"start_timeout"`
+	StopTimeout  *string  `toml:"stop_timeout"`
+}
+
+// decodeErrRE matches BurntSushi/toml's type errors, which carry a line but
+// are not ParseErrors.
+var decodeErrRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+
+// Load reads and validates the config file at path. Any problem yields an
+// *Error listing all of them (or, for a TOML syntax error, the first).
+func Load(path string) (*Config, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	src, err := os.ReadFile(abs)
+	if err != nil {
+		return nil, &Error{Problems: []Problem{{File: abs, Msg: fmt.Sprintf("cannot read config: %v", errors.Unwrap(err))}}}
+	}
+	return Parse(abs, src)
+}
+
+// Parse validates src as the config file named file (an absolute path;
+// relative paths inside are relative to its folder).
+func Parse(file string, src []byte) (*Config, error) {
+	var raw rawFile
+	md, err := toml.Decode(string(src), &raw)
+	if err != nil {
+		p := Problem{File: file, Msg: err.Error()}
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			p.Line, p.Msg = pe.Position.Line, pe.Message
+			if pe.LastKey != "" {
+				p.Msg = fmt.Sprintf("%s (at key %s)", pe.Message, pe.LastKey)
+			}
+		}
+		if m := decodeErrRE.FindStringSubmatch(p.Msg); m != nil {
+			p.Line, _ = strconv.Atoi(m[1])
+			p.Msg = fmt.Sprintf("%s: %s", m[2], m[3])
+		}
+		p.Msg = strings.TrimPrefix(p.Msg, "toml: ")
+		return nil, &Error{Problems: []Problem{p}}
+	}
+	cfg, problems := parse(file, src, raw, md)
+	if len(problems) > 0 {
+		return nil, &Error{Problems: problems}
+	}
+	return cfg, nil
+}
+
+func parse(file string, src []byte, raw rawFile, md toml.MetaData) (*Config, []Problem) {
+	v := &validator{file: file, loc: newLocator(string(src))}
+	cfg := v.build(&raw, md)
+	sort.SliceStable(v.problems, func(i, j int) bool { return v.problems[i].Line < v.problems[j].Line })
+	return cfg, v.problems
+}
+
+// Check loads the config at path and also checks every guest's xl config
+// file, returning every problem found (nil when there is none) and the
+// config when it is usable.
+func Check(path string) (*Config, error) {
+	cfg, err := Load(path)
+	var ce *Error
+	if err != nil && !errors.As(err, &ce) {
+		return nil, err
+	}
+	if ce != nil {
+		// Report the file problems of a config with other problems too.
+		abs, _ := filepath.Abs(path)
+		src, rerr := os.ReadFile(abs)
+		var raw rawFile
+		md, derr := toml.Decode(string(src), &raw)
+		if rerr == nil && derr == nil {
+			partial, _ := parse(abs, src, raw, md)
+			ce.Problems = append(ce.Problems, partial.CheckFiles()...)
+		}
+		return nil, ce
+	}
+	if ps := cfg.CheckFiles(); len(ps) > 0 {
+		return nil, &Error{Problems: ps}
+	}
+	return cfg, nil
+}
+
+type validator struct {
+	file     string
+	loc      *locator
+	problems []Problem
+}
+
+func (v *validator) add(guest, key, format string, args ...any) {
+	path := []string{"defaults", key}
+	if guest != "" {
+		path = []string{"guest", guest, key}
+	}
+	if key == "" {
+		path = path[:len(path)-1]
+	}
+	v.problems = append(v.problems, Problem{
+		File: v.file, Line: v.loc.line(path...), Guest: guest, Key: key,
+		InDefaults: guest == "", Msg: fmt.Sprintf(format, args...),
+	})
+}
+
+func (v *validator) duration(guest, key string, s *string, def time.Duration) time.Duration {
+	if s == nil {
+		return def
+	}
+	d, err := time.ParseDuration(*s)
+	switch {
+	case err != nil:
+		v.add(guest, key, "%q is not a duration (write it like 90s, 5m or 1h30m)", *s)
+	case d <= 0:
+		v.add(guest, key, "%s must be greater than zero", *s)
+	}
+	return d
+}
+
+func (v *validator) build(raw *rawFile, md toml.MetaData) *Config {
+	dir := filepath.Dir(v.file)
+	undecoded := map[string]bool{}
+	for _, k := range md.Undecoded() {
+		undecoded[k.String()] = true
+	}
+	for _, k := range md.Undecoded() {
+		if !hasUndecodedParent(k, undecoded) {
+			v.unknownKey(k)
+		}
+	}
+	d := Defaults{
+		XL:           DefaultXL,
+		ConfigDir:    DefaultConfigDir,
+		StartTimeout: v.duration("", "start_timeout", raw.Defaults.StartTimeout, DefaultStartTimeout),
+		StopTimeout:  v.duration("", "stop_timeout", raw.Defaults.StopTimeout, DefaultStopTimeout),
+		MaxParallel:  DefaultMaxParallel,
+		StateDir:     DefaultStateDir,
+		PollInterval: v.duration("", "poll_interval", raw.Defaults.PollInterval, DefaultPollInterval),
+	}
+	if p := raw.Defaults.XL; p != nil {
+		if *p == "" {
+			v.add("", "xl", "must not be empty")
+		}
+		d.XL = *p
+	}
+	if p := raw.Defaults.ConfigDir; p != nil {
+		d.ConfigDir = *p
+	}
+	d.ConfigDir = absFrom(dir, d.ConfigDir)
+	if p := raw.Defaults.MaxParallel; p != nil {
+		if *p <= 0 {
+			v.add("", "max_parallel", "%d must be at least 1", *p)
+		}
+		d.MaxParallel = *p
+	}
+	if p := raw.Defaults.StateDir; p != nil {
+		d.StateDir = absFrom(dir, *p)
+	}
+
+	cfg := &Config{File: v.file, Defaults: d, Guests: map[string]*Guest{}, Graph: graph.New()}
+	names := make([]string, 0, len(raw.Guest))
+	for n := range raw.Guest {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		rg := raw.Guest[name]
+		if err := validName(name); err != nil {
+			v.add(name, "", "%v", err)
+		}
+		g := &Guest{
+			Name:         name,
+			Line:         v.loc.line("guest", name),
+			XLConfig:     filepath.Join(d.ConfigDir, name+".cfg"),
+			DependsOn:    rg.DependsOn,
+			After:        rg.After,
+			Autostart:    rg.Autostart == nil || *rg.Autostart,
+			StartTimeout: v.duration(name, "start_timeout", rg.StartTimeout, d.StartTimeout),
+			StopTimeout:  v.duration(name, "stop_timeout", rg.StopTimeout, d.StopTimeout),
+		}
+		if rg.Config != nil {
+			if *rg.Config == "" {
+				v.add(name, "config", "must not be empty")
+			}
+			g.XLConfig = absFrom(dir, *rg.Config)
+		}
+		cfg.Guests[name] = g
+		cfg.Graph.Add(name)
+	}
+	for _, name := range names {
+		g := cfg.Guests[name]
+		v.edges(cfg, g, "depends_on", g.DependsOn, graph.Hard, names)
+		v.edges(cfg, g, "after", g.After, graph.Soft, names)
+	}
+	for _, cyc := range cfg.Graph.Cycles() {
+		path := append(slices.Clone(cyc), cyc[0])
+		v.add(cyc[0], "", "dependency cycle: %s (every guest on it: %s; remove one depends_on or after)",
+			strings.Join(path, " → "), strings.Join(sortedCopy(cyc), ", "))
+	}
+	return cfg
+}
+
+func (v *validator) edges(cfg *Config, g *Guest, key string, deps []string, kind graph.Kind, names []string) {
+	seen := map[string]bool{}
+	for _, dep := range deps {
+		switch {
+		case dep == g.Name:
+			v.add(g.Name, key, "a guest cannot depend on itself")
+		case seen[dep]:
+			v.add(g.Name, key, "%q is listed twice", dep)
+		case cfg.Guests[dep] == nil:
+			msg := fmt.Sprintf("unknown guest %q", dep)
+			if s := Suggest(dep, names); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			} else {
+				msg += " (declare it as [guest." + dep + "])"
+			}
+			v.add(g.Name, key, "%s", msg)
+		default:
+			cfg.Graph.AddEdge(g.Name, dep, kind, key)
+		}
+		seen[dep] = true
+	}
+}
+
+// knownKeys lists the keys of each table, for "did you mean".
+var knownKeys = map[string][]string{
+	"":         {"defaults", "guest"},
+	"defaults": {"xl", "config_dir", "start_timeout", "stop_timeout", "max_parallel", "state_dir", "poll_interval"},
+	"guest":    {"config", "depends_on", "after", "autostart", "start_timeout", "stop_timeout"},
+}
+
+func hasUndecodedParent(k toml.Key, undecoded map[string]bool) bool {
+	for i := 1; i < len(k); i++ {
+		if undecoded[k[:i].String()] {
+			return true
+		}
+	}
+	return false
+}
+
+func (v *validator) unknownKey(k toml.Key) {
+	var guest, table, key string
+	switch {
+	case len(k) == 1:
+		key = k[0]
+	case k[0] == "defaults" && len(k) >= 2:
+		table, key = "defaults", k[1]
+	case k[0] == "guest" && len(k) >= 3:
+		table, guest, key = "guest", k[1], k[2]
+	default:
+		key = k.String()
+	}
+	msg := "unknown key"
+	if s := Suggest(key, knownKeys[table]); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	} else if len(knownKeys[table]) > 0 {
+		msg += " (known: " + strings.Join(knownKeys[table], ", ") + ")"
+	}
+	v.problems = append(v.problems, Problem{
+		File: v.file, Line: v.loc.line(k...), Guest: guest, Key: key, Msg: msg,
+		InDefaults: table == "defaults",
+	})
+}
+
+// validName accepts what Xen accepts as a domain name, minus what would
+// break xenorder's own output and files.
+func validName(name string) error {
+	if name == "" {
+		return errors.New("empty guest name")
+	}
+	if strings.ContainsAny(name, " \t\n/\x00") {
+		return fmt.Errorf("guest name %q may not contain spaces or slashes", name)
+	}
+	if name == "Domain-0" {
+		return errors.New("Domain-0 is dom0 itself and cannot be managed as a guest")
+	}
+	return nil
+}
+
+func absFrom(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
+}
+
+func sortedCopy(s []string) []string {
+	out := slices.Clone(s)
+	sort.Strings(out)
+	return out
+}
+
+// CheckFiles reports guests whose xl config file is missing or unreadable.
+func (c *Config) CheckFiles() []Problem {
+	var ps []Problem
+	for _, name := range c.Names() {
+		g := c.Guests[name]
+		f, err := os.Open(g.XLConfig)
+		if err == nil {
+			var st os.FileInfo
+			st, err = f.Stat()
+			f.Close()
+			if err == nil && st.IsDir() {
+				err = errors.New("is a directory")
+			}
+		}
+		if err != nil {
+			ps = append(ps, Problem{File: c.File, Line: g.Line, Guest: name, Key: "config",
+				Msg: fmt.Sprintf("xl config %s: %v", g.XLConfig, unwrapPath(err))})
+		}
+	}
+	return ps
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

@@ -1,0 +1,190 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xenorder/xenorder/internal/graph"
+)
+
+const seedTOML = `# the seed host
+[defaults]
+config_dir   = "xl"
+max_parallel = 3
+
+[guest.Domain-N]
+config = "/etc/xen/Domain-N.cfg"
+
+[guest.opnsense]
+depends_on   = ["Domain-N"]
+stop_timeout = "5m"
+
+[guest.fileserver]
+depends_on = ["opnsense"]
+
+[guest.backup]
+autostart = false
+
+[guest.web]
+depends_on = ["fileserver"]
+after      = ["backup"]
+`
+
+func TestParseSeed(t *testing.T) {
+	cfg, err := Parse("/etc/xen/xenorder.toml", []byte(seedTOML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.Names(), []string{"Domain-N", "backup", "fileserver", "opnsense", "web"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("names %v, want %v", got, want)
+	}
+	d := cfg.Defaults
+	if d.MaxParallel != 3 || d.StartTimeout != DefaultStartTimeout || d.StopTimeout != DefaultStopTimeout ||
+		d.XL != "xl" || d.ConfigDir != "/etc/xen/xl" || d.StateDir != DefaultStateDir {
+		t.Errorf("defaults %+v", d)
+	}
+	tests := []struct {
+		guest     string
+		xlcfg     string
+		autostart bool
+		stop      time.Duration
+		line      int
+	}{
+		{"Domain-N", "/etc/xen/Domain-N.cfg", true, 3 * time.Minute, 6},
+		{"opnsense", "/etc/xen/xl/opnsense.cfg", true, 5 * time.Minute, 9},
+		{"backup", "/etc/xen/xl/backup.cfg", false, 3 * time.Minute, 16},
+	}
+	for _, tt := range tests {
+		g := cfg.Guests[tt.guest]
+		if g.XLConfig != tt.xlcfg || g.Autostart != tt.autostart || g.StopTimeout != tt.stop || g.Line != tt.line {
+			t.Errorf("%s: %+v", tt.guest, g)
+		}
+	}
+	deps := cfg.Graph.Dependencies("web")
+	want := []graph.Edge{{To: "backup", Kind: graph.Soft, Why: "after"}, {To: "fileserver", Kind: graph.Hard, Why: "depends_on"}}
+	if !reflect.DeepEqual(deps, want) {
+		t.Errorf("web deps %+v", deps)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	const file = "/etc/xen/xenorder.toml"
+	tests := []struct {
+		name string
+		src  string
+		want []string // each a whole problem line
+	}{
+		{"unknown guest with suggestion", `
+[guest.fileserver]
+[guest.web]
+depends_on = ["filesrver"]`, []string{
+			file + `:4: guest web: depends_on: unknown guest "filesrver" (did you mean "fileserver"?)`}},
+		{"unknown guest without suggestion", `
+[guest.web]
+after = ["nas"]`, []string{
+			file + `:3: guest web: after: unknown guest "nas" (declare it as [guest.nas])`}},
+		{"typo in a key", `
+[guest.web]
+depend_on = ["x"]`, []string{
+			file + `:3: guest web: depend_on: unknown key (did you mean "depends_on"?)`}},
+		{"unknown defaults key", `
+[defaults]
+colour = "blue"`, []string{
+			file + `:3: defaults: colour: unknown key (known: xl, config_dir, start_timeout, stop_timeout, max_parallel, state_dir, poll_interval)`}},
+		{"self dependency", `
+[guest.a]
+depends_on = ["a"]`, []string{
+			file + `:3: guest a: depends_on: a guest cannot depend on itself`}},
+		{"bad and zero durations, zero limit", `
+[defaults]
+max_parallel = 0
+stop_timeout = "0s"
+[guest.a]
+start_timeout = "5 minutes"`, []string{
+			file + `:3: defaults: max_parallel: 0 must be at least 1`,
+			file + `:4: defaults: stop_timeout: 0s must be greater than zero`,
+			file + `:6: guest a: start_timeout: "5 minutes" is not a duration (write it like 90s, 5m or 1h30m)`}},
+		{"negative duration", `
+[guest.a]
+stop_timeout = "-1m"`, []string{
+			file + `:3: guest a: stop_timeout: -1m must be greater than zero`}},
+		{"every cycle, every guest", `
+[guest.a]
+depends_on = ["b"]
+[guest.b]
+after = ["a"]
+[guest.x]
+depends_on = ["y"]
+[guest.y]
+depends_on = ["z"]
+[guest.z]
+depends_on = ["x"]
+[guest.ok]
+depends_on = ["a"]`, []string{
+			file + `:2: guest a: dependency cycle: a → b → a (every guest on it: a, b; remove one depends_on or after)`,
+			file + `:6: guest x: dependency cycle: x → y → z → x (every guest on it: x, y, z; remove one depends_on or after)`}},
+		{"duplicate guest", `
+[guest.a]
+[guest.a]`, []string{
+			file + `:3: Key 'guest.a' has already been defined`}},
+		{"listed twice", `
+[guest.a]
+[guest.b]
+depends_on = ["a", "a"]`, []string{
+			file + `:4: guest b: depends_on: "a" is listed twice`}},
+		{"wrong type", `
+[guest.b]
+depends_on = "a"`, []string{
+			file + `:3: guest.b.depends_on: incompatible types: TOML value has type string; destination has type slice`}},
+		{"Domain-0", `
+[guest.Domain-0]`, []string{
+			file + `:2: guest Domain-0: Domain-0 is dom0 itself and cannot be managed as a guest`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse(file, []byte(tt.src))
+			if cfg != nil {
+				t.Fatalf("config returned despite errors")
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %v is not a *config.Error", err)
+			}
+			got := strings.Split(ce.Error(), "\n")
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %d problems:\n%s\nwant:\n%s", len(got), ce, strings.Join(tt.want, "\n"))
+			}
+			for i := range got {
+				if !strings.HasPrefix(got[i], tt.want[i]) {
+					t.Errorf("problem %d:\n got %s\nwant %s", i, got[i], tt.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestLoadAndCheckFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.cfg"), []byte("name='a'\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	toml := filepath.Join(dir, "x.toml")
+	os.WriteFile(toml, []byte("[defaults]\nconfig_dir = \".\"\n[guest.a]\n[guest.b]\n"), 0o644)
+	cfg, err := Load(toml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := cfg.CheckFiles()
+	if len(ps) != 1 || ps[0].Guest != "b" || ps[0].Line != 4 ||
+		!strings.Contains(ps[0].String(), filepath.Join(dir, "b.cfg")+": no such file or directory") {
+		t.Errorf("problems %v", ps)
+	}
+	if _, err := Load(filepath.Join(dir, "missing.toml")); err == nil || !strings.Contains(err.Error(), "cannot read config") {
+		t.Errorf("missing file: %v", err)
+	}
+}

@@ -1,0 +1,193 @@
+package runner
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/xenorder/xenorder/internal/config"
+	"github.com/xenorder/xenorder/internal/xl"
+)
+
+// fakeHV is an in-memory hypervisor that records every call with its time.
+type fakeHV struct {
+	mu     sync.Mutex
+	doms   map[string]*fakeDom
+	nextID int
+	calls  []call
+
+	createDelay    time.Duration
+	createFail     map[string]bool
+	ignoreShutdown map[string]bool
+	shutdownDelay  time.Duration
+	inCreate, peak int
+}
+
+type fakeDom struct {
+	id      int
+	state   string
+	goneAt  time.Time // zero: not going
+	created time.Time
+}
+
+type call struct {
+	op, name   string
+	begin, end time.Time
+}
+
+func newFake() *fakeHV {
+	return &fakeHV{
+		doms:           map[string]*fakeDom{"Domain-0": {id: 0, state: "r-----"}},
+		nextID:         1,
+		createFail:     map[string]bool{},
+		ignoreShutdown: map[string]bool{},
+		createDelay:    20 * time.Millisecond,
+		shutdownDelay:  20 * time.Millisecond,
+	}
+}
+
+func (f *fakeHV) record(op, name string, begin time.Time) {
+	f.mu.Lock()
+	f.calls = append(f.calls, call{op: op, name: name, begin: begin, end: time.Now()})
+	f.mu.Unlock()
+}
+
+func (f *fakeHV) add(name, state string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.doms[name] = &fakeDom{id: f.nextID, state: state, created: time.Now()}
+	f.nextID++
+}
+
+func noSuch(name string) error {
+	return &xl.Error{Args: []string{"x", name}, ExitCode: 1, Stderr: name + " is an invalid domain identifier (rc=-6)"}
+}
+
+func (f *fakeHV) List(ctx context.Context) ([]xl.Domain, error) {
+	defer f.record("list", "", time.Now())
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []xl.Domain
+	for name, d := range f.doms {
+		if !d.goneAt.IsZero() && time.Now().After(d.goneAt) {
+			delete(f.doms, name)
+			continue
+		}
+		out = append(out, xl.Domain{Name: name, ID: d.id, MemMiB: 96, VCPUs: 1, State: stateOf(d.state)})
+	}
+	return out, nil
+}
+
+func (f *fakeHV) Create(ctx context.Context, cfg string) error {
+	begin := time.Now()
+	defer func() { f.record("create", nameOf(cfg), begin) }()
+	name := nameOf(cfg)
+	f.mu.Lock()
+	f.inCreate++
+	f.peak = max(f.peak, f.inCreate)
+	f.mu.Unlock()
+	defer func() { f.mu.Lock(); f.inCreate--; f.mu.Unlock() }()
+	select {
+	case <-time.After(f.createDelay):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if f.createFail[name] {
+		return &xl.Error{Args: []string{"create", cfg}, ExitCode: 3, Stderr: "libxl: error: cannot make domain: -3"}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.doms[name]; ok {
+		return &xl.Error{Args: []string{"create", cfg}, ExitCode: 3, Stderr: `Domain with name "` + name + `" already exists.`}
+	}
+	f.doms[name] = &fakeDom{id: f.nextID, state: "-b----", created: time.Now()}
+	f.nextID++
+	return nil
+}
+
+func nameOf(cfg string) string { return strings.TrimSuffix(filepath.Base(cfg), ".cfg") }
+
+func (f *fakeHV) Shutdown(ctx context.Context, name string, acpi bool) error {
+	defer f.record("shutdown", name, time.Now())
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, ok := f.doms[name]
+	if !ok {
+		return noSuch(name)
+	}
+	if !f.ignoreShutdown[name] && d.goneAt.IsZero() {
+		d.goneAt = time.Now().Add(f.shutdownDelay)
+	}
+	return nil
+}
+
+func (f *fakeHV) Destroy(ctx context.Context, name string) error {
+	defer f.record("destroy", name, time.Now())
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.doms[name]; !ok {
+		return noSuch(name)
+	}
+	delete(f.doms, name)
+	return nil
+}
+
+// callsOf returns the recorded calls of one operation, in order.
+func (f *fakeHV) callsOf(op string) []call {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []call
+	for _, c := range f.calls {
+		if c.op == op {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (f *fakeHV) first(op, name string) (call, bool) {
+	for _, c := range f.callsOf(op) {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return call{}, false
+}
+
+func mustConfig(t *testing.T, src string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse("/etc/xen/xenorder.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// collector gathers events for assertions.
+type collector struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+func (c *collector) report(e Event) { c.mu.Lock(); c.events = append(c.events, e); c.mu.Unlock() }
+
+func (c *collector) lines() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, e := range c.events {
+		out = append(out, e.String())
+	}
+	return out
+}
+
+// stateOf builds an xl.State from its six letters.
+func stateOf(raw string) xl.State {
+	return xl.State{
+		Raw: raw, Running: raw[0] == 'r', Blocked: raw[1] == 'b', Paused: raw[2] == 'p',
+		Shutdown: raw[3] == 's', Reason: xl.ShutdownReason(raw[4]), Dying: raw[5] == 'd',
+	}
+}

@@ -1,0 +1,96 @@
+package runner
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/xenorder/xenorder/internal/xl"
+)
+
+// lister shares `xl list` between every guest being waited on: a caller asks
+// for a snapshot newer than the one it saw last, and gets the newest one if
+// that qualifies, joins a call in flight, or makes the call itself. So the
+// number of xl calls per interval does not grow with the number of waiters.
+type lister struct {
+	hv Hypervisor
+
+	mu        sync.Mutex
+	snap      snapshot
+	inflight  chan struct{} // closed when the call in flight returns
+	flightAt  time.Time     // when the call in flight began
+	callCount int
+}
+
+type snapshot struct {
+	at   time.Time // when the call that produced it began
+	doms []xl.Domain
+	err  error
+}
+
+func (s snapshot) find(name string) (xl.Domain, bool) {
+	for _, d := range s.doms {
+		if d.Name == name {
+			return d, true
+		}
+	}
+	return xl.Domain{}, false
+}
+
+// get returns a snapshot taken after the given time (the zero time accepts
+// any). The call itself is not bound to ctx, which only bounds the wait:
+// other waiters may be sharing it.
+func (l *lister) get(ctx context.Context, after time.Time) (snapshot, error) {
+	for {
+		l.mu.Lock()
+		if !l.snap.at.IsZero() && l.snap.at.After(after) {
+			s := l.snap
+			l.mu.Unlock()
+			return s, nil
+		}
+		if l.inflight != nil && l.flightAt.After(after) {
+			ch := l.inflight
+			l.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return snapshot{}, ctx.Err()
+			}
+		}
+		if l.inflight != nil { // too old for us: wait for it, then call anew
+			ch := l.inflight
+			l.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return snapshot{}, ctx.Err()
+			}
+		}
+		ch := make(chan struct{})
+		began := time.Now()
+		l.inflight, l.flightAt = ch, began
+		l.callCount++
+		l.mu.Unlock()
+
+		doms, err := l.hv.List(context.WithoutCancel(ctx))
+
+		l.mu.Lock()
+		l.snap = snapshot{at: began, doms: doms, err: err}
+		l.inflight = nil
+		close(ch)
+		l.mu.Unlock()
+	}
+}
+
+// recent returns a snapshot begun at most one poll interval ago: good
+// enough for a first look, and shared by every guest looking at once.
+func (l *lister) recent(ctx context.Context, interval time.Duration) (snapshot, error) {
+	return l.get(ctx, time.Now().Add(-interval))
+}
+
+// fresh returns a snapshot begun now or later.
+func (l *lister) fresh(ctx context.Context) (snapshot, error) {
+	return l.get(ctx, time.Now().Add(-time.Nanosecond))
+}

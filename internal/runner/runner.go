@@ -1,0 +1,419 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/xenorder/xenorder/internal/config"
+	"github.com/xenorder/xenorder/internal/graph"
+	"github.com/xenorder/xenorder/internal/xl"
+)
+
+// Runner starts and stops the guests of one config.
+type Runner struct {
+	Config *config.Config
+	HV     Hypervisor
+	// Report receives every event as it happens, from many goroutines at
+	// once; it must serialise its own output. Nil discards events.
+	Report func(Event)
+
+	PollInterval time.Duration // 0: the config's poll_interval
+	DestroyWait  time.Duration // 0: DefaultDestroyWait
+	VanishGrace  time.Duration // 0: DefaultVanishGrace
+
+	list *lister
+}
+
+// New returns a runner for cfg against hv.
+func New(cfg *config.Config, hv Hypervisor, report func(Event)) *Runner {
+	return &Runner{Config: cfg, HV: hv, Report: report}
+}
+
+func (r *Runner) lister() *lister {
+	if r.list == nil {
+		r.list = &lister{hv: r.HV}
+	}
+	return r.list
+}
+
+// ListCalls is how many `xl list` calls the runner has made.
+func (r *Runner) ListCalls() int {
+	l := r.lister()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.callCount
+}
+
+func (r *Runner) interval() time.Duration {
+	if r.PollInterval > 0 {
+		return r.PollInterval
+	}
+	if r.Config != nil && r.Config.Defaults.PollInterval > 0 {
+		return r.Config.Defaults.PollInterval
+	}
+	return config.DefaultPollInterval
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+func (r *Runner) emit(guest string, domid int, err error, format string, args ...any) {
+	if r.Report != nil {
+		r.Report(Event{Time: time.Now(), Guest: guest, DomID: domid, Err: err, Msg: fmt.Sprintf(format, args...)})
+	}
+}
+
+// UsageError is a request that names something the config does not have.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+func (r *Runner) checkNames(names []string) error {
+	var bad []string
+	for _, n := range names {
+		if r.Config.Guests[n] == nil {
+			msg := fmt.Sprintf("unknown guest %q", n)
+			if s := config.Suggest(n, r.Config.Names()); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			bad = append(bad, msg)
+		}
+	}
+	if len(bad) > 0 {
+		return &UsageError{Msg: strings.Join(bad, "; ") + " in " + r.Config.File}
+	}
+	return nil
+}
+
+// ---- start ----
+
+// PlanStart computes what `start names...` would do given the current
+// `xl list`: with no names, every autostart guest; with names, those. Either
+// way, plus everything they depend on through depends_on.
+func (r *Runner) PlanStart(ctx context.Context, names []string) (*Plan, error) {
+	if err := r.checkNames(names); err != nil {
+		return nil, err
+	}
+	cfg := r.Config
+	seeds := names
+	if len(seeds) == 0 {
+		for _, n := range cfg.Names() {
+			if cfg.Guests[n].Autostart {
+				seeds = append(seeds, n)
+			}
+		}
+	}
+	run := cfg.Graph.DependencyClosure(seeds, graph.Hard)
+	snap, err := r.lister().fresh(ctx)
+	if err == nil {
+		err = snap.err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("plan start: %w", err)
+	}
+	inRun := set(run)
+	pulledBy := map[string][]string{}
+	for _, n := range run {
+		for _, e := range cfg.Graph.Dependents(n) {
+			if e.Kind == graph.Hard && inRun[e.To] {
+				pulledBy[n] = append(pulledBy[n], e.To)
+			}
+		}
+	}
+	seed := set(seeds)
+	plan := &Plan{Verb: "start"}
+	for _, tier := range cfg.Graph.StartTiers(run) {
+		var steps []Step
+		for _, n := range tier {
+			s := Step{Guest: n, Action: "create", DomID: -1}
+			for _, e := range cfg.Graph.Dependencies(n) {
+				if inRun[e.To] {
+					s.Deps = append(s.Deps, e)
+				}
+			}
+			if d, ok := snap.find(n); ok {
+				s.DomID = d.ID
+				s.Action = "already running"
+				if bad := badStartState(d.State); bad != "" {
+					s.Action = "blocked"
+					s.Note = fmt.Sprintf("listed as %s: %s", d.State, bad)
+				}
+			}
+			if !seed[n] {
+				why := "required by " + strings.Join(pulledBy[n], ", ")
+				if !cfg.Guests[n].Autostart {
+					why += "; autostart = false, pulled in by depends_on"
+				}
+				s.Note = joinNote(s.Note, why)
+			}
+			steps = append(steps, s)
+		}
+		plan.Tiers = append(plan.Tiers, steps)
+	}
+	return plan, nil
+}
+
+func joinNote(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+// badStartState says why a listed domain cannot simply count as running.
+func badStartState(s xl.State) string {
+	switch {
+	case s.Crashed():
+		return "it crashed; destroy it (xl destroy) to start it again"
+	case s.Shutdown && !s.Dying:
+		return "it has shut down but is still listed; destroy it (xl destroy) to start it again"
+	}
+	return ""
+}
+
+// Start executes a start plan. Each guest is created once every dependency
+// in the run is ready (and every `after` guest in the run has finished),
+// holding one of max_parallel slots from xl create until ready. A failed
+// guest skips exactly its dependents. On ctx cancellation nothing new is
+// launched; guests already created are left as they are.
+func (r *Runner) Start(ctx context.Context, plan *Plan) *Result {
+	began := time.Now()
+	steps := map[string]Step{}
+	var order []string
+	for _, s := range plan.Steps() {
+		steps[s.Guest] = s
+		order = append(order, s.Guest)
+	}
+	w := newWalker(r.Config.Defaults.MaxParallel)
+	waitFor := func(n string) []string {
+		var ps []string
+		for _, e := range steps[n].Deps {
+			ps = append(ps, e.To)
+		}
+		return ps
+	}
+	gate := func(n string) *Outcome {
+		for _, e := range steps[n].Deps {
+			dep := w.result(e.To)
+			if e.Kind != graph.Hard || dep.Status == Done || dep.Status == AlreadyDone {
+				continue
+			}
+			cause := dep.Guest
+			if dep.Cause != "" {
+				cause = dep.Cause
+			}
+			if dep.Status == NotRun {
+				r.emit(n, -1, nil, "not started: interrupted")
+				return &Outcome{Guest: n, Status: NotRun, Err: context.Canceled}
+			}
+			err := fmt.Errorf("dependency %s failed", cause)
+			r.emit(n, -1, nil, "skipped: dependency %s failed", cause)
+			return &Outcome{Guest: n, Status: Skipped, Cause: cause, Err: err}
+		}
+		if ctx.Err() != nil {
+			r.emit(n, -1, nil, "not started: interrupted")
+			return &Outcome{Guest: n, Status: NotRun, Err: ctx.Err()}
+		}
+		return nil
+	}
+	run := func(n string) *Outcome { return r.startOne(ctx, r.Config.Guests[n]) }
+	w.walk(ctx, order, waitFor, gate, run)
+	res := &Result{Verb: "start", Elapsed: time.Since(began)}
+	for _, n := range order {
+		res.Outcomes = append(res.Outcomes, w.result(n))
+	}
+	return res
+}
+
+// startOne brings one guest up: check, create, wait until ready.
+func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
+	began := time.Now()
+	out := &Outcome{Guest: g.Name, Began: began, DomID: -1}
+	fail := func(err error) *Outcome {
+		out.Status, out.Err, out.Elapsed = Failed, fmt.Errorf("start %s: %w", g.Name, err), time.Since(began)
+		r.emit(g.Name, out.DomID, err, "failed")
+		return out
+	}
+	if ctx.Err() != nil {
+		out.Status, out.Err = NotRun, ctx.Err()
+		return out
+	}
+	// The whole start, from the first look until ready, is bounded.
+	deadline := began.Add(g.StartTimeout)
+	snap, err := r.lister().recent(ctx, r.interval())
+	if err == nil {
+		err = snap.err
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if d, ok := snap.find(g.Name); ok {
+		if d.State.Dying {
+			r.emit(g.Name, d.ID, nil, "an old domain of this name is dying (domid %d); waiting for it to go", d.ID)
+			if err := r.waitGone(ctx, g.Name, deadline); err != nil {
+				return fail(err)
+			}
+		} else if bad := badStartState(d.State); bad != "" {
+			out.DomID = d.ID
+			return fail(fmt.Errorf("domain %s (domid %d) is listed as %s: %s", g.Name, d.ID, d.State, bad))
+		} else {
+			out.Status, out.DomID, out.Elapsed = AlreadyDone, d.ID, time.Since(began)
+			r.emit(g.Name, d.ID, nil, "already running (domid %d)", d.ID)
+			return out
+		}
+	}
+
+	r.emit(g.Name, -1, nil, "creating (xl create %s)", g.XLConfig)
+	// A create in flight is not abandoned on interruption: that would leave
+	// a half-built domain. It is bounded by the guest's start timeout.
+	cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	err = r.HV.Create(cctx, g.XLConfig)
+	cancel()
+	if err != nil {
+		if xl.IsAlreadyExists(err) {
+			// Someone else created it meanwhile: recognise it, do not fail.
+			r.emit(g.Name, -1, nil, "was created by someone else meanwhile")
+		} else if errors.Is(err, context.DeadlineExceeded) || time.Now().After(deadline) {
+			return fail(fmt.Errorf("xl create did not return within start_timeout %s: %w", g.StartTimeout, err))
+		} else {
+			return fail(err)
+		}
+	}
+	d, err := r.waitRunning(ctx, g, deadline)
+	out.DomID = d.ID
+	if err != nil {
+		if ctx.Err() != nil {
+			out.Status, out.Err, out.Elapsed = NotRun, fmt.Errorf("start %s: interrupted while waiting: %w", g.Name, ctx.Err()), time.Since(began)
+			r.emit(g.Name, d.ID, nil, "interrupted while waiting; left as it is")
+			return out
+		}
+		return fail(err)
+	}
+	out.Status, out.Elapsed = Done, time.Since(began)
+	r.emit(g.Name, d.ID, nil, "ready after %s (domid %d)", round(out.Elapsed), d.ID)
+	return out
+}
+
+// waitRunning polls the shared `xl list` until the guest is listed in a
+// running state. A crash or a plain shutdown fails at once; a reboot (the
+// domain gone, then back under a new domid) is followed.
+func (r *Runner) waitRunning(ctx context.Context, g *config.Guest, deadline time.Time) (xl.Domain, error) {
+	var (
+		seen     snapshot
+		last     xl.Domain
+		lastErr  error
+		absentAt time.Time
+		announce = true
+	)
+	grace := orDefault(r.VanishGrace, DefaultVanishGrace)
+	for {
+		s, err := r.lister().get(ctx, seen.at)
+		if err != nil {
+			return last, err
+		}
+		seen = s
+		if s.err != nil {
+			lastErr = s.err // xl list failing once is not fatal; keep trying
+		} else if d, ok := s.find(g.Name); ok {
+			absentAt = time.Time{}
+			if announce || d.ID != last.ID {
+				if !announce && d.ID != last.ID {
+					r.emit(g.Name, d.ID, nil, "rebooted: now domid %d", d.ID)
+				} else {
+					r.emit(g.Name, d.ID, nil, "created (domid %d)", d.ID)
+				}
+				announce = false
+			}
+			last = d
+			switch st := d.State; {
+			case st.Crashed():
+				return d, fmt.Errorf("domain crashed while starting (domid %d, state %s)", d.ID, st.Raw)
+			case st.Shutdown && st.Reason == xl.ShutdownReason('-') && !st.Dying:
+				return d, fmt.Errorf("domain shut down while starting (domid %d, state %s)", d.ID, st.Raw)
+			case st.Shutdown || st.Dying || st.Paused:
+				// rebooting, dying on the way to a reboot, or still being built
+			default:
+				return d, nil
+			}
+		} else {
+			if absentAt.IsZero() {
+				absentAt = s.at
+			}
+			if s.at.Sub(absentAt) >= grace {
+				if announce {
+					return last, errors.New("xl create succeeded but the domain is not listed")
+				}
+				return last, fmt.Errorf("domain disappeared while starting (was domid %d)", last.ID)
+			}
+		}
+		if time.Now().After(deadline) {
+			err := fmt.Errorf("not running after %s", g.StartTimeout)
+			if lastErr != nil {
+				err = fmt.Errorf("%w: %w", err, lastErr)
+			}
+			return last, err
+		}
+		if err := sleep(ctx, min(r.interval(), time.Until(deadline)+time.Millisecond)); err != nil {
+			return last, err
+		}
+	}
+}
+
+// waitGone polls until name is no longer listed or the deadline passes.
+func (r *Runner) waitGone(ctx context.Context, name string, deadline time.Time) error {
+	var seen snapshot
+	for {
+		s, err := r.lister().get(ctx, seen.at)
+		if err != nil {
+			return err
+		}
+		seen = s
+		if s.err == nil {
+			if _, ok := s.find(name); !ok {
+				return nil
+			}
+		}
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("still listed after waiting until %s", deadline.Format(time.TimeOnly))
+		}
+		if err := sleep(ctx, min(r.interval(), time.Until(deadline)+time.Millisecond)); err != nil {
+			return err
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func set(names []string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

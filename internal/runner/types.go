@@ -1,0 +1,231 @@
+// Package runner starts and stops guests in dependency order against a
+// Hypervisor: in parallel where the graph allows, with timeouts, a
+// concurrency limit, and one shared `xl list` for everything that waits.
+package runner
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/xenorder/xenorder/internal/graph"
+	"github.com/xenorder/xenorder/internal/xl"
+)
+
+// Hypervisor is what the runner needs of the toolstack. *xl.Client is one.
+type Hypervisor interface {
+	List(ctx context.Context) ([]xl.Domain, error)
+	Create(ctx context.Context, cfgPath string) error
+	Shutdown(ctx context.Context, name string, acpi bool) error
+	Destroy(ctx context.Context, name string) error
+}
+
+// Defaults of Options.
+const (
+	// DefaultDestroyWait bounds the wait for a destroyed domain to vanish.
+	DefaultDestroyWait = time.Minute
+	// DefaultVanishGrace is how long a starting guest may be absent from
+	// `xl list` before it counts as gone for good (a reboot makes it vanish
+	// and come back under a new domid).
+	DefaultVanishGrace = 10 * time.Second
+)
+
+// Status is how one guest's part of a run ended.
+type Status int
+
+const (
+	Done        Status = iota + 1 // started and ready / stopped gracefully
+	AlreadyDone                   // was already running / already stopped
+	Forced                        // stopped, but only by xl destroy after its grace period
+	Failed                        // its own step failed
+	Skipped                       // not attempted: a dependency failed (or a dependent still runs)
+	NotRun                        // not attempted: interrupted
+)
+
+func (s Status) String() string {
+	return [...]string{"?", "done", "already done", "forced", "failed", "skipped", "not run"}[s]
+}
+
+// Outcome is one guest's result.
+type Outcome struct {
+	Guest   string
+	Status  Status
+	Err     error  // for Failed, Skipped, NotRun, Forced
+	Cause   string // for Skipped: the guest whose failure is the root cause
+	DomID   int
+	Began   time.Time
+	Elapsed time.Duration
+}
+
+// Result is the outcome of a whole start or stop.
+type Result struct {
+	Verb     string
+	Outcomes []*Outcome // in plan order
+	Elapsed  time.Duration
+}
+
+// OK reports whether everything was done as asked, with no guest failed,
+// skipped, interrupted or forced.
+func (r *Result) OK() bool {
+	for _, o := range r.Outcomes {
+		if o.Status != Done && o.Status != AlreadyDone {
+			return false
+		}
+	}
+	return true
+}
+
+// Summary is the closing report: a count line, then one line per problem,
+// root causes first.
+func (r *Result) Summary() string {
+	count := map[Status]int{}
+	byStatus := map[Status][]*Outcome{}
+	for _, o := range r.Outcomes {
+		count[o.Status]++
+		byStatus[o.Status] = append(byStatus[o.Status], o)
+	}
+	doneWord, alreadyWord, forcedWord := "started", "already running", "destroyed after grace"
+	if r.Verb == "stop" {
+		doneWord, alreadyWord = "stopped", "already stopped"
+	}
+	parts := []string{}
+	for _, s := range []struct {
+		st   Status
+		word string
+	}{{Done, doneWord}, {AlreadyDone, alreadyWord}, {Forced, forcedWord}, {Failed, "failed"}, {Skipped, "skipped"}, {NotRun, "not run"}} {
+		if count[s.st] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", count[s.st], s.word))
+		}
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "nothing to do")
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d guests in %s: %s\n", r.Verb, len(r.Outcomes), round(r.Elapsed), strings.Join(parts, ", "))
+	for _, o := range byStatus[Failed] {
+		fmt.Fprintf(&b, "  FAILED  %s: %v\n", o.Guest, o.Err)
+	}
+	for _, o := range byStatus[Forced] {
+		fmt.Fprintf(&b, "  FORCED  %s: %v\n", o.Guest, o.Err)
+	}
+	skipped := map[string][]string{}
+	for _, o := range byStatus[Skipped] {
+		skipped[o.Cause] = append(skipped[o.Cause], o.Guest)
+	}
+	causes := make([]string, 0, len(skipped))
+	for c := range skipped {
+		causes = append(causes, c)
+	}
+	sort.Strings(causes)
+	for _, c := range causes {
+		gs := skipped[c]
+		sort.Strings(gs)
+		if r.Verb == "stop" {
+			fmt.Fprintf(&b, "  SKIPPED %s: %s still running\n", strings.Join(gs, ", "), c)
+		} else {
+			fmt.Fprintf(&b, "  SKIPPED %s: dependency %s failed\n", strings.Join(gs, ", "), c)
+		}
+	}
+	for _, o := range byStatus[NotRun] {
+		fmt.Fprintf(&b, "  NOT RUN %s: interrupted\n", o.Guest)
+	}
+	return b.String()
+}
+
+// Event is one step of one guest, reported as it happens.
+type Event struct {
+	Time  time.Time
+	Guest string
+	Msg   string // e.g. "created (domid 7)", "ready after 41.2s"
+	Err   error  // set for failures and warnings
+	DomID int
+}
+
+func (e Event) String() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Guest, e.Msg, e.Err)
+	}
+	return e.Guest + ": " + e.Msg
+}
+
+// Step is one guest's line in a plan.
+type Step struct {
+	Guest  string
+	Action string       // create, already running, shutdown, destroy, already stopped, wait (dying)
+	Deps   []graph.Edge // its dependencies (start) or dependents (stop) within the run
+	Note   string       // why it is part of the run, if not obvious
+	DomID  int          // -1 when not running
+}
+
+// Plan is what a start or stop will do, tier by tier: tier 0 has no
+// dependency (start) or no dependent (stop) within the run.
+type Plan struct {
+	Verb       string
+	Tiers      [][]Step
+	Undeclared []Step // stop only: running domains the config does not name, stopped first
+}
+
+// Steps returns every step in execution order (undeclared first).
+func (p *Plan) Steps() []Step {
+	out := append([]Step{}, p.Undeclared...)
+	for _, t := range p.Tiers {
+		out = append(out, t...)
+	}
+	return out
+}
+
+// String renders the plan for people.
+func (p *Plan) String() string {
+	var b strings.Builder
+	width := 10
+	for _, s := range p.Steps() {
+		width = max(width, len(s.Guest))
+	}
+	line := func(s Step) {
+		fmt.Fprintf(&b, "  %-*s  %-16s", width, s.Guest, s.Action)
+		var deps []string
+		for _, e := range s.Deps {
+			d := e.To
+			if e.Kind == graph.Soft {
+				d += " (after)"
+			}
+			deps = append(deps, d)
+		}
+		if len(deps) > 0 {
+			if p.Verb == "stop" {
+				fmt.Fprintf(&b, "  after: %s", strings.Join(deps, ", "))
+			} else {
+				fmt.Fprintf(&b, "  needs: %s", strings.Join(deps, ", "))
+			}
+		}
+		if s.Note != "" {
+			fmt.Fprintf(&b, "  [%s]", s.Note)
+		}
+		b.WriteString("\n")
+	}
+	if len(p.Undeclared) > 0 {
+		b.WriteString("first, domains the config does not name:\n")
+		for _, s := range p.Undeclared {
+			line(s)
+		}
+	}
+	for i, t := range p.Tiers {
+		fmt.Fprintf(&b, "tier %d:\n", i)
+		for _, s := range t {
+			line(s)
+		}
+	}
+	if len(p.Tiers) == 0 && len(p.Undeclared) == 0 {
+		b.WriteString("nothing to do\n")
+	}
+	return b.String()
+}
+
+func round(d time.Duration) time.Duration {
+	if d < 10*time.Second {
+		return d.Round(10 * time.Millisecond)
+	}
+	return d.Round(100 * time.Millisecond)
+}

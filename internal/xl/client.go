@@ -1,0 +1,337 @@
+package xl
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// DefaultWaitDelay is how long Run waits after interrupting xl before it
+// kills it, when Client.WaitDelay is 0.
+const DefaultWaitDelay = 5 * time.Second
+
+// Timeouts of the Client methods, applied on top of the caller's context
+// (whichever ends first). Create, Save and Restore have none of their own.
+const (
+	ListTimeout     = 30 * time.Second
+	InfoTimeout     = 30 * time.Second
+	ShutdownTimeout = 90 * time.Second // xl shutdown may itself wait ~60s for the guest's ack
+	DestroyTimeout  = 60 * time.Second
+)
+
+// Client runs xl. The zero value runs "xl" from PATH.
+type Client struct {
+	Path      string        // xl binary; "" means "xl" looked up on PATH at run time
+	WaitDelay time.Duration // after SIGINT on cancel, kill after this; 0 means DefaultWaitDelay
+	// Trace, if set, is called after every xl run with its arguments, how
+	// long it took and its error (nil on success), e.g. for debug logging.
+	Trace func(args []string, d time.Duration, err error)
+}
+
+// List runs `xl list`.
+func (c *Client) List(ctx context.Context) ([]Domain, error) {
+	out, err := c.Run(ctx, ListTimeout, "list")
+	if err != nil {
+		return nil, err
+	}
+	d, err := ParseList(out)
+	return d, withOutput(err, out)
+}
+
+// ListLong runs `xl list -l`.
+func (c *Client) ListLong(ctx context.Context) ([]DomainConfig, error) {
+	out, err := c.Run(ctx, ListTimeout, "list", "-l")
+	if err != nil {
+		return nil, err
+	}
+	d, err := ParseListLong(out)
+	return d, withOutput(err, out)
+}
+
+// Info runs `xl info`.
+func (c *Client) Info(ctx context.Context) (Info, error) {
+	out, err := c.Run(ctx, InfoTimeout, "info")
+	if err != nil {
+		return Info{}, err
+	}
+	info, err := ParseInfo(out)
+	return info, withOutput(err, out)
+}
+
+// Create runs `xl create CFGPATH`. It has no timeout of its own: ctx bounds
+// it. cfgPath must be absolute.
+func (c *Client) Create(ctx context.Context, cfgPath string) error {
+	if !filepath.IsAbs(cfgPath) {
+		return fmt.Errorf("xl create: config path %q is not absolute", cfgPath)
+	}
+	_, err := c.Run(ctx, 0, "create", cfgPath)
+	return err
+}
+
+// Shutdown runs `xl shutdown NAME`, or `xl shutdown -F NAME` if acpi is set
+// (fall back to the ACPI power button when the guest has no PV control
+// interface). It does not wait for the domain to go away.
+func (c *Client) Shutdown(ctx context.Context, name string, acpi bool) error {
+	if err := checkArg("shutdown", "domain name", name); err != nil {
+		return err
+	}
+	args := []string{"shutdown", name}
+	if acpi {
+		args = []string{"shutdown", "-F", name}
+	}
+	_, err := c.Run(ctx, ShutdownTimeout, args...)
+	return err
+}
+
+// Destroy runs `xl destroy NAME`.
+func (c *Client) Destroy(ctx context.Context, name string) error {
+	if err := checkArg("destroy", "domain name", name); err != nil {
+		return err
+	}
+	_, err := c.Run(ctx, DestroyTimeout, "destroy", name)
+	return err
+}
+
+// Save runs `xl save NAME PATH`, bounded by ctx only.
+func (c *Client) Save(ctx context.Context, name, path string) error {
+	if err := checkArg("save", "domain name", name); err != nil {
+		return err
+	}
+	if err := checkArg("save", "path", path); err != nil {
+		return err
+	}
+	_, err := c.Run(ctx, 0, "save", name, path)
+	return err
+}
+
+// Restore runs `xl restore PATH`, bounded by ctx only.
+func (c *Client) Restore(ctx context.Context, path string) error {
+	if err := checkArg("restore", "path", path); err != nil {
+		return err
+	}
+	_, err := c.Run(ctx, 0, "restore", path)
+	return err
+}
+
+// checkArg rejects an empty argument or one xl would take for an option.
+func checkArg(cmd, what, arg string) error {
+	if arg == "" || strings.HasPrefix(arg, "-") {
+		return fmt.Errorf("xl %s: bad %s %q", cmd, what, arg)
+	}
+	return nil
+}
+
+// Run is the single place that runs xl: it runs xl with args (no shell)
+// and returns its stdout. timeout, if positive, bounds the run on top of
+// ctx. When ctx ends, xl gets SIGINT, and is killed if it is still running
+// after WaitDelay. Any failure is an *Error; stdout is returned even then.
+func (c *Client) Run(ctx context.Context, timeout time.Duration, args ...string) (stdout []byte, err error) {
+	parent := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	path := c.Path
+	if path == "" {
+		path = "xl"
+	}
+	waitDelay := c.WaitDelay
+	if waitDelay <= 0 {
+		waitDelay = DefaultWaitDelay
+	}
+
+	var outBuf, errBuf bytes.Buffer
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Stdout, cmd.Stderr = &outBuf, &errBuf
+	start := time.Now()
+	var interruptedAfter atomic.Int64 // time.Duration from start to SIGINT; 0 if not sent
+	cmd.Cancel = func() error {
+		err := cmd.Process.Signal(os.Interrupt)
+		if err == nil {
+			interruptedAfter.Store(int64(max(time.Since(start), 1)))
+		}
+		return err
+	}
+	cmd.WaitDelay = waitDelay
+
+	runErr := cmd.Run()
+	took := time.Since(start)
+
+	if runErr != nil && ctx.Err() == nil && errors.Is(runErr, exec.ErrWaitDelay) && cmd.ProcessState != nil && cmd.ProcessState.Success() {
+		// xl exited 0 but something it started (xl create daemonizes)
+		// held its output open; the run itself succeeded.
+		runErr = nil
+	}
+	if runErr != nil {
+		e := &Error{
+			Args:     slices.Clone(args),
+			ExitCode: -1,
+			Stderr:   strings.TrimSpace(errBuf.String()),
+			Err:      runErr,
+		}
+		if cmd.ProcessState != nil {
+			e.ExitCode = cmd.ProcessState.ExitCode()
+		}
+		switch {
+		case cmd.Process == nil && ctx.Err() != nil:
+			e.Err = fmt.Errorf("not run: %w", ctx.Err())
+		case interruptedAfter.Load() != 0:
+			after := time.Duration(interruptedAfter.Load())
+			if d, ok := parent.Deadline(); timeout > 0 && (!ok || d.After(start.Add(timeout))) {
+				after = timeout // our own timeout fired: say it exactly
+			}
+			e.Err = &interrupted{after: after, killed: killed(cmd.ProcessState), waitDelay: waitDelay, err: ctx.Err()}
+		}
+		err = e
+	}
+	if c.Trace != nil {
+		c.Trace(slices.Clone(args), took, err)
+	}
+	return outBuf.Bytes(), err
+}
+
+// killed reports whether the process died of SIGKILL.
+func killed(ps *os.ProcessState) bool {
+	if ps == nil {
+		return false
+	}
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
+}
+
+// interrupted is the cause of an *Error when xl was interrupted because
+// its context ended. It unwraps to context.DeadlineExceeded or
+// context.Canceled.
+type interrupted struct {
+	after     time.Duration
+	killed    bool
+	waitDelay time.Duration
+	err       error
+}
+
+func (e *interrupted) Error() string {
+	what := "no answer after"
+	if errors.Is(e.err, context.Canceled) {
+		what = "canceled after"
+	}
+	how := "interrupted"
+	if e.killed {
+		how += ", killed after " + e.waitDelay.String()
+	}
+	return fmt.Sprintf("%s %s (%s)", what, roundDuration(e.after), how)
+}
+
+func (e *interrupted) Unwrap() error { return e.err }
+
+// roundDuration rounds d for a message.
+func roundDuration(d time.Duration) time.Duration {
+	if d >= time.Second {
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(time.Millisecond)
+}
+
+// Error is a failed run of xl.
+type Error struct {
+	Args     []string // arguments after "xl"
+	ExitCode int      // -1 if xl did not exit normally (or did not run)
+	Stderr   string   // trimmed
+	Err      error    // underlying: *exec.ExitError, an exec error, or one unwrapping to a context error
+}
+
+// Error reads as a chain: the command, what went wrong, and the most
+// telling stderr line, e.g.
+// "xl destroy nosuch: exit status 1: nosuch is an invalid domain identifier (rc=-6)".
+func (e *Error) Error() string {
+	quoted := make([]string, len(e.Args))
+	for i, a := range e.Args {
+		quoted[i] = a
+		if a == "" || strings.ContainsAny(a, " \t\n\"'") {
+			quoted[i] = strconv.Quote(a)
+		}
+	}
+	msg := strings.Join(append([]string{"xl"}, quoted...), " ")
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	} else {
+		msg += ": exit status " + strconv.Itoa(e.ExitCode)
+	}
+	if cause := e.cause(); cause != "" {
+		msg += ": " + cause
+	}
+	return msg
+}
+
+// Unwrap returns Err.
+func (e *Error) Unwrap() error { return e.Err }
+
+// causeWords mark a stderr line that says what went wrong.
+var causeWords = []string{"error", "fatal", "failed", "invalid", "not available", "can't"}
+
+// cause picks the most telling stderr line: the first one containing one
+// of causeWords (any case), else the last non-empty one. Progress lines
+// ("Parsing config from ...", "Shutting down domain N") never count.
+func (e *Error) cause() string {
+	last := ""
+	for _, line := range strings.Split(e.Stderr, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "Parsing config from ") || strings.HasPrefix(line, "Shutting down domain ") {
+			continue
+		}
+		lower := strings.ToLower(line)
+		for _, w := range causeWords {
+			if strings.Contains(lower, w) {
+				return line
+			}
+		}
+		last = line
+	}
+	return last
+}
+
+// IsNoSuchDomain reports whether xl failed because the domain does not
+// exist ("NAME is an invalid domain identifier").
+func IsNoSuchDomain(err error) bool {
+	return stderrContains(err, "is an invalid domain identifier")
+}
+
+// IsNoPVControl reports whether xl failed because the guest has no PV
+// control interface, so `xl shutdown` without -F cannot shut it down.
+func IsNoPVControl(err error) bool {
+	return stderrContains(err, "PV control interface not available")
+}
+
+// IsAlreadyExists reports whether xl failed because a domain with that
+// name already exists.
+func IsAlreadyExists(err error) bool {
+	return stderrContains(err, "already exists")
+}
+
+func stderrContains(err error, s string) bool {
+	var e *Error
+	return errors.As(err, &e) && strings.Contains(e.Stderr, s)
+}
+
+// withOutput adds the start of xl's output to a parse error.
+func withOutput(err error, out []byte) error {
+	if err == nil {
+		return nil
+	}
+	const max = 200
+	head := out
+	if len(head) > max {
+		head = head[:max]
+	}
+	return fmt.Errorf("%w (output began %q)", err, head)
+}

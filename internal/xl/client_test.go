@@ -1,0 +1,444 @@
+package xl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The fake xl: the test binary re-executed with XL_TEST_HELPER=1 behaves
+// as scripted by these variables.
+const (
+	envHelper    = "XL_TEST_HELPER"     // "1": be the fake xl
+	envStdout    = "XL_TEST_STDOUT"     // print this on stdout
+	envStderr    = "XL_TEST_STDERR"     // print this on stderr
+	envExit      = "XL_TEST_EXIT"       // exit with this code
+	envSleep     = "XL_TEST_SLEEP"      // then sleep this long (a time.Duration)
+	envIgnoreInt = "XL_TEST_IGNORE_INT" // "1": ignore SIGINT
+	envEchoArgs  = "XL_TEST_ECHO_ARGS"  // "1": print the arguments, one a line
+	envDaemon    = "XL_TEST_DAEMON"     // start a fake xl that holds stdout for this long, then exit
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envHelper) == "1" {
+		os.Exit(fakeXL())
+	}
+	os.Exit(m.Run())
+}
+
+func fakeXL() int {
+	if os.Getenv(envIgnoreInt) == "1" {
+		signal.Ignore(os.Interrupt)
+	}
+	if os.Getenv(envEchoArgs) == "1" {
+		for _, a := range os.Args[1:] {
+			fmt.Println(a)
+		}
+	}
+	fmt.Print(os.Getenv(envStdout))
+	fmt.Fprint(os.Stderr, os.Getenv(envStderr))
+	if d := os.Getenv(envDaemon); d != "" {
+		// Like xl create: leave something running that holds our stdout.
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), envDaemon+"=", envStdout+"=", envStderr+"=", envEchoArgs+"=", envSleep+"="+d)
+		cmd.Stdout = os.Stdout
+		if err := cmd.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 99
+		}
+	}
+	if d := os.Getenv(envSleep); d != "" {
+		dur, err := time.ParseDuration(d)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 99
+		}
+		time.Sleep(dur)
+	}
+	code, _ := strconv.Atoi(os.Getenv(envExit))
+	return code
+}
+
+// fakeClient returns a Client that runs the fake xl scripted by env, and
+// records the runs it traces.
+func fakeClient(t *testing.T, env map[string]string) (*Client, *[][]string) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{envStdout, envStderr, envExit, envSleep, envIgnoreInt, envEchoArgs, envDaemon} {
+		t.Setenv(k, env[k])
+	}
+	t.Setenv(envHelper, "1")
+	// Under -race, a process exiting normally sleeps 1s unless told not to.
+	t.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	var runs [][]string
+	c := &Client{
+		Path:      exe,
+		WaitDelay: 300 * time.Millisecond,
+		Trace:     func(args []string, d time.Duration, err error) { runs = append(runs, args) },
+	}
+	return c, &runs
+}
+
+// asError returns err as an *Error, failing the test if it is not one.
+func asError(t *testing.T, err error) *Error {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %v (%T), want an *Error", err, err)
+	}
+	return e
+}
+
+func TestRunStdout(t *testing.T) {
+	c, runs := fakeClient(t, map[string]string{envEchoArgs: "1", envStdout: "done\n", envStderr: "chatter on stderr\n"})
+	out, err := c.Run(context.Background(), time.Minute, "list", "two words", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "list\ntwo words\n\ndone\n"; string(out) != want {
+		t.Errorf("stdout %q, want %q (stderr kept apart)", out, want)
+	}
+	if want := [][]string{{"list", "two words", ""}}; !reflect.DeepEqual(*runs, want) {
+		t.Errorf("traced %q, want %q", *runs, want)
+	}
+}
+
+func TestClientMethodsArgs(t *testing.T) {
+	samples := readSamples(t, "xen-4.17-xl.txt")
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		stdout string
+		call   func(c *Client) error
+		want   []string
+	}{
+		{"List", findSample(t, samples, "xl list Domain-N", 0).stdout, func(c *Client) error {
+			d, err := c.List(ctx)
+			if err == nil && (len(d) != 1 || d[0].Name != "Domain-N" || d[0].State.String() != "blocked") {
+				err = fmt.Errorf("got %+v", d)
+			}
+			return err
+		}, []string{"list"}},
+		{"ListLong", findSample(t, samples, "xl list -l", 0).stdout, func(c *Client) error {
+			d, err := c.ListLong(ctx)
+			if err == nil && (len(d) != 4 || d[3].Name != "fileserver" || d[3].DomID != 6) {
+				err = fmt.Errorf("got %+v", d)
+			}
+			return err
+		}, []string{"list", "-l"}},
+		{"Info", findSample(t, samples, "xl info", 0).stdout, func(c *Client) error {
+			i, err := c.Info(ctx)
+			if err == nil && i.FreeMemoryMiB != 1726 {
+				err = fmt.Errorf("got %+v", i)
+			}
+			return err
+		}, []string{"info"}},
+		{"Create", "", func(c *Client) error { return c.Create(ctx, "/etc/xen/web.cfg") }, []string{"create", "/etc/xen/web.cfg"}},
+		{"Shutdown", "", func(c *Client) error { return c.Shutdown(ctx, "keeper", false) }, []string{"shutdown", "keeper"}},
+		{"Shutdown ACPI", "", func(c *Client) error { return c.Shutdown(ctx, "keeper", true) }, []string{"shutdown", "-F", "keeper"}},
+		{"Destroy", "", func(c *Client) error { return c.Destroy(ctx, "keeper") }, []string{"destroy", "keeper"}},
+		{"Save", "", func(c *Client) error { return c.Save(ctx, "fileserver", "/var/lib/xen/save/fileserver") }, []string{"save", "fileserver", "/var/lib/xen/save/fileserver"}},
+		{"Restore", "", func(c *Client) error { return c.Restore(ctx, "/var/lib/xen/save/fileserver") }, []string{"restore", "/var/lib/xen/save/fileserver"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, runs := fakeClient(t, map[string]string{envStdout: tc.stdout})
+			if err := tc.call(c); err != nil {
+				t.Fatal(err)
+			}
+			if want := [][]string{tc.want}; !reflect.DeepEqual(*runs, want) {
+				t.Errorf("ran xl %q, want %q", *runs, want)
+			}
+		})
+	}
+}
+
+func TestClientRejectsBadArgs(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		call    func(c *Client) error
+		wantErr string
+	}{
+		{"relative config", func(c *Client) error { return c.Create(ctx, "etc/xen/web.cfg") }, `xl create: config path "etc/xen/web.cfg" is not absolute`},
+		{"config in cwd", func(c *Client) error { return c.Create(ctx, "web.cfg") }, `xl create: config path "web.cfg" is not absolute`},
+		{"empty config", func(c *Client) error { return c.Create(ctx, "") }, `xl create: config path "" is not absolute`},
+		{"option as name", func(c *Client) error { return c.Shutdown(ctx, "-w", false) }, `xl shutdown: bad domain name "-w"`},
+		{"empty name", func(c *Client) error { return c.Destroy(ctx, "") }, `xl destroy: bad domain name ""`},
+		{"option as save path", func(c *Client) error { return c.Save(ctx, "web", "-c") }, `xl save: bad path "-c"`},
+		{"empty restore path", func(c *Client) error { return c.Restore(ctx, "") }, `xl restore: bad path ""`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, runs := fakeClient(t, nil)
+			err := tc.call(c)
+			if err == nil || err.Error() != tc.wantErr {
+				t.Errorf("error %v, want %q", err, tc.wantErr)
+			}
+			if len(*runs) != 0 {
+				t.Errorf("ran xl %q anyway", *runs)
+			}
+		})
+	}
+}
+
+func TestRunExitError(t *testing.T) {
+	keeper := findSample(t, readSamples(t, "xen-4.17-xl.txt"), "xl shutdown keeper", 1)
+	for _, tc := range []struct {
+		name     string
+		env      map[string]string
+		call     func(c *Client) error
+		wantArgs []string
+		wantCode int
+		wantMsg  string
+		noSuch   bool
+	}{
+		{
+			"no such domain",
+			map[string]string{envStderr: "nosuch is an invalid domain identifier (rc=-6)\n", envExit: "1"},
+			func(c *Client) error { return c.Destroy(context.Background(), "nosuch") },
+			[]string{"destroy", "nosuch"}, 1,
+			"xl destroy nosuch: exit status 1: nosuch is an invalid domain identifier (rc=-6)",
+			true,
+		},
+		{
+			"guest did not acknowledge",
+			map[string]string{envStderr: keeper.stderr, envExit: "1"},
+			func(c *Client) error { return c.Shutdown(context.Background(), "keeper", false) },
+			[]string{"shutdown", "keeper"}, 1,
+			"xl shutdown keeper: exit status 1: libxl: error: libxl_domain.c:854:pvcontrol_cb: guest didn't acknowledge control request: -9",
+			false,
+		},
+		{
+			"exit without stderr",
+			map[string]string{envExit: "3"},
+			func(c *Client) error { _, err := c.Run(context.Background(), 0, "destroy", "x"); return err },
+			[]string{"destroy", "x"}, 3,
+			"xl destroy x: exit status 3",
+			false,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, runs := fakeClient(t, tc.env)
+			err := tc.call(c)
+			e := asError(t, err)
+			if !reflect.DeepEqual(e.Args, tc.wantArgs) || e.ExitCode != tc.wantCode || e.Stderr != strings.TrimSpace(tc.env[envStderr]) {
+				t.Errorf("got %#v", e)
+			}
+			if err.Error() != tc.wantMsg {
+				t.Errorf("message %q, want %q", err, tc.wantMsg)
+			}
+			var exitErr *exec.ExitError
+			if !errors.As(err, &exitErr) {
+				t.Errorf("%v does not unwrap to *exec.ExitError", err)
+			}
+			if IsNoSuchDomain(err) != tc.noSuch || IsNoPVControl(err) || IsAlreadyExists(err) {
+				t.Errorf("IsNoSuchDomain %v (want %v), IsNoPVControl %v, IsAlreadyExists %v", IsNoSuchDomain(err), tc.noSuch, IsNoPVControl(err), IsAlreadyExists(err))
+			}
+			if len(*runs) != 1 {
+				t.Errorf("traced %d runs, want 1", len(*runs))
+			}
+		})
+	}
+}
+
+func TestRunTimeoutInterrupts(t *testing.T) {
+	c, _ := fakeClient(t, map[string]string{envStderr: "still thinking\n", envSleep: "1m"})
+	var traced error
+	c.Trace = func(_ []string, _ time.Duration, err error) { traced = err }
+	start := time.Now()
+	_, err := c.Run(context.Background(), 200*time.Millisecond, "list")
+	took := time.Since(start)
+
+	e := asError(t, err)
+	if want := "xl list: no answer after 200ms (interrupted): still thinking"; err.Error() != want {
+		t.Errorf("message %q, want %q", err, want)
+	}
+	if e.ExitCode != -1 || e.Stderr != "still thinking" {
+		t.Errorf("got %#v", e)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("%v is not context.DeadlineExceeded", err)
+	}
+	if took < 200*time.Millisecond || took > 10*time.Second {
+		t.Errorf("took %v", took)
+	}
+	if traced != err {
+		t.Errorf("traced %v, want %v", traced, err)
+	}
+}
+
+func TestRunKillsAfterWaitDelay(t *testing.T) {
+	c, _ := fakeClient(t, map[string]string{envIgnoreInt: "1", envStderr: "Parsing config from /etc/xen/a.cfg\n", envSleep: "1m"})
+	start := time.Now()
+	_, err := c.Run(context.Background(), 200*time.Millisecond, "create", "/etc/xen/a.cfg")
+	took := time.Since(start)
+
+	e := asError(t, err)
+	if want := "xl create /etc/xen/a.cfg: no answer after 200ms (interrupted, killed after 300ms)"; err.Error() != want {
+		t.Errorf("message %q, want %q", err, want)
+	}
+	if e.ExitCode != -1 || e.Stderr != "Parsing config from /etc/xen/a.cfg" {
+		t.Errorf("got %#v", e)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("%v is not context.DeadlineExceeded", err)
+	}
+	if took < 500*time.Millisecond || took > 10*time.Second {
+		t.Errorf("took %v, want 200ms + 300ms and a little", took)
+	}
+}
+
+func TestRunCallerContext(t *testing.T) {
+	c, _ := fakeClient(t, map[string]string{envSleep: "1m"})
+
+	// The caller's deadline comes before the method's own timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err := c.Destroy(ctx, "web")
+	if !regexp.MustCompile(`^xl destroy web: no answer after \d+ms \(interrupted\)$`).MatchString(err.Error()) {
+		t.Errorf("message %q", err)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("%v is not context.DeadlineExceeded", err)
+	}
+
+	// The caller cancels.
+	ctx, cancel = context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	err = c.Create(ctx, "/etc/xen/web.cfg")
+	if !regexp.MustCompile(`^xl create /etc/xen/web.cfg: canceled after \d+ms \(interrupted\)$`).MatchString(err.Error()) {
+		t.Errorf("message %q", err)
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("%v is not context.Canceled", err)
+	}
+
+	// Already canceled: xl does not run.
+	var ran bool
+	c.Trace = func([]string, time.Duration, error) { ran = true }
+	_, err = c.List(ctx)
+	if want := "xl list: not run: context canceled"; err == nil || err.Error() != want {
+		t.Errorf("error %v, want %q", err, want)
+	}
+	if asError(t, err).ExitCode != -1 || !errors.Is(err, context.Canceled) || !ran {
+		t.Errorf("got %#v, traced %v", err, ran)
+	}
+}
+
+func TestRunNoBinary(t *testing.T) {
+	c := &Client{Path: "/nonexistent/xl"}
+	_, err := c.Run(context.Background(), time.Second, "list")
+	e := asError(t, err)
+	if e.ExitCode != -1 || !errors.Is(err, os.ErrNotExist) || !strings.HasPrefix(err.Error(), "xl list: ") {
+		t.Errorf("got %v (%#v)", err, e)
+	}
+}
+
+func TestRunDaemonHoldsOutput(t *testing.T) {
+	// xl create leaves a process behind; if it kept xl's stdout open, the
+	// run still succeeds once WaitDelay has passed.
+	c, _ := fakeClient(t, map[string]string{envDaemon: "2s"})
+	start := time.Now()
+	err := c.Create(context.Background(), "/etc/xen/web.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 1900*time.Millisecond {
+		t.Errorf("took %v: waited for the daemon", took)
+	}
+}
+
+func TestListParseErrorShowsOutput(t *testing.T) {
+	c, _ := fakeClient(t, map[string]string{envStdout: "garbage\n" + strings.Repeat("x", 300)})
+	_, err := c.List(context.Background())
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, `xl list: line 1: "garbage": want the header`) || !strings.Contains(msg, `(output began "garbage\n`+strings.Repeat("x", 192)+`")`) {
+		t.Errorf("message %q", msg)
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		t.Errorf("a parse error is not an *Error: %v", err)
+	}
+}
+
+func TestErrorMessages(t *testing.T) {
+	// Every failed xl run of the samples, as Run would report it.
+	want := map[string]struct {
+		msg                         string
+		noSuch, noPV, alreadyExists bool
+	}{
+		"xl create /etc/xen/Domain-N.cfg": {
+			msg:           `xl create /etc/xen/Domain-N.cfg: exit status 3: libxl: error: libxl_domain.c:81:libxl__domain_rename: Domain 2:Domain with name "Domain-N" already exists.`,
+			alreadyExists: true,
+		},
+		"xl list nosuch":     {msg: "xl list nosuch: exit status 1: nosuch is an invalid domain identifier (rc=-6)", noSuch: true},
+		"xl domid nosuch":    {msg: "xl domid nosuch: exit status 1: Can't get domid of domain name 'nosuch', maybe this domain does not exist."},
+		"xl shutdown nosuch": {msg: "xl shutdown nosuch: exit status 1: nosuch is an invalid domain identifier (rc=-6)", noSuch: true},
+		"xl destroy nosuch":  {msg: "xl destroy nosuch: exit status 1: nosuch is an invalid domain identifier (rc=-6)", noSuch: true},
+		"xl shutdown keeper": {msg: "xl shutdown keeper: exit status 1: libxl: error: libxl_domain.c:854:pvcontrol_cb: guest didn't acknowledge control request: -9"},
+		"xl restore /var/lib/xen/save/corrupt": {
+			msg: "xl restore /var/lib/xen/save/corrupt: exit status 1: libxl: error: libxl_utils.c:505:libxl_read_exactly: file/stream truncated reading header from /var/lib/xen/save/corrupt",
+		},
+	}
+	toError := func(cmd, stderr string, rc int) *Error {
+		return &Error{Args: strings.Fields(cmd)[1:], ExitCode: rc, Stderr: strings.TrimSpace(stderr), Err: fmt.Errorf("exit status %d", rc)}
+	}
+	for _, s := range readSamples(t, "xen-4.17-xl.txt") {
+		if s.rc == 0 {
+			continue
+		}
+		w, ok := want[s.cmd]
+		if !ok {
+			t.Errorf("no expectation for the failed %q", s.cmd)
+			continue
+		}
+		delete(want, s.cmd)
+		err := toError(s.cmd, s.stderr, s.rc)
+		if err.Error() != w.msg {
+			t.Errorf("%s:\n got %q\nwant %q", s.cmd, err, w.msg)
+		}
+		if IsNoSuchDomain(err) != w.noSuch || IsNoPVControl(err) != w.noPV || IsAlreadyExists(err) != w.alreadyExists {
+			t.Errorf("%s: IsNoSuchDomain %v, IsNoPVControl %v, IsAlreadyExists %v", s.cmd, IsNoSuchDomain(err), IsNoPVControl(err), IsAlreadyExists(err))
+		}
+	}
+	for cmd := range want {
+		t.Errorf("failed sample %q not found", cmd)
+	}
+
+	// xl_vmcontrol.c's text when a guest has no PV control interface.
+	noPV := toError("xl shutdown hvm1", "Shutting down domain 4\nPV control interface not available: external graceful shutdown not possible.\nUse \"-F\" to fallback to ACPI power event.\nshutdown failed (rc=-3)\n", 1)
+	if want := "xl shutdown hvm1: exit status 1: PV control interface not available: external graceful shutdown not possible."; noPV.Error() != want {
+		t.Errorf("got %q\nwant %q", noPV, want)
+	}
+	if !IsNoPVControl(noPV) || IsNoSuchDomain(noPV) || IsAlreadyExists(noPV) {
+		t.Errorf("IsNoPVControl false for %v", noPV)
+	}
+	// Only progress lines: no cause. No telling line: the last one.
+	if got, want := toError("xl shutdown keeper", "Shutting down domain 5\n", 1).Error(), "xl shutdown keeper: exit status 1"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if got, want := toError("xl save a /x", "Saving to /x\nsomething odd\n\n", 1).Error(), "xl save a /x: exit status 1: something odd"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	// Wrapped errors are still recognized; others are not.
+	if !IsNoSuchDomain(fmt.Errorf("stopping web: %w", toError("xl destroy web", "web is an invalid domain identifier (rc=-6)", 1))) {
+		t.Error("IsNoSuchDomain false for a wrapped error")
+	}
+	if IsNoSuchDomain(errors.New("web is an invalid domain identifier")) || IsNoSuchDomain(nil) {
+		t.Error("IsNoSuchDomain true for an error that is not an *Error")
+	}
+}
