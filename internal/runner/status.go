@@ -101,7 +101,8 @@ func (s *StatusReport) String() string {
 		width = max(width, len(g.Name))
 	}
 	row := func(name, state, domid, mem, deps string) {
-		fmt.Fprintf(&b, "%-*s  %-9s %5s %7s  %s\n", width, name, state, domid, mem, deps)
+		fmt.Fprintf(&b, "%-*s  %-9s %5s %7s  %s", width, name, state, domid, mem, deps)
+		trimLine(&b)
 	}
 	row("GUEST", "STATE", "DOMID", "MEM", "DEPENDS ON")
 	for _, g := range s.Guests {

@@ -203,7 +203,7 @@ func (p *Plan) String() string {
 		if s.Note != "" {
 			fmt.Fprintf(&b, "  [%s]", s.Note)
 		}
-		b.WriteString("\n")
+		trimLine(&b)
 	}
 	if len(p.Undeclared) > 0 {
 		b.WriteString("first, domains the config does not name:\n")
@@ -221,6 +221,14 @@ func (p *Plan) String() string {
 		b.WriteString("nothing to do\n")
 	}
 	return b.String()
+}
+
+// trimLine ends the line being built, without trailing blanks.
+func trimLine(b *strings.Builder) {
+	s := strings.TrimRight(b.String(), " ")
+	b.Reset()
+	b.WriteString(s)
+	b.WriteString("\n")
 }
 
 func round(d time.Duration) time.Duration {

@@ -1,0 +1,470 @@
+package main
+
+// End-to-end tests: the real xenorder binary against the xl simulator on
+// PATH, as an admin would run it.
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xenorder/xenorder/internal/config"
+	"github.com/xenorder/xenorder/internal/xlsim"
+)
+
+var binDir string // xenorder and xl (the simulator), built once
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "xenorder-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	for _, b := range []struct{ out, pkg string }{{"xenorder", "."}, {"xl", "../xlsim"}} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b.out), b.pkg)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building", b.pkg, err)
+			os.Exit(1)
+		}
+	}
+	os.Symlink("xl", filepath.Join(dir, "xenstore-read"))
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// host is one simulated Xen host with a copy of the sample config.
+type host struct {
+	t    *testing.T
+	dir  string // the config folder
+	sim  string // XLSIM_DIR
+	toml string
+}
+
+func newHost(t *testing.T) *host {
+	t.Helper()
+	root := t.TempDir()
+	h := &host{t: t, dir: filepath.Join(root, "host"), sim: filepath.Join(root, "sim")}
+	if err := os.CopyFS(h.dir, os.DirFS("../../testdata/seed")); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(h.sim, 0o755)
+	h.toml = filepath.Join(h.dir, "xenorder.toml")
+	// Quicker polling than an admin needs; the sample's own times stay.
+	h.edit("xenorder.toml", `poll_interval = "250ms"`, `poll_interval = "50ms"`)
+	return h
+}
+
+// edit replaces old by new in a file of the host's config folder.
+func (h *host) edit(file, old, new string) {
+	h.t.Helper()
+	p := filepath.Join(h.dir, file)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte(old)) {
+		h.t.Fatalf("%s has no %q", file, old)
+	}
+	os.WriteFile(p, bytes.Replace(b, []byte(old), []byte(new), 1), 0o644)
+}
+
+// appendTo appends lines to a file of the host's config folder.
+func (h *host) appendTo(file, text string) {
+	h.t.Helper()
+	f, err := os.OpenFile(filepath.Join(h.dir, file), os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	fmt.Fprintln(f, text)
+	f.Close()
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s", r.code, r.stdout, r.stderr)
+}
+
+func (h *host) env() []string {
+	return append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"), "XLSIM_DIR="+h.sim, "XLSIM_TOTAL_MEMORY=16384", "XENORDER_CONFIG="+h.toml)
+}
+
+// run runs a binary from binDir (xenorder or xl).
+func (h *host) run(bin string, args ...string) result {
+	h.t.Helper()
+	cmd := exec.CommandContext(h.t.Context(), filepath.Join(binDir, bin), args...)
+	cmd.Env, cmd.Dir = h.env(), h.dir
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		h.t.Fatal(err)
+	}
+	return r
+}
+
+func (h *host) xenorder(args ...string) result { h.t.Helper(); return h.run("xenorder", args...) }
+
+func (h *host) calls() []xlsim.Call {
+	h.t.Helper()
+	cs, err := xlsim.ReadCalls(h.sim)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return cs
+}
+
+// callsOf returns the calls of one xl subcommand, by guest (last argument's
+// base name without .cfg).
+func (h *host) callsOf(sub string) map[string]xlsim.Call {
+	out := map[string]xlsim.Call{}
+	for _, c := range h.calls() {
+		if len(c.Args) > 1 && c.Args[0] == sub {
+			name := strings.TrimSuffix(filepath.Base(c.Args[len(c.Args)-1]), ".cfg")
+			if _, seen := out[name]; !seen {
+				out[name] = c
+			}
+		}
+	}
+	return out
+}
+
+func (h *host) config() *config.Config {
+	h.t.Helper()
+	cfg, err := config.Load(h.toml)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return cfg
+}
+
+func mustExit(t *testing.T, r result, code int) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("want exit %d, got %s", code, r)
+	}
+}
+
+var autostart = []string{"Domain-N", "db", "fileserver", "mail", "monitor", "opnsense", "scratch", "web"}
+
+func TestStartStatusStop(t *testing.T) {
+	t.Parallel()
+	h := newHost(t)
+	r := h.xenorder("start")
+	mustExit(t, r, 0)
+	if !strings.Contains(r.stdout, "start: 8 guests in ") || !strings.Contains(r.stdout, "8 started") {
+		t.Errorf("summary missing:\n%s", r)
+	}
+	cfg := h.config()
+	creates := h.callsOf("create")
+	var created []string
+	for n := range creates {
+		created = append(created, n)
+	}
+	slices.Sort(created)
+	if !slices.Equal(created, autostart) {
+		t.Fatalf("created %v, want %v", created, autostart)
+	}
+	// Every guest was created only after each of its dependencies was
+	// ready: its xl create had returned and xenorder had seen it running.
+	for n, c := range creates {
+		for _, e := range cfg.Graph.Dependencies(n) {
+			dep, ok := creates[e.To]
+			if !ok {
+				continue
+			}
+			if !c.Begin.After(dep.End) {
+				t.Errorf("%s created at %s, before %s was ready (its create ended %s)",
+					n, c.Begin.Format(time.StampMilli), e.To, dep.End.Format(time.StampMilli))
+			}
+		}
+	}
+	// Independent guests overlap: web, mail and db are in one tier.
+	if !overlap(creates["web"], creates["mail"]) || !overlap(creates["mail"], creates["db"]) {
+		t.Errorf("web, mail, db did not overlap: %v %v %v", creates["web"], creates["mail"], creates["db"])
+	}
+	for _, line := range []string{"fileserver: created (domid ", "fileserver: ready after "} {
+		if !strings.Contains(r.stdout, line) {
+			t.Errorf("no %q in\n%s", line, r.stdout)
+		}
+	}
+
+	st := h.xenorder("status")
+	mustExit(t, st, 0)
+	for _, want := range []string{"opnsense-dm", "device model of opnsense", "Domain-0"} {
+		if !strings.Contains(st.stdout, want) {
+			t.Errorf("status lacks %q:\n%s", want, st.stdout)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^fileserver\s+blocked\s+\d+\s+4096M\s+opnsense$`).MatchString(st.stdout) {
+		t.Errorf("status row of fileserver:\n%s", st.stdout)
+	}
+
+	r = h.xenorder("stop")
+	mustExit(t, r, 0)
+	shutdowns := h.callsOf("shutdown")
+	if len(shutdowns) != 8 {
+		t.Fatalf("%d shutdowns: %v", len(shutdowns), shutdowns)
+	}
+	if _, ok := shutdowns["opnsense-dm"]; ok {
+		t.Error("the stub domain was shut down on its own")
+	}
+	gone := goneTimes(t, h)
+	for n, c := range shutdowns {
+		for _, e := range cfg.Graph.Dependents(n) {
+			g, ok := gone[e.To]
+			if !ok {
+				t.Errorf("%s never went", e.To)
+				continue
+			}
+			if !c.Begin.After(g) {
+				t.Errorf("%s asked to shut down at %s while its dependent %s ran until %s",
+					n, c.Begin.Format(time.StampMilli), e.To, g.Format(time.StampMilli))
+			}
+		}
+	}
+	if len(h.callsOf("destroy")) != 0 {
+		t.Error("destroy used although every guest shut down in its grace period")
+	}
+	st = h.xenorder("status")
+	mustExit(t, st, 1) // autostart guests are down now
+	if strings.Count(st.stdout, "stopped") != 9 {
+		t.Errorf("status after stop:\n%s", st.stdout)
+	}
+}
+
+// goneTimes returns when each domain went away, from the simulator's
+// event log.
+func goneTimes(t *testing.T, h *host) map[string]time.Time {
+	t.Helper()
+	evs, err := xlsim.ReadEvents(h.sim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]time.Time{}
+	for _, e := range evs {
+		if e.Ev == "gone" || e.Ev == "destroyed" {
+			out[e.Domain] = e.T
+		}
+	}
+	return out
+}
+
+func overlap(a, b xlsim.Call) bool { return a.Begin.Before(b.End) && b.Begin.Before(a.End) }
+
+func TestMaxParallelNeverExceeded(t *testing.T) {
+	t.Parallel()
+	h := newHost(t)
+	h.edit("xenorder.toml", "max_parallel  = 4", "max_parallel  = 2")
+	mustExit(t, h.xenorder("start"), 0)
+	var creates []xlsim.Call
+	for _, c := range h.callsOf("create") {
+		creates = append(creates, c)
+	}
+	peak := 0
+	for _, c := range creates {
+		n := 0
+		for _, d := range creates {
+			if !d.Begin.After(c.Begin) && d.End.After(c.Begin) {
+				n++
+			}
+		}
+		peak = max(peak, n)
+	}
+	if peak != 2 {
+		t.Errorf("peak concurrent creates %d, want max_parallel 2", peak)
+	}
+}
+
+func TestFailureSkipsExactlyDependents(t *testing.T) {
+	t.Parallel()
+	h := newHost(t)
+	h.appendTo("xl/fileserver.cfg", "xlsim_create_fail = 1")
+	r := h.xenorder("start")
+	mustExit(t, r, 1)
+	creates := h.callsOf("create")
+	for _, n := range []string{"web", "mail", "db"} {
+		if _, ok := creates[n]; ok {
+			t.Errorf("%s was created although fileserver failed", n)
+		}
+	}
+	for _, n := range []string{"Domain-N", "opnsense", "fileserver", "monitor", "scratch"} {
+		if _, ok := creates[n]; !ok {
+			t.Errorf("%s was not attempted", n)
+		}
+	}
+	for _, want := range []string{
+		"web: skipped: dependency fileserver failed",
+		"SKIPPED db, mail, web: dependency fileserver failed",
+		"FAILED  fileserver: start fileserver: xl create " + filepath.Join(h.dir, "xl/fileserver.cfg") + ": exit status 3",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("no %q in\n%s", want, r)
+		}
+	}
+}
+
+func TestDestroyOnlyAfterStopTimeout(t *testing.T) {
+	t.Parallel()
+	h := newHost(t)
+	h.appendTo("xl/monitor.cfg", "xlsim_ignore_shutdown = 1")
+	h.appendTo("xenorder.toml", "[guest.monitor]\nstop_timeout = \"1s\"")
+	h.edit("xenorder.toml", "[guest.monitor]\n\n", "")
+	mustExit(t, h.xenorder("start"), 0)
+	r := h.xenorder("stop")
+	mustExit(t, r, 1)
+	sd, ds := h.callsOf("shutdown")["monitor"], h.callsOf("destroy")["monitor"]
+	if ds.Begin.IsZero() {
+		t.Fatalf("monitor never destroyed:\n%s", r)
+	}
+	if gap := ds.Begin.Sub(sd.Begin); gap < time.Second {
+		t.Errorf("monitor destroyed %s after its shutdown request, before its 1s grace", gap)
+	}
+	if len(h.callsOf("destroy")) != 1 {
+		t.Errorf("destroyed: %v", h.callsOf("destroy"))
+	}
+	if !strings.Contains(r.stdout, "FORCED  monitor: destroyed after its grace period of 1s") {
+		t.Errorf("summary:\n%s", r)
+	}
+}
+
+func TestUndeclaredStoppedFirst(t *testing.T) {
+	t.Parallel()
+	h := newHost(t)
+	mustExit(t, h.xenorder("start", "fileserver"), 0)
+	os.WriteFile(filepath.Join(h.dir, "stray.cfg"), []byte("name = \"stray\"\nmemory = 128\n"), 0o644)
+	mustExit(t, h.run("xl", "create", filepath.Join(h.dir, "stray.cfg")), 0)
+	plan := h.xenorder("stop", "--dry-run")
+	mustExit(t, plan, 0)
+	if !strings.Contains(plan.stdout, "first, domains the config does not name:\n  stray") {
+		t.Errorf("plan:\n%s", plan.stdout)
+	}
+	mustExit(t, h.xenorder("stop"), 0)
+	sd := h.callsOf("shutdown")
+	gone := goneTimes(t, h)
+	for _, n := range []string{"Domain-N", "opnsense", "fileserver"} {
+		if !sd[n].Begin.After(gone["stray"]) {
+			t.Errorf("%s asked to stop before the undeclared stray was gone", n)
+		}
+	}
+	for _, n := range []string{"Domain-0", "opnsense-dm"} {
+		if _, ok := sd[n]; ok {
+			t.Errorf("%s was shut down", n)
+		}
+	}
+}
+
+func TestPlanAndDryRunChangeNothing(t *testing.T) {
+	t.Parallel()
+	h := newHost(t)
+	for _, args := range [][]string{
+		{"plan"}, {"plan", "stop"}, {"start", "--dry-run"}, {"stop", "--dry-run"},
+		{"plan", "start", "web"}, {"start", "web", "--dry-run", "-c", "xenorder.toml"}, {"stop", "fileserver", "--dry-run"}, {"status"}, {"check"},
+	} {
+		r := h.xenorder(args...)
+		if r.code != 0 && !(args[0] == "status" && r.code == 1) {
+			t.Errorf("%v: %s", args, r)
+		}
+	}
+	for _, c := range h.calls() {
+		if c.Args[0] != "list" {
+			t.Errorf("read-only commands ran xl %v", c.Args)
+		}
+	}
+	r := h.xenorder("plan", "start", "web")
+	for _, want := range []string{
+		"tier 0:\n  Domain-N", "tier 3:\n  web", "needs: fileserver",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("plan lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
+func TestConfigErrorsExit2AndChangeNothing(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, toml, want string
+	}{
+		{"cycle", "[guest.a]\ndepends_on=[\"b\"]\n[guest.b]\ndepends_on=[\"a\"]\n",
+			":1: guest a: dependency cycle: a → b → a"},
+		{"typo", "[guest.a]\n[guest.b]\ndepnds_on=[\"a\"]\n", `:3: guest b: depnds_on: unknown key (did you mean "depends_on"?)`},
+		{"unknown guest", "[guest.a]\ndepends_on=[\"zz\"]\n", `:2: guest a: depends_on: unknown guest "zz"`},
+		{"bad duration", "[defaults]\nstop_timeout=\"3 min\"\n", `:2: defaults: stop_timeout: "3 min" is not a duration`},
+		{"syntax", "[guest.a\n", `:2: expected '.' or ']' to end table name`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHost(t)
+			os.WriteFile(h.toml, []byte(tt.toml), 0o644)
+			for _, cmd := range []string{"start", "stop", "check", "plan", "status"} {
+				r := h.xenorder(cmd)
+				mustExit(t, r, 2)
+				if !strings.Contains(r.stderr, h.toml+tt.want) {
+					t.Errorf("%s: stderr lacks %q:\n%s", cmd, h.toml+tt.want, r)
+				}
+			}
+			if cs := h.calls(); len(cs) != 0 {
+				t.Errorf("a bad config still ran xl: %v", cs)
+			}
+		})
+	}
+}
+
+func TestCheckListsEveryProblem(t *testing.T) {
+	t.Parallel()
+	h := newHost(t)
+	os.Remove(filepath.Join(h.dir, "xl", "mail.cfg"))
+	h.appendTo("xenorder.toml", "[guest.extra]\ndepends_on = [\"nope\"]")
+	r := h.xenorder("check")
+	mustExit(t, r, 2)
+	for _, want := range []string{`guest extra: depends_on: unknown guest "nope"`, "guest mail: config: xl config " + filepath.Join(h.dir, "xl/mail.cfg") + ": no such file or directory"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("check lacks %q:\n%s", want, r)
+		}
+	}
+}
+
+func TestUsage(t *testing.T) {
+	t.Parallel()
+	h := newHost(t)
+	tests := []struct {
+		args []string
+		code int
+		out  string // in stdout+stderr
+	}{
+		{[]string{"help"}, 0, "Exit codes:"},
+		{[]string{"-h"}, 0, "Usage:"},
+		{[]string{"stop", "-h"}, 0, "-dry-run"},
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{}, 2, "no command given"},
+		{[]string{"start", "--bogus"}, 2, "flag provided but not defined: -bogus"},
+		{[]string{"start", "filesrver"}, 2, `unknown guest "filesrver" (did you mean "fileserver"?)`},
+		{[]string{"stop", "nosuch", "--dry-run"}, 2, `unknown guest "nosuch"`},
+	}
+	for _, tt := range tests {
+		r := h.xenorder(tt.args...)
+		if r.code != tt.code || !strings.Contains(r.stdout+r.stderr, tt.out) {
+			t.Errorf("%v: want exit %d with %q, got %s", tt.args, tt.code, tt.out, r)
+		}
+	}
+	if cs := h.calls(); len(cs) != 0 {
+		t.Errorf("usage errors ran xl: %v", cs)
+	}
+}

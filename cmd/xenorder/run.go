@@ -1,0 +1,355 @@
+package main
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/xenorder/xenorder/internal/config"
+	"github.com/xenorder/xenorder/internal/runner"
+	"github.com/xenorder/xenorder/internal/xl"
+)
+
+//go:embed doc.go
+var docSource string
+
+// manual is doc.go's comment as plain text.
+func manual() string {
+	var b strings.Builder
+	for _, line := range strings.Split(docSource, "\n") {
+		if !strings.HasPrefix(line, "//") {
+			continue
+		}
+		line = strings.TrimPrefix(strings.TrimPrefix(line, "//"), " ")
+		b.WriteString(strings.TrimPrefix(line, "\t") + "\n")
+	}
+	return b.String()
+}
+
+// exitErr carries an exit code; see doc.go.
+type exitErr struct {
+	code int
+	err  error
+}
+
+func (e *exitErr) Error() string { return e.err.Error() }
+func (e *exitErr) Unwrap() error { return e.err }
+
+func usageErr(format string, args ...any) error {
+	return &exitErr{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+// errReported is a failure whose story was already printed.
+var errReported = errors.New("")
+
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	code := 1
+	var ee *exitErr
+	if errors.As(err, &ee) {
+		code = ee.code
+	}
+	var ce *config.Error
+	var ue *runner.UsageError
+	if errors.As(err, &ce) || errors.As(err, &ue) {
+		code = 2
+	}
+	if msg := err.Error(); msg != "" {
+		fmt.Fprintln(stderr, "xenorder: "+strings.ReplaceAll(msg, "\n", "\nxenorder: "))
+	}
+	return code
+}
+
+// env holds what every command needs.
+type env struct {
+	configPath string
+	verbose    bool
+	stdout     io.Writer
+	stderr     io.Writer
+	out        *printer
+	log        *slog.Logger
+}
+
+// printer serialises the lines of many goroutines onto one writer.
+type printer struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (p *printer) printf(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, format, args...)
+}
+
+func (p *printer) event(e runner.Event) {
+	p.printf("%s %s\n", e.Time.Format("15:04:05"), e)
+}
+
+type command struct {
+	name  string
+	short string
+	flags func(fs *flag.FlagSet) // command-specific flags
+	run   func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{name: "start", short: "start guests in dependency order", flags: dryRunFlag, run: cmdStart},
+		{name: "stop", short: "stop guests in reverse dependency order", flags: dryRunFlag, run: cmdStop},
+		{name: "plan", short: "print what start or stop would do", run: cmdPlan},
+		{name: "check", short: "validate the config", run: cmdCheck},
+		{name: "status", short: "show every guest's state", flags: func(fs *flag.FlagSet) {
+			fs.Bool("json", false, "print JSON")
+		}, run: cmdStatus},
+	}
+}
+
+func dryRunFlag(fs *flag.FlagSet) {
+	fs.Bool("dry-run", false, "print the plan; change nothing")
+}
+
+func globalFlags(fs *flag.FlagSet, e *env) {
+	fs.StringVar(&e.configPath, "c", e.configPath, "config `FILE`")
+	fs.StringVar(&e.configPath, "config", e.configPath, "config `FILE`")
+	fs.BoolVar(&e.verbose, "v", e.verbose, "verbose: log every xl call")
+}
+
+// run is xenorder without the process around it.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	e := &env{configPath: config.DefaultPath, stdout: stdout, stderr: stderr, out: &printer{w: stdout}}
+	if p := os.Getenv("XENORDER_CONFIG"); p != "" {
+		e.configPath = p
+	}
+	global := flag.NewFlagSet("xenorder", flag.ContinueOnError)
+	global.SetOutput(io.Discard)
+	globalFlags(global, e)
+	if err := global.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, manual())
+			return nil
+		}
+		return usageErr("%v (see xenorder help)", err)
+	}
+	rest := global.Args()
+	if len(rest) == 0 {
+		fmt.Fprint(stderr, manual())
+		return usageErr("no command given")
+	}
+	name, rest := rest[0], rest[1:]
+	if name == "help" {
+		return help(stdout, rest)
+	}
+	for _, c := range commands() {
+		if c.name != name {
+			continue
+		}
+		fs := newFlagSet(c, e)
+		pos, err := parseInterspersed(fs, rest)
+		if errors.Is(err, flag.ErrHelp) {
+			return help(stdout, []string{name})
+		}
+		if err != nil {
+			return usageErr("%s: %v (see xenorder help %s)", name, err, name)
+		}
+		level := slog.LevelInfo
+		if e.verbose {
+			level = slog.LevelDebug
+		}
+		e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+		return c.run(ctx, e, fs, pos)
+	}
+	return usageErr("unknown command %q (commands: start, stop, plan, check, status, help)", name)
+}
+
+func newFlagSet(c command, e *env) *flag.FlagSet {
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	globalFlags(fs, e)
+	if c.flags != nil {
+		c.flags(fs)
+	}
+	return fs
+}
+
+// parseInterspersed parses flags wherever they stand among the positional
+// arguments.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" && len(pos) == 0 { // unreachable: Parse eats "--"
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func help(w io.Writer, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(w, manual())
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			fs := newFlagSet(c, &env{})
+			fs.SetOutput(w)
+			fmt.Fprintf(w, "xenorder %s: %s\n\nflags:\n", c.name, c.short)
+			fs.PrintDefaults()
+			fmt.Fprintf(w, "\nSee xenorder help for the whole manual and the exit codes.\n")
+			return nil
+		}
+	}
+	return usageErr("help: unknown command %q", args[0])
+}
+
+func flagBool(fs *flag.FlagSet, name string) bool {
+	f := fs.Lookup(name)
+	return f != nil && f.Value.String() == "true"
+}
+
+// load reads the config and builds the runner for it.
+func (e *env) load() (*config.Config, *runner.Runner, error) {
+	cfg, err := config.Load(e.configPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	client := &xl.Client{Path: cfg.Defaults.XL}
+	if e.verbose {
+		client.Trace = func(args []string, d time.Duration, err error) {
+			e.log.Debug("xl", "args", strings.Join(args, " "), "took", d.Round(time.Millisecond), "err", err)
+		}
+	}
+	r := runner.New(cfg, client, e.out.event)
+	return cfg, r, nil
+}
+
+func cmdStart(ctx context.Context, e *env, fs *flag.FlagSet, names []string) error {
+	_, r, err := e.load()
+	if err != nil {
+		return err
+	}
+	plan, err := r.PlanStart(ctx, names)
+	if err != nil {
+		return err
+	}
+	if flagBool(fs, "dry-run") {
+		printPlan(e, plan)
+		return nil
+	}
+	res := r.Start(ctx, plan)
+	return finish(e, res)
+}
+
+func cmdStop(ctx context.Context, e *env, fs *flag.FlagSet, names []string) error {
+	_, r, err := e.load()
+	if err != nil {
+		return err
+	}
+	plan, err := r.PlanStop(ctx, names)
+	if err != nil {
+		return err
+	}
+	if flagBool(fs, "dry-run") {
+		printPlan(e, plan)
+		return nil
+	}
+	res := r.Stop(ctx, plan)
+	return finish(e, res)
+}
+
+func finish(e *env, res *runner.Result) error {
+	e.out.printf("%s", res.Summary())
+	if res.OK() {
+		return nil
+	}
+	return errReported
+}
+
+func cmdPlan(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	verb := "start"
+	if len(args) > 0 && (args[0] == "start" || args[0] == "stop") {
+		verb, args = args[0], args[1:]
+	}
+	_, r, err := e.load()
+	if err != nil {
+		return err
+	}
+	var plan *runner.Plan
+	if verb == "start" {
+		plan, err = r.PlanStart(ctx, args)
+	} else {
+		plan, err = r.PlanStop(ctx, args)
+	}
+	if err != nil {
+		return err
+	}
+	printPlan(e, plan)
+	return nil
+}
+
+func printPlan(e *env, p *runner.Plan) {
+	n := len(p.Steps())
+	e.out.printf("plan %s: %d guests in %d tiers (nothing is changed)\n%s", p.Verb, n, len(p.Tiers), p)
+}
+
+func cmdCheck(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	if len(args) > 0 {
+		return usageErr("check takes no arguments")
+	}
+	cfg, err := config.Check(e.configPath)
+	if err != nil {
+		return err
+	}
+	edges := 0
+	for _, n := range cfg.Names() {
+		edges += len(cfg.Graph.Dependencies(n))
+	}
+	e.out.printf("%s: OK: %d guests, %d dependencies\n", cfg.File, len(cfg.Guests), edges)
+	return nil
+}
+
+func cmdStatus(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	if len(args) > 0 {
+		return usageErr("status takes no guest names")
+	}
+	_, r, err := e.load()
+	if err != nil {
+		return err
+	}
+	rep, err := r.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if flagBool(fs, "json") {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		e.out.printf("%s", rep)
+	}
+	if !rep.OK {
+		return &exitErr{code: 1, err: errors.New("")}
+	}
+	return nil
+}

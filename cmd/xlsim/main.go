@@ -1,0 +1,15 @@
+// Command xlsim simulates Xen 4.17's `xl` command line (and
+// `xenstore-read`) for tests and demos. Install it as `xl` (and as
+// `xenstore-read`) on PATH and point $XLSIM_DIR at a state directory; see
+// package internal/xlsim.
+package main
+
+import (
+	"os"
+
+	"github.com/xenorder/xenorder/internal/xlsim"
+)
+
+func main() {
+	os.Exit(xlsim.Main(os.Args, os.Stdout, os.Stderr))
+}

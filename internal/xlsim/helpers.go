@@ -1,0 +1,47 @@
+package xlsim
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Build compiles cmd/xlsim into binDir as "xl", with "xenstore-read" as a
+// symlink to it, for tests that put binDir on PATH. It runs the go command
+// found on PATH, in the module of this package.
+func Build(binDir string) error {
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return err
+	}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		return err
+	}
+	xl := filepath.Join(binDir, "xl")
+	cmd := exec.Command(gobin, "build", "-o", xl, "github.com/xenorder/xenorder/cmd/xlsim")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build cmd/xlsim: %v\n%s", err, out)
+	}
+	link := filepath.Join(binDir, "xenstore-read")
+	os.Remove(link)
+	return os.Symlink("xl", link)
+}
+
+// SetFaults writes the fault file of the simulator state in dir, one
+// fault per line (FaultList*); no faults removes it.
+func SetFaults(dir string, faults ...string) error {
+	path := filepath.Join(dir, "faults")
+	if len(faults) == 0 {
+		err := os.Remove(path)
+		if os.IsNotExist(err) {
+			err = nil
+		}
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(strings.Join(faults, "\n")+"\n"), 0o644)
+}

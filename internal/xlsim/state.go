@@ -1,0 +1,358 @@
+package xlsim
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"time"
+)
+
+// Domain phases.
+const (
+	phaseBuilding  = "building"  // xl create/restore still running: --p---
+	phaseRunning   = "running"   // -b---- (or --p--- when paused)
+	phaseShutdown  = "shutdown"  // shut down and preserved: ---s<reason>-
+	phaseSuspended = "suspended" // being saved: ---ss-
+)
+
+// Xen shutdown reason codes (xen/include/public/sched.h), as xl prints them.
+const (
+	reasonPoweroff = 0
+	reasonReboot   = 1
+	reasonSuspend  = 2
+	reasonCrash    = 3
+)
+
+// Behaviour is what the simulator-only xlsim_* keys of a guest's config
+// asked for.
+type Behaviour struct {
+	CreateTime     time.Duration `json:"create_time"`
+	BootTime       time.Duration `json:"boot_time"`
+	ShutdownTime   time.Duration `json:"shutdown_time"`
+	SaveTime       time.Duration `json:"save_time"`
+	RestoreTime    time.Duration `json:"restore_time"`
+	CrashAfter     time.Duration `json:"crash_after,omitempty"`
+	RebootAfter    time.Duration `json:"reboot_after,omitempty"`
+	IgnoreShutdown bool          `json:"ignore_shutdown,omitempty"`
+	NeedsACPI      bool          `json:"needs_acpi,omitempty"`
+	CreateFail     bool          `json:"create_fail,omitempty"`
+	CreateHang     bool          `json:"create_hang,omitempty"`
+	SaveFail       bool          `json:"save_fail,omitempty"`
+	Xenstore       []string      `json:"xenstore,omitempty"`
+	Console        []string      `json:"console,omitempty"`
+}
+
+// Disk is a disk of a guest, as much of it as `xl list -l` shows.
+type Disk struct {
+	BackendDomname string `json:"backend_domname,omitempty"`
+	PdevPath       string `json:"pdev_path,omitempty"`
+	Vdev           string `json:"vdev,omitempty"`
+	Format         string `json:"format,omitempty"`
+	Readwrite      bool   `json:"readwrite,omitempty"`
+}
+
+// Nic is a network interface of a guest.
+type Nic struct {
+	BackendDomname string `json:"backend_domname,omitempty"`
+	Devid          int    `json:"devid"`
+	Model          string `json:"model,omitempty"`
+	Mac            string `json:"mac,omitempty"`
+	IP             string `json:"ip,omitempty"`
+	Bridge         string `json:"bridge,omitempty"`
+	Ifname         string `json:"ifname,omitempty"`
+	Script         string `json:"script,omitempty"`
+	Nictype        string `json:"nictype,omitempty"`
+}
+
+// Domain is one domain of the simulated host.
+type Domain struct {
+	ID        int    `json:"id"`
+	Name      string `json:"name"`
+	UUID      string `json:"uuid"`
+	Type      string `json:"type"` // pv, pvh, hvm
+	MemMiB    int64  `json:"mem_mib"`
+	MaxMemMiB int64  `json:"maxmem_mib"`
+	VCPUs     int    `json:"vcpus"`
+	MaxVCPUs  int    `json:"maxvcpus"`
+	CfgPath   string `json:"cfg,omitempty"`
+	Kernel    string `json:"kernel,omitempty"`
+	Ramdisk   string `json:"ramdisk,omitempty"`
+	Cmdline   string `json:"cmdline,omitempty"`
+	Disks     []Disk `json:"disks,omitempty"`
+	Nics      []Nic  `json:"nics,omitempty"`
+	// What the cfg gave explicitly (for `xl -N create`).
+	MemGiven   bool `json:"mem_given,omitempty"`
+	VCPUsGiven bool `json:"vcpus_given,omitempty"`
+
+	// Actions, with xl's names: destroy, restart, rename-restart, preserve,
+	// coredump-destroy, coredump-restart, soft-reset.
+	OnPoweroff  string `json:"on_poweroff"`
+	OnReboot    string `json:"on_reboot"`
+	OnWatchdog  string `json:"on_watchdog"`
+	OnCrash     string `json:"on_crash"`
+	OnSoftReset string `json:"on_soft_reset"`
+
+	B Behaviour `json:"behaviour"`
+
+	WantStub   bool  `json:"want_stub,omitempty"`    // a guest with a stub domain
+	StubMemMiB int64 `json:"stub_mem_mib,omitempty"` // its memory
+	StubID     int   `json:"stub_id,omitempty"`      // its domid, 0 if none now
+	StubFor    int   `json:"stub_for,omitempty"`     // for a stub domain: its guest
+
+	Phase          string    `json:"phase"`
+	ShutdownReason int       `json:"shutdown_reason,omitempty"`
+	Paused         bool      `json:"paused,omitempty"`
+	PausedAt       time.Time `json:"paused_at,omitzero"`
+	CreatedAt      time.Time `json:"created_at"`
+	BuiltAt        time.Time `json:"built_at,omitzero"`
+	Booted         bool      `json:"booted,omitempty"`
+	BootDue        time.Time `json:"boot_due,omitzero"`
+	CrashDue       time.Time `json:"crash_due,omitzero"`
+	RebootDue      time.Time `json:"reboot_due,omitzero"`
+	CrashDone      bool      `json:"crash_done,omitempty"`
+	RebootDone     bool      `json:"reboot_done,omitempty"`
+	ShutdownDue    time.Time `json:"shutdown_due,omitzero"`
+	// ShutdownPending: a PV shutdown request is written in xenstore and the
+	// guest has not acknowledged it yet (it is not up, or paused, or dead).
+	ShutdownPending bool `json:"shutdown_pending,omitempty"`
+
+	CPU      float64   `json:"cpu"`                // CPU seconds up to RunSince
+	RunSince time.Time `json:"run_since,omitzero"` // zero when not running
+
+	XS map[string]string `json:"xenstore"` // relative to /local/domain/<id>/
+}
+
+// GoneInfo remembers why a domain went away, for `xl shutdown -w`.
+type GoneInfo struct {
+	Why    string `json:"why"` // shutdown, destroyed
+	Reason int    `json:"reason"`
+}
+
+// State is the whole simulated host, kept in $XLSIM_DIR/state.json.
+type State struct {
+	NextDomid int              `json:"next_domid"`
+	Domains   []*Domain        `json:"domains"`
+	Gone      map[int]GoneInfo `json:"gone,omitempty"`
+}
+
+func newState(now time.Time) *State {
+	d0 := &Domain{
+		ID: 0, Name: "Domain-0", UUID: "00000000-0000-0000-0000-000000000000", Type: "pv",
+		MemMiB: 1024, MaxMemMiB: 1024, VCPUs: 1, MaxVCPUs: 1,
+		Phase: phaseRunning, Booted: true, CreatedAt: now, BuiltAt: now,
+		CPU: 12.0, RunSince: now,
+		OnPoweroff: "destroy", OnReboot: "restart", OnWatchdog: "destroy", OnCrash: "destroy", OnSoftReset: "soft-reset",
+		XS: map[string]string{"name": "Domain-0", "domid": "0"},
+	}
+	return &State{NextDomid: 1, Domains: []*Domain{d0}, Gone: map[int]GoneInfo{}}
+}
+
+func (s *State) byID(id int) *Domain {
+	for _, d := range s.Domains {
+		if d.ID == id {
+			return d
+		}
+	}
+	return nil
+}
+
+func (s *State) byName(name string) *Domain {
+	for _, d := range s.Domains {
+		if d.Name == name {
+			return d
+		}
+	}
+	return nil
+}
+
+func (s *State) add(d *Domain) {
+	s.Domains = append(s.Domains, d)
+	sort.Slice(s.Domains, func(i, j int) bool { return s.Domains[i].ID < s.Domains[j].ID })
+}
+
+func (s *State) remove(id int) {
+	out := s.Domains[:0]
+	for _, d := range s.Domains {
+		if d.ID != id {
+			out = append(out, d)
+		}
+	}
+	s.Domains = out
+}
+
+// usedMiB is the memory of all domains, Domain-0 included.
+func (s *State) usedMiB() int64 {
+	var n int64
+	for _, d := range s.Domains {
+		n += d.MemMiB
+	}
+	return n
+}
+
+// running tells whether the domain's vcpus run (for its CPU time).
+func (d *Domain) running() bool {
+	return d.Phase == phaseRunning && !d.Paused
+}
+
+func (d *Domain) cpuRate() float64 {
+	if d.ID == 0 {
+		return 0.05
+	}
+	return 0.02
+}
+
+// cpuAt is the domain's CPU time in seconds at t.
+func (d *Domain) cpuAt(t time.Time) float64 {
+	c := d.CPU
+	if !d.RunSince.IsZero() && t.After(d.RunSince) {
+		c += d.cpuRate() * t.Sub(d.RunSince).Seconds()
+	}
+	return c
+}
+
+// syncCPU must be called after any change of Phase or Paused at time t.
+func (d *Domain) syncCPU(t time.Time) {
+	d.CPU = d.cpuAt(t)
+	if d.running() {
+		d.RunSince = t
+	} else {
+		d.RunSince = time.Time{}
+	}
+}
+
+// flags is the State column of xl list.
+func (d *Domain) flags() string {
+	const reasons = "-rscwS"
+	f := []byte("------")
+	if d.ID == 0 {
+		f[0] = 'r'
+	}
+	switch d.Phase {
+	case phaseBuilding:
+		f[2] = 'p'
+	case phaseRunning:
+		if d.Paused {
+			f[2] = 'p'
+		} else if d.ID != 0 {
+			f[1] = 'b'
+		}
+	case phaseShutdown, phaseSuspended:
+		if d.Paused {
+			f[2] = 'p'
+		}
+		f[3] = 's'
+		if d.ShutdownReason >= 0 && d.ShutdownReason < len(reasons) {
+			f[4] = reasons[d.ShutdownReason]
+		} else {
+			f[4] = '?'
+		}
+	}
+	return string(f)
+}
+
+// ---- the locked session ----
+
+// session is one locked read-modify-write of the state. Everything it
+// does happens at the single instant now.
+type session struct {
+	env    *Env
+	lockf  *os.File
+	st     *State
+	now    time.Time
+	events []Event
+}
+
+// begin takes the lock, loads the state and advances it to now.
+func (e *Env) begin() (*session, error) {
+	if err := os.MkdirAll(e.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(e.Dir, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+	}
+	s := &session{env: e, lockf: f, now: time.Now()}
+	s.st, err = e.loadState(s.now)
+	if err != nil {
+		s.abort()
+		return nil, err
+	}
+	s.advance()
+	return s, nil
+}
+
+func (e *Env) loadState(now time.Time) (*State, error) {
+	b, err := os.ReadFile(filepath.Join(e.Dir, "state.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return newState(now), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	st := &State{}
+	if err := json.Unmarshal(b, st); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(e.Dir, "state.json"), err)
+	}
+	if st.Gone == nil {
+		st.Gone = map[int]GoneInfo{}
+	}
+	if st.byID(0) == nil {
+		st.add(newState(now).Domains[0])
+	}
+	if st.NextDomid < 1 {
+		st.NextDomid = 1
+	}
+	for _, d := range st.Domains {
+		if d.XS == nil {
+			d.XS = map[string]string{}
+		}
+	}
+	return st, nil
+}
+
+// commit writes the state and the events and releases the lock.
+func (s *session) commit() error {
+	defer s.abort()
+	b, err := json.MarshalIndent(s.st, "", " ")
+	if err != nil {
+		return err
+	}
+	final := filepath.Join(s.env.Dir, "state.json")
+	tmp := fmt.Sprintf("%s.tmp.%d", final, os.Getpid())
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return s.env.appendEvents(s.events)
+}
+
+// abort releases the lock without writing anything.
+func (s *session) abort() {
+	if s.lockf != nil {
+		syscall.Flock(int(s.lockf.Fd()), syscall.LOCK_UN)
+		s.lockf.Close()
+		s.lockf = nil
+	}
+}
+
+func (s *session) event(d *Domain, t time.Time, ev string) {
+	s.events = append(s.events, Event{T: t, Domain: d.Name, Domid: d.ID, Ev: ev})
+}

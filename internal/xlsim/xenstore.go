@@ -1,0 +1,169 @@
+package xlsim
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// xsRead looks a path up in the simulated xenstore. Every domain has its
+// keys under /local/domain/<domid>/; a path that is a parent of keys reads
+// as "" like xenstore's directory nodes. A relative path is relative to
+// /local/domain/0, the home of dom0's tools.
+func (s *session) xsRead(path string) (string, bool) {
+	if !strings.HasPrefix(path, "/") {
+		path = "/local/domain/0/" + path
+	}
+	if len(path) > 1 {
+		path = strings.TrimRight(path, "/")
+	}
+	switch path {
+	case "/", "/local", "/local/domain", "/vm", "/tool", "/libxl":
+		return "", true
+	}
+	if rest, ok := strings.CutPrefix(path, "/vm/"); ok {
+		for _, d := range s.st.Domains {
+			if d.UUID == rest {
+				return "", true
+			}
+			if r, ok := strings.CutPrefix(rest, d.UUID+"/"); ok && r == "name" {
+				return d.Name, true
+			}
+		}
+		return "", false
+	}
+	rest, ok := strings.CutPrefix(path, "/local/domain/")
+	if !ok {
+		return "", false
+	}
+	idStr, rel, _ := strings.Cut(rest, "/")
+	id, err := strconv.Atoi(idStr)
+	if err != nil || strconv.Itoa(id) != idStr {
+		return "", false
+	}
+	d := s.st.byID(id)
+	if d == nil {
+		return "", false
+	}
+	if rel == "" {
+		return "", true
+	}
+	if v, ok := d.XS[rel]; ok {
+		return v, true
+	}
+	for k := range d.XS {
+		if strings.HasPrefix(k, rel+"/") {
+			return "", true
+		}
+	}
+	return "", false
+}
+
+// sanitise renders a value like xenstore-read does (xs_lib.c:
+// sanitise_value).
+func sanitise(v string) string {
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c >= ' ' && c <= '~' && c != '\\' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('\\')
+		switch c {
+		case '\t':
+			b.WriteByte('t')
+		case '\n':
+			b.WriteByte('n')
+		case '\r':
+			b.WriteByte('r')
+		case '\\':
+			b.WriteByte('\\')
+		default:
+			if c < 010 {
+				fmt.Fprintf(&b, "%03o", c)
+			} else {
+				fmt.Fprintf(&b, "x%02x", c)
+			}
+		}
+	}
+	return b.String()
+}
+
+// xenstoreRead is `xenstore-read [-p] [-R] [-s] PATH...`
+// (tools/xenstore/xenstore_client.c).
+func (e *Env) xenstoreRead(argv0 string, args []string) int {
+	var prefix, raw bool
+	var paths []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			paths = append(paths, args[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			paths = append(paths, a)
+			continue
+		}
+		var flags []rune
+		switch a {
+		case "--prefix":
+			flags = []rune{'p'}
+		case "--raw":
+			flags = []rune{'R'}
+		case "--help":
+			flags = []rune{'h'}
+		default:
+			if strings.HasPrefix(a, "--") {
+				flags = []rune{'?'}
+			} else {
+				flags = []rune(a[1:])
+			}
+		}
+		for _, c := range flags {
+			switch c {
+			case 'p':
+				prefix = true
+			case 'R':
+				raw = true
+			case 's':
+			default:
+				if c != 'h' {
+					fmt.Fprintf(e.Stderr, "xenstore-read: unrecognized option '%s'\n", a)
+				}
+				fmt.Fprintf(e.Stderr, "xenstore-read: Usage: %s [-h] [-p] [-s] [-R] key [...]\n", argv0)
+				return 1
+			}
+		}
+	}
+	if len(paths) == 0 {
+		fmt.Fprintf(e.Stderr, "xenstore-read: Usage: %s [-h] [-p] [-s] [-R] key [...]\n", argv0)
+		return 1
+	}
+	s, err := e.begin()
+	if err != nil {
+		fmt.Fprintf(e.Stderr, "xenstore-read: xs_open: %v\n", err)
+		return 1
+	}
+	var out strings.Builder
+	rc := 0
+	for _, p := range paths {
+		v, ok := s.xsRead(p)
+		if !ok {
+			fmt.Fprintf(e.Stderr, "xenstore-read: couldn't read path %s\n", p)
+			rc = 1
+			break
+		}
+		if prefix {
+			out.WriteString(p + ": ")
+		}
+		if raw {
+			out.WriteString(v)
+		} else {
+			out.WriteString(sanitise(v) + "\n")
+		}
+	}
+	s.commit()
+	fmt.Fprint(e.Stdout, out.String())
+	return rc
+}
