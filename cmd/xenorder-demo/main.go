@@ -70,6 +70,7 @@ func demo(ctx context.Context, keep bool) error {
 		"PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"XLSIM_DIR="+sim,
 		"XLSIM_TOTAL_MEMORY=16384", // the sample host has 16 GiB
+		"XLSIM_CONSOLE_DIR="+filepath.Join(host, "console"),
 		"XENORDER_CONFIG="+filepath.Join(host, "xenorder.toml"),
 	)
 	fmt.Printf("# The sample host (testdata/seed): Domain-N → opnsense → fileserver → web, mail, db;\n# monitor and scratch depend on nothing. xl is the simulator (%s).\n\n", filepath.Join(bin, "xl"))

@@ -99,7 +99,7 @@ func (r result) String() string {
 }
 
 func (h *host) env() []string {
-	return append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"), "XLSIM_DIR="+h.sim, "XLSIM_TOTAL_MEMORY=16384", "XENORDER_CONFIG="+h.toml)
+	return append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"), "XLSIM_DIR="+h.sim, "XLSIM_TOTAL_MEMORY=16384", "XLSIM_CONSOLE_DIR="+filepath.Join(h.dir, "console"), "XENORDER_CONFIG="+h.toml)
 }
 
 // run runs a binary from binDir (xenorder or xl).
@@ -195,6 +195,21 @@ func TestStartStatusStop(t *testing.T) {
 			}
 		}
 	}
+	// A dependency with probes was ready only once its OS was up: the
+	// simulator's "booted" event, when it writes the console line and the
+	// xenstore key the probes wait for.
+	booted := eventTimes(t, h, "booted")
+	for n, c := range creates {
+		for _, e := range cfg.Graph.Dependencies(n) {
+			if len(cfg.Guests[e.To].Probes) == 0 {
+				continue
+			}
+			if b, ok := booted[e.To]; !ok || !c.Begin.After(b) {
+				t.Errorf("%s created at %s, before %s's probes could pass (booted %s)",
+					n, c.Begin.Format(time.StampMilli), e.To, b.Format(time.StampMilli))
+			}
+		}
+	}
 	// Independent guests overlap: web, mail and db are in one tier.
 	if !overlap(creates["web"], creates["mail"]) || !overlap(creates["mail"], creates["db"]) {
 		t.Errorf("web, mail, db did not overlap: %v %v %v", creates["web"], creates["mail"], creates["db"])
@@ -252,14 +267,19 @@ func TestStartStatusStop(t *testing.T) {
 // goneTimes returns when each domain went away, from the simulator's
 // event log.
 func goneTimes(t *testing.T, h *host) map[string]time.Time {
+	return eventTimes(t, h, "gone", "destroyed")
+}
+
+// eventTimes returns, per domain, the last time of the given events.
+func eventTimes(t *testing.T, h *host, evs ...string) map[string]time.Time {
 	t.Helper()
-	evs, err := xlsim.ReadEvents(h.sim)
+	all, err := xlsim.ReadEvents(h.sim)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]time.Time{}
-	for _, e := range evs {
-		if e.Ev == "gone" || e.Ev == "destroyed" {
+	for _, e := range all {
+		if slices.Contains(evs, e.Ev) {
 			out[e.Domain] = e.T
 		}
 	}
@@ -466,5 +486,64 @@ func TestUsage(t *testing.T) {
 	}
 	if cs := h.calls(); len(cs) != 0 {
 		t.Errorf("usage errors ran xl: %v", cs)
+	}
+}
+
+func TestProbeTimeoutAndCrashThroughSimulator(t *testing.T) {
+	t.Parallel()
+	h := newHost(t)
+	// fileserver never writes its key; opnsense's sibling crashes while booting.
+	h.edit("xl/fileserver.cfg", `xlsim_xenstore      = [ "data/ready=1" ]`, "")
+	h.edit("xenorder.toml", "[guest.fileserver]\n", "[guest.fileserver]\nstart_timeout = \"1500ms\"\n")
+	h.appendTo("xl/monitor.cfg", "xlsim_crash_after = \"300ms\"\non_crash = \"preserve\"")
+	h.appendTo("xenorder.toml", "[[guest.monitor.ready]]\nxenstore = \"data/never\"")
+	began := time.Now()
+	r := h.xenorder("start")
+	mustExit(t, r, 1)
+	for _, want := range []string{
+		"FAILED  fileserver: start fileserver: not ready after 1.5s: xenstore data/ready: key absent (",
+		"FAILED  monitor: start monitor: domain crashed while starting (domid ",
+		"SKIPPED db, mail, web: dependency fileserver failed",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("no %q in\n%s", want, r)
+		}
+	}
+	crashed := eventTimes(t, h, "crashed")["monitor"]
+	failedAt := regexp.MustCompile(`(?m)^(\d\d:\d\d:\d\d) monitor: failed`).FindStringSubmatch(r.stdout)
+	if crashed.IsZero() || failedAt == nil {
+		t.Fatalf("crash %v, failure line %v:\n%s", crashed, failedAt, r)
+	}
+	// The crash is noticed at once, not after monitor's 1m start_timeout.
+	if time.Since(began) > 30*time.Second {
+		t.Errorf("start took %s", time.Since(began))
+	}
+}
+
+func TestXLCallsDoNotGrowWithProbedGuests(t *testing.T) {
+	t.Parallel()
+	lists := map[int]int{}
+	for _, n := range []int{2, 12} {
+		h := newHost(t)
+		var b strings.Builder
+		fmt.Fprintf(&b, "[defaults]\nconfig_dir = \"many\"\nmax_parallel = %d\npoll_interval = \"100ms\"\nprobe_interval = \"100ms\"\n", n)
+		os.MkdirAll(filepath.Join(h.dir, "many"), 0o755)
+		for i := range n {
+			fmt.Fprintf(&b, "[guest.g%d]\n[[guest.g%d.ready]]\nxenstore = \"data/ready\"\n", i, i)
+			os.WriteFile(filepath.Join(h.dir, "many", fmt.Sprintf("g%d.cfg", i)), []byte(fmt.Sprintf(
+				"name = \"g%d\"\nmemory = 64\nxlsim_create_time = \"50ms\"\nxlsim_boot_time = \"1500ms\"\nxlsim_xenstore = [\"data/ready=1\"]\n", i)), 0o644)
+		}
+		os.WriteFile(h.toml, []byte(b.String()), 0o644)
+		mustExit(t, h.xenorder("start"), 0)
+		for _, c := range h.calls() {
+			if c.Prog == "xl" && len(c.Args) == 1 && c.Args[0] == "list" {
+				lists[n]++
+			}
+		}
+	}
+	// 1.5s of waiting at one xl list per 100ms: ~15, for 2 guests and 12 alike.
+	t.Logf("xl list calls while probing: %v", lists)
+	if lists[12] > lists[2]+6 || lists[12] > 30 {
+		t.Errorf("xl list calls grew with the guests being probed: %v", lists)
 	}
 }

@@ -323,6 +323,9 @@ func cmdCheck(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	for _, n := range cfg.Names() {
 		edges += len(cfg.Graph.Dependencies(n))
 	}
+	for _, w := range cfg.Warnings(config.XenconsoledDefaults) {
+		e.out.printf("warning: %s\n", w)
+	}
 	e.out.printf("%s: OK: %d guests, %d dependencies\n", cfg.File, len(cfg.Guests), edges)
 	return nil
 }

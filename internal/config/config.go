@@ -17,6 +17,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/xenorder/xenorder/internal/graph"
+	"github.com/xenorder/xenorder/internal/probe"
 )
 
 // DefaultPath is where the config lives unless -c or XENORDER_CONFIG says
@@ -25,13 +26,17 @@ const DefaultPath = "/etc/xen/xenorder.toml"
 
 // Defaults of [defaults] keys.
 const (
-	DefaultXL           = "xl"
-	DefaultConfigDir    = "/etc/xen"
-	DefaultStartTimeout = 5 * time.Minute
-	DefaultStopTimeout  = 3 * time.Minute
-	DefaultMaxParallel  = 4
-	DefaultStateDir     = "/var/lib/xenorder"
-	DefaultPollInterval = time.Second
+	DefaultXL             = "xl"
+	DefaultConfigDir      = "/etc/xen"
+	DefaultStartTimeout   = 5 * time.Minute
+	DefaultStopTimeout    = 3 * time.Minute
+	DefaultMaxParallel    = 4
+	DefaultStateDir       = "/var/lib/xenorder"
+	DefaultPollInterval   = time.Second
+	DefaultProbeInterval  = 2 * time.Second
+	DefaultAttemptTimeout = 5 * time.Second
+	DefaultConsoleLogDir  = "/var/log/xen/console"
+	DefaultXenstoreRead   = "xenstore-read"
 )
 
 // Config is a loaded, validated configuration.
@@ -44,13 +49,16 @@ type Config struct {
 
 // Defaults holds the [defaults] table after defaulting.
 type Defaults struct {
-	XL           string
-	ConfigDir    string // absolute
-	StartTimeout time.Duration
-	StopTimeout  time.Duration
-	MaxParallel  int
-	StateDir     string
-	PollInterval time.Duration // how often `xl list` is read while waiting
+	XL            string
+	ConfigDir     string // absolute
+	StartTimeout  time.Duration
+	StopTimeout   time.Duration
+	MaxParallel   int
+	StateDir      string
+	PollInterval  time.Duration // how often `xl list` is read while waiting
+	ProbeInterval time.Duration
+	ConsoleLogDir string // absolute
+	XenstoreRead  string
 }
 
 // Guest is one [guest.NAME] table after defaulting.
@@ -63,6 +71,26 @@ type Guest struct {
 	Autostart    bool
 	StartTimeout time.Duration
 	StopTimeout  time.Duration
+	Probes       []Probe
+	// External is a node xenorder never starts or stops, only waits for
+	// (something on the network, a guest on another host).
+	External bool
+}
+
+// Probe is one readiness probe of a guest, with its timing.
+type Probe struct {
+	probe.Probe
+	Interval       time.Duration
+	AttemptTimeout time.Duration
+	Line           int
+}
+
+// Kind says "guest" or "external".
+func (g *Guest) Kind() string {
+	if g.External {
+		return "external"
+	}
+	return "guest"
 }
 
 // Names returns the guests' names, sorted.
@@ -81,6 +109,7 @@ type Problem struct {
 	Line       int    // 0 if unknown
 	Guest      string // "" for [defaults] or the file as a whole
 	InDefaults bool   // the key is in [defaults]
+	External   bool   // Guest names an [external.NAME] node
 	Key        string // "" if not about one key
 	Msg        string
 }
@@ -92,7 +121,9 @@ func (p Problem) String() string {
 		fmt.Fprintf(&b, ":%d", p.Line)
 	}
 	b.WriteString(": ")
-	if p.Guest != "" {
+	if p.Guest != "" && p.External {
+		fmt.Fprintf(&b, "external %s: ", p.Guest)
+	} else if p.Guest != "" {
 		fmt.Fprintf(&b, "guest %s: ", p.Guest)
 	} else if p.InDefaults {
 		b.WriteString("defaults: ")
@@ -121,25 +152,43 @@ func (e *Error) Error() string {
 type rawFile struct {
 	Defaults rawDefaults         `toml:"defaults"`
 	Guest    map[string]rawGuest `toml:"guest"`
+	External map[string]rawGuest `toml:"external"`
 }
 
 type rawDefaults struct {
-	XL           *string `toml:"xl"`
-	ConfigDir    *string `toml:"config_dir"`
-	StartTimeout *string `toml:"start_timeout"`
-	StopTimeout  *string `toml:"stop_timeout"`
-	MaxParallel  *int    `toml:"max_parallel"`
-	StateDir     *string `toml:"state_dir"`
-	PollInterval *string `toml:"poll_interval"`
+	XL            *string `toml:"xl"`
+	ConfigDir     *string `toml:"config_dir"`
+	StartTimeout  *string `toml:"start_timeout"`
+	StopTimeout   *string `toml:"stop_timeout"`
+	MaxParallel   *int    `toml:"max_parallel"`
+	StateDir      *string `toml:"state_dir"`
+	PollInterval  *string `toml:"poll_interval"`
+	ProbeInterval *string `toml:"probe_interval"`
+	ConsoleLogDir *string `toml:"console_log_dir"`
+	XenstoreRead  *string `toml:"xenstore_read"`
 }
 
 type rawGuest struct {
-	Config       *string  `toml:"config"`
-	DependsOn    []string `toml:"depends_on"`
-	After        []string `toml:"after"`
-	Autostart    *bool    `toml:"autostart"`
-	StartTimeout *string  `toml:"start_timeout"`
-	StopTimeout  *string  `toml:"stop_timeout"`
+	Config       *string    `toml:"config"`
+	DependsOn    []string   `toml:"depends_on"`
+	After        []string   `toml:"after"`
+	Autostart    *bool      `toml:"autostart"`
+	StartTimeout *string    `toml:"start_timeout"`
+	StopTimeout  *string    `toml:"stop_timeout"`
+	Ready        []rawProbe `toml:"ready"`
+}
+
+type rawProbe struct {
+	TCP            *string  `toml:"tcp"`
+	Exec           []string `toml:"exec"`
+	Xenstore       *string  `toml:"xenstore"`
+	Equals         *string  `toml:"equals"`
+	HTTP           *string  `toml:"http"`
+	Status         *int     `toml:"status"`
+	Console        *string  `toml:"console"`
+	Delay          *string  `toml:"delay"`
+	Interval       *string  `toml:"interval"`
+	AttemptTimeout *string  `toml:"attempt_timeout"`
 }
 
 // decodeErrRE matches BurntSushi/toml's type errors, which carry a line but
@@ -226,38 +275,63 @@ type validator struct {
 	file     string
 	loc      *locator
 	problems []Problem
+	external map[string]bool
 }
 
+// add records a problem of a node (guest == "": of [defaults]) and key.
 func (v *validator) add(guest, key, format string, args ...any) {
+	v.addAt(0, guest, key, format, args...)
+}
+
+// addAt records a problem at a given line (0: look the key up).
+func (v *validator) addAt(line int, guest, key, format string, args ...any) {
 	path := []string{"defaults", key}
 	if guest != "" {
-		path = []string{"guest", guest, key}
+		path = []string{v.table(guest), guest, key}
 	}
 	if key == "" {
 		path = path[:len(path)-1]
 	}
+	if line == 0 {
+		line = v.loc.line(path...)
+	}
 	v.problems = append(v.problems, Problem{
-		File: v.file, Line: v.loc.line(path...), Guest: guest, Key: key,
+		File: v.file, Line: line, Guest: guest, Key: key, External: v.external[guest],
 		InDefaults: guest == "", Msg: fmt.Sprintf(format, args...),
 	})
 }
 
+func (v *validator) table(name string) string {
+	if v.external[name] {
+		return "external"
+	}
+	return "guest"
+}
+
 func (v *validator) duration(guest, key string, s *string, def time.Duration) time.Duration {
+	return v.durationAt(0, guest, key, s, def)
+}
+
+func (v *validator) durationAt(line int, guest, key string, s *string, def time.Duration) time.Duration {
 	if s == nil {
 		return def
 	}
 	d, err := time.ParseDuration(*s)
 	switch {
 	case err != nil:
-		v.add(guest, key, "%q is not a duration (write it like 90s, 5m or 1h30m)", *s)
+		v.addAt(line, guest, key, "%q is not a duration (write it like 90s, 5m or 1h30m)", *s)
 	case d <= 0:
-		v.add(guest, key, "%s must be greater than zero", *s)
+		v.addAt(line, guest, key, "%s must be greater than zero", *s)
 	}
 	return d
 }
 
 func (v *validator) build(raw *rawFile, md toml.MetaData) *Config {
 	dir := filepath.Dir(v.file)
+	v.external = map[string]bool{}
+	for n := range raw.External {
+		v.external[n] = true
+	}
 	undecoded := map[string]bool{}
 	for _, k := range md.Undecoded() {
 		undecoded[k.String()] = true
@@ -268,60 +342,96 @@ func (v *validator) build(raw *rawFile, md toml.MetaData) *Config {
 		}
 	}
 	d := Defaults{
-		XL:           DefaultXL,
-		ConfigDir:    DefaultConfigDir,
-		StartTimeout: v.duration("", "start_timeout", raw.Defaults.StartTimeout, DefaultStartTimeout),
-		StopTimeout:  v.duration("", "stop_timeout", raw.Defaults.StopTimeout, DefaultStopTimeout),
-		MaxParallel:  DefaultMaxParallel,
-		StateDir:     DefaultStateDir,
-		PollInterval: v.duration("", "poll_interval", raw.Defaults.PollInterval, DefaultPollInterval),
+		XL:            DefaultXL,
+		ConfigDir:     DefaultConfigDir,
+		StartTimeout:  v.duration("", "start_timeout", raw.Defaults.StartTimeout, DefaultStartTimeout),
+		StopTimeout:   v.duration("", "stop_timeout", raw.Defaults.StopTimeout, DefaultStopTimeout),
+		MaxParallel:   DefaultMaxParallel,
+		StateDir:      DefaultStateDir,
+		PollInterval:  v.duration("", "poll_interval", raw.Defaults.PollInterval, DefaultPollInterval),
+		ProbeInterval: v.duration("", "probe_interval", raw.Defaults.ProbeInterval, DefaultProbeInterval),
+		ConsoleLogDir: DefaultConsoleLogDir,
+		XenstoreRead:  DefaultXenstoreRead,
 	}
-	if p := raw.Defaults.XL; p != nil {
-		if *p == "" {
-			v.add("", "xl", "must not be empty")
+	for _, s := range []struct {
+		key string
+		in  *string
+		out *string
+	}{{"xl", raw.Defaults.XL, &d.XL}, {"config_dir", raw.Defaults.ConfigDir, &d.ConfigDir},
+		{"state_dir", raw.Defaults.StateDir, &d.StateDir}, {"console_log_dir", raw.Defaults.ConsoleLogDir, &d.ConsoleLogDir},
+		{"xenstore_read", raw.Defaults.XenstoreRead, &d.XenstoreRead}} {
+		if s.in == nil {
+			continue
 		}
-		d.XL = *p
-	}
-	if p := raw.Defaults.ConfigDir; p != nil {
-		d.ConfigDir = *p
+		if *s.in == "" {
+			v.add("", s.key, "must not be empty")
+		}
+		*s.out = *s.in
 	}
 	d.ConfigDir = absFrom(dir, d.ConfigDir)
+	d.StateDir = absFrom(dir, d.StateDir)
+	d.ConsoleLogDir = absFrom(dir, d.ConsoleLogDir)
 	if p := raw.Defaults.MaxParallel; p != nil {
 		if *p <= 0 {
 			v.add("", "max_parallel", "%d must be at least 1", *p)
 		}
 		d.MaxParallel = *p
 	}
-	if p := raw.Defaults.StateDir; p != nil {
-		d.StateDir = absFrom(dir, *p)
-	}
 
 	cfg := &Config{File: v.file, Defaults: d, Guests: map[string]*Guest{}, Graph: graph.New()}
-	names := make([]string, 0, len(raw.Guest))
-	for n := range raw.Guest {
-		names = append(names, n)
+	for _, name := range sortedKeys(raw.External) {
+		if _, dup := raw.Guest[name]; dup {
+			v.add(name, "", "%q is declared both as [guest.%s] and [external.%s]", name, name, name)
+		}
 	}
-	sort.Strings(names)
+	all := map[string]rawGuest{}
+	for n, g := range raw.Guest {
+		all[n] = g
+	}
+	for n, g := range raw.External {
+		all[n] = g
+	}
+	names := sortedKeys(all)
 	for _, name := range names {
-		rg := raw.Guest[name]
+		rg := all[name]
+		ext := v.external[name]
 		if err := validName(name); err != nil {
 			v.add(name, "", "%v", err)
 		}
 		g := &Guest{
 			Name:         name,
-			Line:         v.loc.line("guest", name),
+			Line:         v.loc.line(v.table(name), name),
 			XLConfig:     filepath.Join(d.ConfigDir, name+".cfg"),
 			DependsOn:    rg.DependsOn,
 			After:        rg.After,
 			Autostart:    rg.Autostart == nil || *rg.Autostart,
 			StartTimeout: v.duration(name, "start_timeout", rg.StartTimeout, d.StartTimeout),
 			StopTimeout:  v.duration(name, "stop_timeout", rg.StopTimeout, d.StopTimeout),
+			External:     ext,
 		}
-		if rg.Config != nil {
+		if ext {
+			g.XLConfig = ""
+			for _, k := range []struct {
+				key string
+				set bool
+			}{{"config", rg.Config != nil}, {"autostart", rg.Autostart != nil}, {"stop_timeout", rg.StopTimeout != nil}} {
+				if k.set {
+					v.add(name, k.key, "an external node is never started or stopped by xenorder; remove %s", k.key)
+				}
+			}
+			if len(rg.Ready) == 0 {
+				v.add(name, "", "an external node needs at least one [[external.%s.ready]] probe: it is only waited for", name)
+			}
+		} else if rg.Config != nil {
 			if *rg.Config == "" {
 				v.add(name, "config", "must not be empty")
 			}
 			g.XLConfig = absFrom(dir, *rg.Config)
+		}
+		for i, rp := range rg.Ready {
+			if p, ok := v.probe(d, name, i, rp); ok {
+				g.Probes = append(g.Probes, p)
+			}
 		}
 		cfg.Guests[name] = g
 		cfg.Graph.Add(name)
@@ -339,6 +449,77 @@ func (v *validator) build(raw *rawFile, md toml.MetaData) *Config {
 	return cfg
 }
 
+// probe validates the i-th [[guest.NAME.ready]] table.
+func (v *validator) probe(d Defaults, name string, i int, rp rawProbe) (Probe, bool) {
+	line := v.loc.element(i, v.table(name), name, "ready")
+	key := fmt.Sprintf("ready[%d]", i)
+	p := Probe{
+		Line:           line,
+		Interval:       v.durationAt(line, name, key+".interval", rp.Interval, d.ProbeInterval),
+		AttemptTimeout: v.durationAt(line, name, key+".attempt_timeout", rp.AttemptTimeout, DefaultAttemptTimeout),
+	}
+	var kinds []string
+	var err error
+	if rp.TCP != nil {
+		kinds = append(kinds, "tcp")
+		p.Probe, err = probe.TCP(*rp.TCP)
+	}
+	if rp.Exec != nil {
+		kinds = append(kinds, "exec")
+		p.Probe, err = probe.Exec(rp.Exec)
+	}
+	if rp.Xenstore != nil {
+		kinds = append(kinds, "xenstore")
+		p.Probe, err = probe.Xenstore(d.XenstoreRead, *rp.Xenstore, rp.Equals)
+	}
+	if rp.HTTP != nil {
+		kinds = append(kinds, "http")
+		status := 0
+		if rp.Status != nil {
+			status = *rp.Status
+		}
+		p.Probe, err = probe.HTTP(*rp.HTTP, status)
+	}
+	if rp.Console != nil {
+		kinds = append(kinds, "console")
+		p.Probe, err = probe.Console(d.ConsoleLogDir, *rp.Console)
+	}
+	if rp.Delay != nil {
+		kinds = append(kinds, "delay")
+		dd := v.durationAt(line, name, key+".delay", rp.Delay, 0)
+		if dd > 0 {
+			p.Probe, err = probe.Delay(dd)
+		}
+	}
+	switch {
+	case len(kinds) == 0:
+		v.addAt(line, name, key, "a probe needs one of tcp, exec, xenstore, http, console, delay")
+		return p, false
+	case len(kinds) > 1:
+		v.addAt(line, name, key, "one probe per [[ready]] table, found %s: split them into several tables", strings.Join(kinds, " and "))
+		return p, false
+	case err != nil:
+		v.addAt(line, name, key, "%v", err)
+		return p, false
+	case rp.Equals != nil && rp.Xenstore == nil:
+		v.addAt(line, name, key, "equals goes with xenstore")
+	case rp.Status != nil && rp.HTTP == nil:
+		v.addAt(line, name, key, "status goes with http")
+	case v.external[name] && (kinds[0] == "xenstore" || kinds[0] == "console"):
+		v.addAt(line, name, key, "an external node has no domain: use tcp, http, exec or delay, not %s", kinds[0])
+	}
+	return p, p.Probe != nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
 func (v *validator) edges(cfg *Config, g *Guest, key string, deps []string, kind graph.Kind, names []string) {
 	seen := map[string]bool{}
 	for _, dep := range deps {
@@ -352,7 +533,7 @@ func (v *validator) edges(cfg *Config, g *Guest, key string, deps []string, kind
 			if s := Suggest(dep, names); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			} else {
-				msg += " (declare it as [guest." + dep + "])"
+				msg += " (declare it as [guest." + dep + "] or [external." + dep + "])"
 			}
 			v.add(g.Name, key, "%s", msg)
 		default:
@@ -364,9 +545,10 @@ func (v *validator) edges(cfg *Config, g *Guest, key string, deps []string, kind
 
 // knownKeys lists the keys of each table, for "did you mean".
 var knownKeys = map[string][]string{
-	"":         {"defaults", "guest"},
-	"defaults": {"xl", "config_dir", "start_timeout", "stop_timeout", "max_parallel", "state_dir", "poll_interval"},
-	"guest":    {"config", "depends_on", "after", "autostart", "start_timeout", "stop_timeout"},
+	"":         {"defaults", "guest", "external"},
+	"defaults": {"xl", "config_dir", "start_timeout", "stop_timeout", "max_parallel", "state_dir", "poll_interval", "probe_interval", "console_log_dir", "xenstore_read"},
+	"guest":    {"config", "depends_on", "after", "autostart", "start_timeout", "stop_timeout", "ready"},
+	"ready":    {"tcp", "exec", "xenstore", "equals", "http", "status", "console", "delay", "interval", "attempt_timeout"},
 }
 
 func hasUndecodedParent(k toml.Key, undecoded map[string]bool) bool {
@@ -385,20 +567,22 @@ func (v *validator) unknownKey(k toml.Key) {
 		key = k[0]
 	case k[0] == "defaults" && len(k) >= 2:
 		table, key = "defaults", k[1]
-	case k[0] == "guest" && len(k) >= 3:
+	case (k[0] == "guest" || k[0] == "external") && len(k) >= 4 && k[2] == "ready":
+		table, guest, key = "ready", k[1], "ready."+k[3]
+	case (k[0] == "guest" || k[0] == "external") && len(k) >= 3:
 		table, guest, key = "guest", k[1], k[2]
 	default:
 		key = k.String()
 	}
 	msg := "unknown key"
-	if s := Suggest(key, knownKeys[table]); s != "" {
+	if s := Suggest(strings.TrimPrefix(key, "ready."), knownKeys[table]); s != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	} else if len(knownKeys[table]) > 0 {
 		msg += " (known: " + strings.Join(knownKeys[table], ", ") + ")"
 	}
 	v.problems = append(v.problems, Problem{
 		File: v.file, Line: v.loc.line(k...), Guest: guest, Key: key, Msg: msg,
-		InDefaults: table == "defaults",
+		InDefaults: table == "defaults", External: k[0] == "external",
 	})
 }
 

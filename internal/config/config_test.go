@@ -87,7 +87,7 @@ depends_on = ["filesrver"]`, []string{
 		{"unknown guest without suggestion", `
 [guest.web]
 after = ["nas"]`, []string{
-			file + `:3: guest web: after: unknown guest "nas" (declare it as [guest.nas])`}},
+			file + `:3: guest web: after: unknown guest "nas" (declare it as [guest.nas] or [external.nas])`}},
 		{"typo in a key", `
 [guest.web]
 depend_on = ["x"]`, []string{
@@ -95,7 +95,7 @@ depend_on = ["x"]`, []string{
 		{"unknown defaults key", `
 [defaults]
 colour = "blue"`, []string{
-			file + `:3: defaults: colour: unknown key (known: xl, config_dir, start_timeout, stop_timeout, max_parallel, state_dir, poll_interval)`}},
+			file + `:3: defaults: colour: unknown key (known: xl, config_dir, start_timeout, stop_timeout, max_parallel, state_dir, poll_interval, probe_interval, console_log_dir, xenstore_read)`}},
 		{"self dependency", `
 [guest.a]
 depends_on = ["a"]`, []string{
@@ -141,6 +141,44 @@ depends_on = ["a", "a"]`, []string{
 [guest.b]
 depends_on = "a"`, []string{
 			file + `:3: guest.b.depends_on: incompatible types: TOML value has type string; destination has type slice`}},
+		{"probe with two kinds", `
+[guest.a]
+[[guest.a.ready]]
+tcp = "10.0.0.1:22"
+[[guest.a.ready]]
+tcp = "10.0.0.1:22"
+http = "http://10.0.0.1/"`, []string{
+			file + `:5: guest a: ready[1]: one probe per [[ready]] table, found tcp and http: split them into several tables`}},
+		{"probe errors", `
+[guest.a]
+[[guest.a.ready]]
+tcp = "nohost"
+[[guest.a.ready]]
+delay = "soon"
+[[guest.a.ready]]
+interval = "1s"
+[[guest.a.ready]]
+console = "login:"
+attempt_timeout = "0s"
+[[guest.a.ready]]
+tcpp = "x:1"`, []string{
+			file + `:3: guest a: ready[0]: tcp probe`,
+			file + `:5: guest a: ready[1].delay: "soon" is not a duration`,
+			file + `:7: guest a: ready[2]: a probe needs one of tcp, exec, xenstore, http, console, delay`,
+			file + `:9: guest a: ready[3].attempt_timeout: 0s must be greater than zero`,
+			file + `:12: guest a: ready[4]: a probe needs one of`,
+			file + `:13: guest a: ready.tcpp: unknown key (did you mean "tcp"?)`}},
+		{"external misuse", `
+[external.nas]
+autostart = false
+[[external.nas.ready]]
+xenstore = "data/ready"
+[external.bare]
+[guest.nas]`, []string{
+			file + `:2: external nas: "nas" is declared both as [guest.nas] and [external.nas]`,
+			file + `:3: external nas: autostart: an external node is never started or stopped by xenorder; remove autostart`,
+			file + `:4: external nas: ready[0]: an external node has no domain: use tcp, http, exec or delay, not xenstore`,
+			file + `:6: external bare: an external node needs at least one [[external.bare.ready]] probe`}},
 		{"Domain-0", `
 [guest.Domain-0]`, []string{
 			file + `:2: guest Domain-0: Domain-0 is dom0 itself and cannot be managed as a guest`}},
@@ -168,6 +206,62 @@ depends_on = "a"`, []string{
 	}
 }
 
+func TestProbesAndExternals(t *testing.T) {
+	src := `
+[defaults]
+probe_interval = "3s"
+console_log_dir = "console"
+[external.nas]
+[[external.nas.ready]]
+tcp = "192.168.2.30:2049"
+[guest.web]
+depends_on = ["nas"]
+[[guest.web.ready]]
+http = "http://10.0.0.5/healthz"
+status = 204
+interval = "1s"
+[[guest.web.ready]]
+xenstore = "data/ready"
+equals = "1"
+[[guest.web.ready]]
+console = "login:"
+attempt_timeout = "2s"
+`
+	cfg, err := Parse("/etc/xen/xenorder.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nas, web := cfg.Guests["nas"], cfg.Guests["web"]
+	if !nas.External || nas.Kind() != "external" || web.External || len(nas.Probes) != 1 || nas.Probes[0].String() != "tcp 192.168.2.30:2049" {
+		t.Errorf("nas %+v", nas)
+	}
+	want := []struct {
+		s        string
+		interval time.Duration
+		attempt  time.Duration
+		line     int
+	}{
+		{"http http://10.0.0.5/healthz status 204", time.Second, DefaultAttemptTimeout, 10},
+		{"xenstore data/ready = 1", 3 * time.Second, DefaultAttemptTimeout, 14},
+		{`console "login:"`, 3 * time.Second, 2 * time.Second, 17},
+	}
+	if len(web.Probes) != len(want) {
+		t.Fatalf("web probes %v", web.Probes)
+	}
+	for i, w := range want {
+		p := web.Probes[i]
+		if p.String() != w.s || p.Interval != w.interval || p.AttemptTimeout != w.attempt || p.Line != w.line {
+			t.Errorf("probe %d: %s every %s, attempt %s, line %d; want %+v", i, p, p.Interval, p.AttemptTimeout, p.Line, w)
+		}
+	}
+	if cfg.Defaults.ConsoleLogDir != "/etc/xen/console" {
+		t.Errorf("console_log_dir %s", cfg.Defaults.ConsoleLogDir)
+	}
+	if deps := cfg.Graph.Dependencies("web"); len(deps) != 1 || deps[0].To != "nas" {
+		t.Errorf("web deps %v", deps)
+	}
+}
+
 func TestLoadAndCheckFiles(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "a.cfg"), []byte("name='a'\n"), 0o644); err != nil {
@@ -186,5 +280,44 @@ func TestLoadAndCheckFiles(t *testing.T) {
 	}
 	if _, err := Load(filepath.Join(dir, "missing.toml")); err == nil || !strings.Contains(err.Error(), "cannot read config") {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "fw.cfg"), []byte("name = 'fw'\ntype = 'hvm'\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "pv.cfg"), []byte("name = 'pv'\ntype = 'pvh'\n"), 0o644)
+	src := "[defaults]\nconfig_dir = \".\"\n[guest.fw]\n[[guest.fw.ready]]\nconsole = \"login:\"\n[guest.pv]\n[[guest.pv.ready]]\nconsole = \"login:\"\n"
+	toml := filepath.Join(dir, "x.toml")
+	os.WriteFile(toml, []byte(src), 0o644)
+	cfg, err := Load(toml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := filepath.Join(dir, "xencommons")
+	on := filepath.Join(dir, "xen")
+	os.WriteFile(off, []byte("#XENCONSOLED_TRACE=guest\nXENCONSOLED_TRACE=none\n"), 0o644)
+	os.WriteFile(on, []byte("export XENCONSOLED_TRACE=\"guest\"\n"), 0o644)
+	tests := []struct {
+		name  string
+		files []string
+		want  []string
+	}{
+		{"trace on", []string{off, on}, []string{"guest fw: console probe on an HVM guest"}},
+		{"trace none", []string{off}, []string{"guest fw: console probe on an HVM guest", `console probes (fw, pv) need xenconsoled to log guest consoles, but XENCONSOLED_TRACE is "none" in ` + off}},
+		{"no files", []string{filepath.Join(dir, "absent")}, []string{"guest fw:", "XENCONSOLED_TRACE is not set in"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ws := cfg.Warnings(tt.files)
+			if len(ws) != len(tt.want) {
+				t.Fatalf("warnings %q", ws)
+			}
+			for i := range ws {
+				if !strings.Contains(ws[i], tt.want[i]) {
+					t.Errorf("warning %q lacks %q", ws[i], tt.want[i])
+				}
+			}
+		})
 	}
 }

@@ -10,11 +10,12 @@ import (
 // understands bare, quoted and dotted keys; anything it cannot place falls
 // back to the enclosing table's line, or 0.
 type locator struct {
-	lines map[string]int // dotted path → first line
+	lines  map[string]int   // dotted path → first line
+	arrays map[string][]int // [[array.of.tables]] path → the line of each element
 }
 
 func newLocator(src string) *locator {
-	l := &locator{lines: map[string]int{}}
+	l := &locator{lines: map[string]int{}, arrays: map[string][]int{}}
 	var table []string
 	for i, raw := range strings.Split(src, "\n") {
 		line := strings.TrimSpace(stripComment(raw))
@@ -24,6 +25,8 @@ func newLocator(src string) *locator {
 		case strings.HasPrefix(line, "[[") && strings.HasSuffix(line, "]]"):
 			table = splitKey(line[2 : len(line)-2])
 			l.set(table, n)
+			k := strings.Join(table, "\x00")
+			l.arrays[k] = append(l.arrays[k], n)
 		case strings.HasPrefix(line, "["):
 			if end := strings.LastIndex(line, "]"); end > 0 {
 				table = splitKey(line[1:end])
@@ -66,6 +69,14 @@ func (l *locator) line(path ...string) int {
 		}
 	}
 	return 0
+}
+
+// element returns the line of the i-th [[path]] table, or of path.
+func (l *locator) element(i int, path ...string) int {
+	if ls := l.arrays[strings.Join(path, "\x00")]; i < len(ls) {
+		return ls[i]
+	}
+	return l.line(path...)
 }
 
 // keyEnd returns the index of the '=' that ends the key at the start of s,

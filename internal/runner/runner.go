@@ -2,7 +2,6 @@ package runner
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -24,6 +23,9 @@ type Runner struct {
 	PollInterval time.Duration // 0: the config's poll_interval
 	DestroyWait  time.Duration // 0: DefaultDestroyWait
 	VanishGrace  time.Duration // 0: DefaultVanishGrace
+	// ProgressEvery is how often a waiting guest says what it waits for;
+	// 0: DefaultProgressEvery.
+	ProgressEvery time.Duration
 
 	list *lister
 }
@@ -76,10 +78,12 @@ type UsageError struct{ Msg string }
 
 func (e *UsageError) Error() string { return e.Msg }
 
-func (r *Runner) checkNames(names []string) error {
+func (r *Runner) checkNames(names []string, verb string) error {
 	var bad []string
 	for _, n := range names {
-		if r.Config.Guests[n] == nil {
+		if g := r.Config.Guests[n]; g != nil && g.External && verb != "start" {
+			bad = append(bad, fmt.Sprintf("%s is an external node: xenorder only waits for it, it never stops it", n))
+		} else if g == nil {
 			msg := fmt.Sprintf("unknown guest %q", n)
 			if s := config.Suggest(n, r.Config.Names()); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
@@ -99,7 +103,7 @@ func (r *Runner) checkNames(names []string) error {
 // `xl list`: with no names, every autostart guest; with names, those. Either
 // way, plus everything they depend on through depends_on.
 func (r *Runner) PlanStart(ctx context.Context, names []string) (*Plan, error) {
-	if err := r.checkNames(names); err != nil {
+	if err := r.checkNames(names, "start"); err != nil {
 		return nil, err
 	}
 	cfg := r.Config
@@ -134,12 +138,15 @@ func (r *Runner) PlanStart(ctx context.Context, names []string) (*Plan, error) {
 		var steps []Step
 		for _, n := range tier {
 			s := Step{Guest: n, Action: "create", DomID: -1}
+			if cfg.Guests[n].External {
+				s.Action = "wait for probes"
+			}
 			for _, e := range cfg.Graph.Dependencies(n) {
 				if inRun[e.To] {
 					s.Deps = append(s.Deps, e)
 				}
 			}
-			if d, ok := snap.find(n); ok {
+			if d, ok := snap.find(n); ok && !cfg.Guests[n].External {
 				s.DomID = d.ID
 				s.Action = "already running"
 				if bad := badStartState(d.State); bad != "" {
@@ -231,140 +238,6 @@ func (r *Runner) Start(ctx context.Context, plan *Plan) *Result {
 		res.Outcomes = append(res.Outcomes, w.result(n))
 	}
 	return res
-}
-
-// startOne brings one guest up: check, create, wait until ready.
-func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
-	began := time.Now()
-	out := &Outcome{Guest: g.Name, Began: began, DomID: -1}
-	fail := func(err error) *Outcome {
-		out.Status, out.Err, out.Elapsed = Failed, fmt.Errorf("start %s: %w", g.Name, err), time.Since(began)
-		r.emit(g.Name, out.DomID, err, "failed")
-		return out
-	}
-	if ctx.Err() != nil {
-		out.Status, out.Err = NotRun, ctx.Err()
-		return out
-	}
-	// The whole start, from the first look until ready, is bounded.
-	deadline := began.Add(g.StartTimeout)
-	snap, err := r.lister().recent(ctx, r.interval())
-	if err == nil {
-		err = snap.err
-	}
-	if err != nil {
-		return fail(err)
-	}
-	if d, ok := snap.find(g.Name); ok {
-		if d.State.Dying {
-			r.emit(g.Name, d.ID, nil, "an old domain of this name is dying (domid %d); waiting for it to go", d.ID)
-			if err := r.waitGone(ctx, g.Name, deadline); err != nil {
-				return fail(err)
-			}
-		} else if bad := badStartState(d.State); bad != "" {
-			out.DomID = d.ID
-			return fail(fmt.Errorf("domain %s (domid %d) is listed as %s: %s", g.Name, d.ID, d.State, bad))
-		} else {
-			out.Status, out.DomID, out.Elapsed = AlreadyDone, d.ID, time.Since(began)
-			r.emit(g.Name, d.ID, nil, "already running (domid %d)", d.ID)
-			return out
-		}
-	}
-
-	r.emit(g.Name, -1, nil, "creating (xl create %s)", g.XLConfig)
-	// A create in flight is not abandoned on interruption: that would leave
-	// a half-built domain. It is bounded by the guest's start timeout.
-	cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
-	err = r.HV.Create(cctx, g.XLConfig)
-	cancel()
-	if err != nil {
-		if xl.IsAlreadyExists(err) {
-			// Someone else created it meanwhile: recognise it, do not fail.
-			r.emit(g.Name, -1, nil, "was created by someone else meanwhile")
-		} else if errors.Is(err, context.DeadlineExceeded) || time.Now().After(deadline) {
-			return fail(fmt.Errorf("xl create did not return within start_timeout %s: %w", g.StartTimeout, err))
-		} else {
-			return fail(err)
-		}
-	}
-	d, err := r.waitRunning(ctx, g, deadline)
-	out.DomID = d.ID
-	if err != nil {
-		if ctx.Err() != nil {
-			out.Status, out.Err, out.Elapsed = NotRun, fmt.Errorf("start %s: interrupted while waiting: %w", g.Name, ctx.Err()), time.Since(began)
-			r.emit(g.Name, d.ID, nil, "interrupted while waiting; left as it is")
-			return out
-		}
-		return fail(err)
-	}
-	out.Status, out.Elapsed = Done, time.Since(began)
-	r.emit(g.Name, d.ID, nil, "ready after %s (domid %d)", round(out.Elapsed), d.ID)
-	return out
-}
-
-// waitRunning polls the shared `xl list` until the guest is listed in a
-// running state. A crash or a plain shutdown fails at once; a reboot (the
-// domain gone, then back under a new domid) is followed.
-func (r *Runner) waitRunning(ctx context.Context, g *config.Guest, deadline time.Time) (xl.Domain, error) {
-	var (
-		seen     snapshot
-		last     xl.Domain
-		lastErr  error
-		absentAt time.Time
-		announce = true
-	)
-	grace := orDefault(r.VanishGrace, DefaultVanishGrace)
-	for {
-		s, err := r.lister().get(ctx, seen.at)
-		if err != nil {
-			return last, err
-		}
-		seen = s
-		if s.err != nil {
-			lastErr = s.err // xl list failing once is not fatal; keep trying
-		} else if d, ok := s.find(g.Name); ok {
-			absentAt = time.Time{}
-			if announce || d.ID != last.ID {
-				if !announce && d.ID != last.ID {
-					r.emit(g.Name, d.ID, nil, "rebooted: now domid %d", d.ID)
-				} else {
-					r.emit(g.Name, d.ID, nil, "created (domid %d)", d.ID)
-				}
-				announce = false
-			}
-			last = d
-			switch st := d.State; {
-			case st.Crashed():
-				return d, fmt.Errorf("domain crashed while starting (domid %d, state %s)", d.ID, st.Raw)
-			case st.Shutdown && st.Reason == xl.ShutdownReason('-') && !st.Dying:
-				return d, fmt.Errorf("domain shut down while starting (domid %d, state %s)", d.ID, st.Raw)
-			case st.Shutdown || st.Dying || st.Paused:
-				// rebooting, dying on the way to a reboot, or still being built
-			default:
-				return d, nil
-			}
-		} else {
-			if absentAt.IsZero() {
-				absentAt = s.at
-			}
-			if s.at.Sub(absentAt) >= grace {
-				if announce {
-					return last, errors.New("xl create succeeded but the domain is not listed")
-				}
-				return last, fmt.Errorf("domain disappeared while starting (was domid %d)", last.ID)
-			}
-		}
-		if time.Now().After(deadline) {
-			err := fmt.Errorf("not running after %s", g.StartTimeout)
-			if lastErr != nil {
-				err = fmt.Errorf("%w: %w", err, lastErr)
-			}
-			return last, err
-		}
-		if err := sleep(ctx, min(r.interval(), time.Until(deadline)+time.Millisecond)); err != nil {
-			return last, err
-		}
-	}
 }
 
 // waitGone polls until name is no longer listed or the deadline passes.

@@ -52,7 +52,7 @@ func stop(t *testing.T, r *Runner, names ...string) *Result {
 	return r.Stop(t.Context(), plan)
 }
 
-func newRunner(t *testing.T, src string, hv *fakeHV) (*Runner, *collector) {
+func newRunner(t *testing.T, src string, hv Hypervisor) (*Runner, *collector) {
 	c := &collector{}
 	r := New(mustConfig(t, src), hv, c.report)
 	r.PollInterval = 5 * time.Millisecond

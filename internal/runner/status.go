@@ -5,17 +5,21 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/xenorder/xenorder/internal/config"
 	"github.com/xenorder/xenorder/internal/graph"
+	"github.com/xenorder/xenorder/internal/probe"
 )
 
 // GuestStatus is one row of `xenorder status`.
 type GuestStatus struct {
 	Name      string   `json:"name"`
 	Declared  bool     `json:"declared"`
-	Kind      string   `json:"kind"`  // guest, undeclared, dom0, stub
-	State     string   `json:"state"` // running, blocked, runnable, paused, shutdown, crashed, dying, stopped
-	DomID     int      `json:"domid"` // -1 when not running
+	Kind      string   `json:"kind"`            // guest, external, undeclared, dom0, stub
+	State     string   `json:"state"`           // running, blocked, runnable, paused, shutdown, crashed, dying, stopped; external: ready, not ready
+	Probe     string   `json:"probe,omitempty"` // external: the first failing probe and why
+	DomID     int      `json:"domid"`           // -1 when not running
 	MemoryMiB int      `json:"memory_mib"`
 	Autostart bool     `json:"autostart"`
 	DependsOn []string `json:"depends_on"`
@@ -52,6 +56,14 @@ func (r *Runner) Status(ctx context.Context) (*StatusReport, error) {
 		g := cfg.Guests[n]
 		row := GuestStatus{Name: n, Declared: true, Kind: "guest", State: "stopped", DomID: -1,
 			Autostart: g.Autostart, DependsOn: edgesOf(cfg.Graph, n, graph.Hard), After: edgesOf(cfg.Graph, n, graph.Soft)}
+		if g.External {
+			row.Kind, row.State, row.Probe = "external", "ready", r.probeOnce(ctx, g)
+			if row.Probe != "" {
+				row.State = "not ready"
+			}
+			rep.Guests = append(rep.Guests, row)
+			continue
+		}
 		if d, ok := snap.find(n); ok {
 			row.State, row.DomID, row.MemoryMiB = d.State.String(), d.ID, d.MemMiB
 		}
@@ -64,7 +76,7 @@ func (r *Runner) Status(ctx context.Context) (*StatusReport, error) {
 	for _, d := range snap.doms {
 		listed[d.Name] = true
 	}
-	declared := func(n string) bool { return cfg.Guests[n] != nil }
+	declared := func(n string) bool { return cfg.Guests[n] != nil && !cfg.Guests[n].External }
 	for _, d := range snap.doms {
 		if declared(d.Name) {
 			continue
@@ -81,6 +93,20 @@ func (r *Runner) Status(ctx context.Context) (*StatusReport, error) {
 	}
 	sort.Slice(rep.Others, func(i, j int) bool { return rep.Others[i].DomID < rep.Others[j].DomID })
 	return rep, nil
+}
+
+// probeOnce makes one attempt of each of an external node's probes and
+// returns "" when all pass, else the first failure.
+func (r *Runner) probeOnce(ctx context.Context, g *config.Guest) string {
+	for _, p := range g.Probes {
+		actx, cancel := context.WithTimeout(ctx, p.AttemptTimeout)
+		err := p.Check(actx, probe.Target{Name: g.Name, Since: time.Now()})
+		cancel()
+		if err != nil {
+			return fmt.Sprintf("%s: %v", p, err)
+		}
+	}
+	return ""
 }
 
 func edgesOf(g *graph.Graph, n string, kind graph.Kind) []string {
@@ -114,8 +140,15 @@ func (s *StatusReport) String() string {
 		if len(g.After) > 0 {
 			deps = strings.TrimPrefix(deps+", after "+strings.Join(g.After, ", "), ", ")
 		}
-		if !g.Autostart {
+		if !g.Autostart && g.Kind == "guest" {
 			deps = strings.TrimPrefix(deps+"  (autostart off)", "  ")
+		}
+		if g.Kind == "external" {
+			deps = strings.TrimPrefix(deps+"  (external", "  ")
+			if g.Probe != "" {
+				deps += ": " + g.Probe
+			}
+			deps += ")"
 		}
 		row(g.Name, g.State, domid, mem, deps)
 	}

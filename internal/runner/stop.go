@@ -27,7 +27,7 @@ func isStub(d xl.Domain, listed map[string]bool, declared func(string) bool) boo
 // domain the config does not name (never Domain-0, never a stub domain).
 // With names: those and, first, every listed guest that depends on them.
 func (r *Runner) PlanStop(ctx context.Context, names []string) (*Plan, error) {
-	if err := r.checkNames(names); err != nil {
+	if err := r.checkNames(names, "stop"); err != nil {
 		return nil, err
 	}
 	cfg := r.Config
@@ -42,7 +42,7 @@ func (r *Runner) PlanStop(ctx context.Context, names []string) (*Plan, error) {
 	for _, d := range snap.doms {
 		listed[d.Name] = true
 	}
-	declared := func(n string) bool { return cfg.Guests[n] != nil }
+	declared := func(n string) bool { return cfg.Guests[n] != nil && !cfg.Guests[n].External }
 	plan := &Plan{Verb: "stop"}
 	var members []string
 	notes := map[string]string{}
@@ -64,6 +64,9 @@ func (r *Runner) PlanStop(ctx context.Context, names []string) (*Plan, error) {
 	} else {
 		seeds := set(names)
 		for _, n := range cfg.Graph.DependentClosure(names, graph.Hard) {
+			if cfg.Guests[n].External {
+				continue // never stopped; xenorder only waits for it
+			}
 			if seeds[n] || listed[n] {
 				members = append(members, n)
 				if !seeds[n] {
@@ -216,9 +219,11 @@ func (r *Runner) stopOne(ctx context.Context, name string, grace time.Duration) 
 	}
 
 	r.emit(name, d.ID, nil, "shutting down (grace period %s)", grace)
-	sctx, cancel := context.WithDeadline(ctx, deadline)
-	err = r.HV.Shutdown(sctx, name, false)
-	cancel()
+	// The call is bounded by the xl client's own shutdown timeout. The
+	// grace period counts from when the request was surely delivered: once
+	// xl shutdown has returned. So a guest always gets its whole grace.
+	err = r.HV.Shutdown(ctx, name, false)
+	deadline = time.Now().Add(grace)
 	if err != nil {
 		if xl.IsNoSuchDomain(err) {
 			r.emit(name, d.ID, nil, "stopped (gone before the request)")

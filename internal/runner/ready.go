@@ -1,0 +1,315 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/xenorder/xenorder/internal/config"
+	"github.com/xenorder/xenorder/internal/probe"
+	"github.com/xenorder/xenorder/internal/xl"
+)
+
+// DefaultProgressEvery is how often a guest that is still being waited on
+// says what it waits for.
+const DefaultProgressEvery = 5 * time.Second
+
+// startOne brings one node up: for a guest, look, create, wait until it
+// runs and its probes pass; for an external node, wait for its probes.
+func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
+	began := time.Now()
+	out := &Outcome{Guest: g.Name, Began: began, DomID: -1}
+	fail := func(err error) *Outcome {
+		out.Status, out.Err, out.Elapsed = Failed, fmt.Errorf("start %s: %w", g.Name, err), time.Since(began)
+		r.emit(g.Name, out.DomID, err, "failed")
+		return out
+	}
+	if ctx.Err() != nil {
+		out.Status, out.Err = NotRun, ctx.Err()
+		return out
+	}
+	// The whole start, from the first look until ready, is bounded.
+	deadline := began.Add(g.StartTimeout)
+	target := probe.Target{Name: g.Name, Since: began}
+	fresh := true // the probes that need to see the create apply
+	if !g.External {
+		snap, err := r.lister().recent(ctx, r.interval())
+		if err == nil {
+			err = snap.err
+		}
+		if err != nil {
+			return fail(err)
+		}
+		created := false
+		if d, ok := snap.find(g.Name); ok {
+			switch bad := badStartState(d.State); {
+			case d.State.Dying:
+				r.emit(g.Name, d.ID, nil, "an old domain of this name is dying (domid %d); waiting for it to go", d.ID)
+				if err := r.waitGone(ctx, g.Name, deadline); err != nil {
+					return fail(err)
+				}
+			case bad != "":
+				out.DomID = d.ID
+				return fail(fmt.Errorf("domain %s (domid %d) is listed as %s: %s", g.Name, d.ID, d.State, bad))
+			default:
+				// A previous run may have created it seconds ago: probe it
+				// too, but only with probes that need not see the create.
+				r.emit(g.Name, d.ID, nil, "already running (domid %d)", d.ID)
+				out.DomID, created, fresh = d.ID, true, false
+			}
+		}
+		if !created {
+			target.ConsoleOffset = probe.ConsoleSize(r.Config.Defaults.ConsoleLogDir, g.Name)
+			r.emit(g.Name, -1, nil, "creating (xl create %s)", g.XLConfig)
+			// A create in flight is not abandoned on interruption: that
+			// would leave a half-built domain. It is bounded by the
+			// guest's start timeout.
+			cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+			err = r.HV.Create(cctx, g.XLConfig)
+			cancel()
+			switch {
+			case err == nil:
+			case xl.IsAlreadyExists(err):
+				// Someone else created it meanwhile: recognise it.
+				r.emit(g.Name, -1, nil, "was created by someone else meanwhile")
+				fresh = false
+			case errors.Is(err, context.DeadlineExceeded) || !time.Now().Before(deadline):
+				return fail(fmt.Errorf("xl create did not return within start_timeout %s: %w", g.StartTimeout, err))
+			default:
+				return fail(err)
+			}
+		}
+	}
+	probes := g.Probes
+	if !fresh {
+		probes = withoutKinds(probes, probe.KindConsole, probe.KindDelay)
+	}
+	w := &readyWait{r: r, g: g, deadline: deadline, began: began, target: target, probes: probes, announced: !fresh}
+	if out.DomID >= 0 {
+		w.last.ID = out.DomID
+	}
+	d, err := w.wait(ctx)
+	out.DomID = d.ID
+	if err != nil {
+		if ctx.Err() != nil {
+			out.Status, out.Err, out.Elapsed = NotRun, fmt.Errorf("start %s: interrupted while waiting: %w", g.Name, ctx.Err()), time.Since(began)
+			r.emit(g.Name, d.ID, nil, "interrupted while waiting; left as it is")
+			return out
+		}
+		return fail(err)
+	}
+	out.Status, out.Elapsed = Done, time.Since(began)
+	if !fresh && len(probes) == 0 {
+		out.Status = AlreadyDone
+		return out
+	}
+	if g.External {
+		r.emit(g.Name, -1, nil, "ready after %s", round(out.Elapsed))
+	} else {
+		r.emit(g.Name, d.ID, nil, "ready after %s (domid %d)", round(out.Elapsed), d.ID)
+	}
+	if !fresh {
+		out.Status = AlreadyDone
+	}
+	return out
+}
+
+func withoutKinds(ps []config.Probe, kinds ...string) []config.Probe {
+	var out []config.Probe
+	for _, p := range ps {
+		skip := false
+		for _, k := range kinds {
+			skip = skip || p.Kind() == k
+		}
+		if !skip {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// readyWait is one guest's wait until it runs and its probes pass.
+type readyWait struct {
+	r         *Runner
+	g         *config.Guest
+	deadline  time.Time
+	began     time.Time
+	target    probe.Target
+	probes    []config.Probe
+	announced bool // "created (domid N)" said already, or not to be said
+
+	seen     snapshot
+	last     xl.Domain
+	lastErr  error // of xl list
+	absentAt time.Time
+	running  bool
+}
+
+type probeState struct {
+	next     time.Time
+	attempts int
+	err      error
+	passed   bool
+}
+
+// wait polls the shared `xl list` (every poll_interval) for the domain's
+// state and runs each probe at its own interval once the domain runs. A
+// crash or a plain shutdown fails at once; a reboot (the domain gone, then
+// back under a new domid) is followed.
+func (w *readyWait) wait(ctx context.Context) (xl.Domain, error) {
+	r := w.r
+	poll := r.interval()
+	tick := poll
+	states := make([]probeState, len(w.probes))
+	for _, p := range w.probes {
+		tick = min(tick, p.Interval)
+	}
+	tick = max(tick, 10*time.Millisecond)
+	progressEvery := orDefault(r.ProgressEvery, DefaultProgressEvery)
+	lastProgress := time.Now()
+	for {
+		if !w.g.External && time.Since(w.seen.at) >= poll {
+			if err := w.look(ctx); err != nil {
+				return w.last, err
+			}
+		}
+		now := time.Now()
+		if w.g.External || w.running {
+			pending := 0
+			for i, p := range w.probes {
+				st := &states[i]
+				if st.passed {
+					continue
+				}
+				if now.Before(st.next) {
+					pending++
+					continue
+				}
+				st.attempts++
+				st.next = now.Add(p.Interval)
+				// An attempt never outlasts the start timeout. If the
+				// deadline, not attempt_timeout, cut it short, its "timed
+				// out" says nothing: keep the previous failure.
+				budget, clipped := p.AttemptTimeout, false
+				if left := time.Until(w.deadline) + time.Millisecond; left < budget {
+					budget, clipped = left, true
+				}
+				actx, cancel := context.WithTimeout(ctx, budget)
+				err := p.Check(actx, w.target)
+				cancel()
+				if ctx.Err() != nil {
+					return w.last, ctx.Err()
+				}
+				if err == nil || !clipped || st.err == nil || !errors.Is(err, context.DeadlineExceeded) {
+					st.err = err
+				}
+				if err == nil {
+					st.passed = true
+					r.emit(w.g.Name, w.last.ID, nil, "%s passed after %s", p, round(time.Since(w.began)))
+				} else {
+					pending++
+				}
+			}
+			if pending == 0 {
+				return w.last, nil
+			}
+		}
+		if !time.Now().Before(w.deadline) {
+			return w.last, w.timeoutErr(states)
+		}
+		if time.Since(lastProgress) >= progressEvery {
+			lastProgress = time.Now()
+			r.emit(w.g.Name, w.last.ID, nil, "waiting for %s (%s of %s)", w.awaited(states), time.Since(w.began).Round(time.Second), w.g.StartTimeout)
+		}
+		if err := sleep(ctx, min(tick, time.Until(w.deadline)+time.Millisecond)); err != nil {
+			return w.last, err
+		}
+	}
+}
+
+// look reads the shared xl list and judges the domain's state.
+func (w *readyWait) look(ctx context.Context) error {
+	r, g := w.r, w.g
+	s, err := r.lister().get(ctx, w.seen.at)
+	if err != nil {
+		return err
+	}
+	w.seen = s
+	if s.err != nil {
+		w.lastErr = s.err // xl list failing once is not fatal; keep trying
+		return nil
+	}
+	w.lastErr = nil
+	d, ok := s.find(g.Name)
+	if !ok {
+		w.running = false
+		if w.absentAt.IsZero() {
+			w.absentAt = s.at
+		}
+		if s.at.Sub(w.absentAt) >= orDefault(r.VanishGrace, DefaultVanishGrace) {
+			if !w.announced {
+				return errors.New("xl create succeeded but the domain is not listed")
+			}
+			return fmt.Errorf("domain disappeared while starting (was domid %d)", w.last.ID)
+		}
+		return nil
+	}
+	w.absentAt = time.Time{}
+	if !w.announced {
+		r.emit(g.Name, d.ID, nil, "created (domid %d)", d.ID)
+		w.announced = true
+	} else if w.last.ID != 0 && d.ID != w.last.ID {
+		r.emit(g.Name, d.ID, nil, "rebooted: now domid %d", d.ID)
+	}
+	w.last = d
+	w.target.DomID = d.ID
+	switch st := d.State; {
+	case st.Crashed():
+		return fmt.Errorf("domain crashed while starting (domid %d, state %s)", d.ID, st.Raw)
+	case st.Shutdown && st.Reason == xl.ShutdownReason('-') && !st.Dying:
+		return fmt.Errorf("domain shut down while starting (domid %d, state %s)", d.ID, st.Raw)
+	case st.Shutdown || st.Dying || st.Paused:
+		w.running = false // rebooting, dying on the way to a reboot, or still being built
+	default:
+		w.running = true
+	}
+	return nil
+}
+
+// awaited names what is still awaited, for progress lines.
+func (w *readyWait) awaited(states []probeState) string {
+	if !w.g.External && !w.running {
+		return "the domain to run"
+	}
+	for i, st := range states {
+		if !st.passed {
+			msg := w.probes[i].String()
+			if st.err != nil {
+				msg += ": " + st.err.Error()
+			}
+			return msg
+		}
+	}
+	return "the probes"
+}
+
+func (w *readyWait) timeoutErr(states []probeState) error {
+	if !w.g.External && !w.running {
+		err := fmt.Errorf("not running after %s", w.g.StartTimeout)
+		if w.lastErr != nil {
+			err = fmt.Errorf("%w: %w", err, w.lastErr)
+		}
+		return err
+	}
+	for i, st := range states {
+		if !st.passed {
+			cause := "not attempted"
+			if st.err != nil {
+				cause = st.err.Error()
+			}
+			return fmt.Errorf("not ready after %s: %s: %s (%d attempts)", w.g.StartTimeout, w.probes[i], cause, st.attempts)
+		}
+	}
+	return fmt.Errorf("not ready after %s", w.g.StartTimeout)
+}

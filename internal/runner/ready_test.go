@@ -1,0 +1,323 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// freeAddr returns a loopback address nothing listens on yet.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func listenLater(t *testing.T, addr string, after time.Duration) <-chan time.Time {
+	t.Helper()
+	opened := make(chan time.Time, 1)
+	timer := time.AfterFunc(after, func() {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		opened <- time.Now()
+		t.Cleanup(func() { l.Close() })
+	})
+	t.Cleanup(func() { timer.Stop() })
+	return opened
+}
+
+func TestDependentWaitsForProbe(t *testing.T) {
+	addr := freeAddr(t)
+	src := fmt.Sprintf(`
+[guest.fw]
+[[guest.fw.ready]]
+tcp = %q
+interval = "20ms"
+[guest.web]
+depends_on = ["fw"]
+`, addr)
+	hv := newFake()
+	r, c := newRunner(t, src, hv)
+	opened := listenLater(t, addr, 200*time.Millisecond)
+	res := start(t, r)
+	if !res.OK() {
+		t.Fatal(res.Summary())
+	}
+	at := <-opened
+	web, _ := hv.first("create", "web")
+	if !web.begin.After(at) {
+		t.Errorf("web created at %v, before fw's probe could pass (%v)", web.begin, at)
+	}
+	if !slices.ContainsFunc(c.lines(), func(l string) bool { return strings.HasPrefix(l, "fw: tcp "+addr+" passed after ") }) {
+		t.Errorf("events %v", c.lines())
+	}
+}
+
+func TestProbeTimeoutNamesProbeAndLastFailure(t *testing.T) {
+	addr := freeAddr(t)
+	src := fmt.Sprintf(`
+[guest.fs]
+start_timeout = "300ms"
+[[guest.fs.ready]]
+tcp = %q
+interval = "20ms"
+[guest.web]
+depends_on = ["fs"]
+`, addr)
+	hv := newFake()
+	r, c := newRunner(t, src, hv)
+	r.ProgressEvery = 100 * time.Millisecond
+	res := start(t, r)
+	fs := res.Outcomes[0]
+	msg := fs.Err.Error()
+	want := "start fs: not ready after 300ms: tcp " + addr + ": connection refused ("
+	if !strings.HasPrefix(msg, want) || !strings.HasSuffix(msg, " attempts)") {
+		t.Errorf("error %q, want prefix %q", msg, want)
+	}
+	if got := statusOf(res); got["web"] != Skipped {
+		t.Errorf("statuses %v", got)
+	}
+	waiting := 0
+	for _, l := range c.lines() {
+		if strings.HasPrefix(l, "fs: waiting for tcp "+addr+": connection refused (") {
+			waiting++
+		}
+	}
+	// 300ms of waiting with a line every 100ms: a few lines, not one per attempt (15).
+	if waiting < 1 || waiting > 3 {
+		t.Errorf("%d waiting lines: %v", waiting, c.lines())
+	}
+}
+
+func TestAttemptTimeoutBoundsEachAttempt(t *testing.T) {
+	src := `
+[guest.slow]
+start_timeout = "700ms"
+[[guest.slow.ready]]
+exec = ["sleep", "5"]
+attempt_timeout = "100ms"
+interval = "10ms"
+`
+	r, _ := newRunner(t, src, newFake())
+	began := time.Now()
+	res := start(t, r)
+	took := time.Since(began)
+	err := res.Outcomes[0].Err
+	if err == nil || !strings.Contains(err.Error(), "exec sleep 5: timed out") {
+		t.Fatalf("err %v", err)
+	}
+	var attempts int
+	fmt.Sscanf(err.Error()[strings.LastIndex(err.Error(), "(")+1:], "%d", &attempts)
+	if attempts < 2 {
+		t.Errorf("%d attempts in 700ms with a 100ms attempt timeout: attempts are not bounded", attempts)
+	}
+	if took > 3*time.Second {
+		t.Errorf("took %s", took)
+	}
+}
+
+// crashingHV crashes one domain a while after it was created.
+type crashingHV struct {
+	*fakeHV
+	name  string
+	after time.Duration
+}
+
+func (c *crashingHV) Create(ctx context.Context, cfg string) error {
+	err := c.fakeHV.Create(ctx, cfg)
+	if nameOf(cfg) == c.name {
+		time.AfterFunc(c.after, func() {
+			c.mu.Lock()
+			c.doms[c.name].state = "---sc-"
+			c.mu.Unlock()
+		})
+	}
+	return err
+}
+
+func TestCrashDuringProbeFailsAtOnce(t *testing.T) {
+	addr := freeAddr(t)
+	src := fmt.Sprintf(`
+[guest.fs]
+start_timeout = "1m"
+[[guest.fs.ready]]
+tcp = %q
+interval = "20ms"
+`, addr)
+	hv := newFake()
+	r, _ := newRunner(t, src, &crashingHV{fakeHV: hv, name: "fs", after: 100 * time.Millisecond})
+	began := time.Now()
+	res := start(t, r)
+	err := res.Outcomes[0].Err
+	if err == nil || !strings.Contains(err.Error(), "start fs: domain crashed while starting (domid 1, state ---sc-)") {
+		t.Fatalf("err %v", err)
+	}
+	if took := time.Since(began); took > 2*time.Second {
+		t.Errorf("crash noticed after %s, not at once", took)
+	}
+}
+
+// rebootingHV gives a domain a new domid once, a while after its create.
+type rebootingHV struct {
+	*fakeHV
+	name  string
+	after time.Duration
+}
+
+func (rb *rebootingHV) Create(ctx context.Context, cfg string) error {
+	err := rb.fakeHV.Create(ctx, cfg)
+	if nameOf(cfg) == rb.name {
+		time.AfterFunc(rb.after, func() {
+			rb.mu.Lock()
+			rb.doms[rb.name] = &fakeDom{id: rb.nextID, state: "-b----"}
+			rb.nextID++
+			rb.mu.Unlock()
+		})
+	}
+	return err
+}
+
+func TestRebootWhileBootingIsFollowed(t *testing.T) {
+	addr := freeAddr(t)
+	src := fmt.Sprintf(`
+[guest.appliance]
+[[guest.appliance.ready]]
+tcp = %q
+interval = "20ms"
+`, addr)
+	hv := newFake()
+	r, c := newRunner(t, src, &rebootingHV{fakeHV: hv, name: "appliance", after: 80 * time.Millisecond})
+	listenLater(t, addr, 250*time.Millisecond)
+	res := start(t, r)
+	if !res.OK() {
+		t.Fatal(res.Summary())
+	}
+	if o := res.Outcomes[0]; o.DomID != 2 {
+		t.Errorf("ready under domid %d, want the new 2", o.DomID)
+	}
+	if !slices.Contains(c.lines(), "appliance: rebooted: now domid 2") {
+		t.Errorf("events %v", c.lines())
+	}
+}
+
+func TestAlreadyRunningIsProbedWithoutConsoleAndDelay(t *testing.T) {
+	addr := freeAddr(t)
+	src := fmt.Sprintf(`
+[guest.fs]
+[[guest.fs.ready]]
+delay = "1h"
+[[guest.fs.ready]]
+console = "never printed"
+[[guest.fs.ready]]
+tcp = %q
+interval = "20ms"
+`, addr)
+	hv := newFake()
+	hv.add("fs", "-b----")
+	r, c := newRunner(t, src, hv)
+	opened := listenLater(t, addr, 150*time.Millisecond)
+	res := start(t, r)
+	if !res.OK() || res.Outcomes[0].Status != AlreadyDone {
+		t.Fatal(res.Summary())
+	}
+	if time.Now().Before(<-opened) {
+		t.Error("ready before its tcp probe could pass")
+	}
+	if len(hv.callsOf("create")) != 0 {
+		t.Error("a running guest was created")
+	}
+	for _, l := range c.lines() {
+		if strings.Contains(l, "delay") || strings.Contains(l, "console") {
+			t.Errorf("create-only probe used for a running guest: %s", l)
+		}
+	}
+}
+
+func TestExternalNodeIsWaitedForNeverTouched(t *testing.T) {
+	addr := freeAddr(t)
+	src := fmt.Sprintf(`
+[external.nas]
+[[external.nas.ready]]
+tcp = %q
+interval = "20ms"
+[guest.web]
+depends_on = ["nas"]
+`, addr)
+	hv := newFake()
+	r, c := newRunner(t, src, hv)
+	opened := listenLater(t, addr, 150*time.Millisecond)
+	plan, err := r.PlanStart(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan.String(), "nas         wait for probes") {
+		t.Errorf("plan:\n%s", plan)
+	}
+	res := r.Start(t.Context(), plan)
+	if !res.OK() {
+		t.Fatal(res.Summary())
+	}
+	web, _ := hv.first("create", "web")
+	if !web.begin.After(<-opened) {
+		t.Error("web created before nas was reachable")
+	}
+	if _, ok := hv.first("create", "nas"); ok {
+		t.Error("an external node was created")
+	}
+	if !slices.ContainsFunc(c.lines(), func(l string) bool { return strings.HasPrefix(l, "nas: ready after ") }) {
+		t.Errorf("events %v", c.lines())
+	}
+	stop(t, r)
+	for _, op := range []string{"shutdown", "destroy"} {
+		if _, ok := hv.first(op, "nas"); ok {
+			t.Errorf("external node got %s", op)
+		}
+	}
+	if _, err := r.PlanStop(t.Context(), []string{"nas"}); err == nil || !strings.Contains(err.Error(), "nas is an external node") {
+		t.Errorf("stop nas: %v", err)
+	}
+	rep, err := r.Status(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Guests[0].Name != "nas" || rep.Guests[0].Kind != "external" || rep.Guests[0].State != "ready" {
+		t.Errorf("status %+v", rep.Guests[0])
+	}
+}
+
+func TestListCallsDoNotGrowWithProbedGuests(t *testing.T) {
+	calls := map[int]int{}
+	for _, n := range []int{2, 20} {
+		var b strings.Builder
+		fmt.Fprintf(&b, "[defaults]\nmax_parallel = %d\npoll_interval = \"20ms\"\n", n)
+		for i := range n {
+			fmt.Fprintf(&b, "[guest.g%d]\n[[guest.g%d.ready]]\ndelay = \"250ms\"\ninterval = \"10ms\"\n", i, i)
+		}
+		hv := newFake()
+		hv.createDelay = time.Millisecond
+		r, _ := newRunner(t, b.String(), hv)
+		r.PollInterval = 0 // the config's 20ms
+		res := start(t, r)
+		if !res.OK() {
+			t.Fatal(res.Summary())
+		}
+		calls[n] = r.ListCalls()
+	}
+	// ~250ms / 20ms = 13 plus a few, for 2 guests and for 20 alike.
+	if calls[20] > calls[2]+5 || calls[20] > 25 {
+		t.Errorf("xl list calls: %d for 2 guests, %d for 20", calls[2], calls[20])
+	}
+	t.Logf("xl list calls while probing: %v", calls)
+}
