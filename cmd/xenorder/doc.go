@@ -13,14 +13,23 @@
 //	start [GUEST...]   Start every autostart guest, or the named guests, plus
 //	                   everything they depend on, in dependency order, in
 //	                   parallel where the graph allows. Running guests are
-//	                   left alone. --dry-run prints the plan instead.
+//	                   left alone; a guest with a save image is restored.
+//	                   --dry-run prints the plan instead.
 //	stop [GUEST...]    Stop every running guest, or the named guests and,
 //	                   first, every running guest that depends on them, in
 //	                   reverse dependency order: xl shutdown, then xl destroy
 //	                   only after the guest's stop_timeout. With no names,
 //	                   running domains the config does not name are stopped
 //	                   first (never Domain-0, never a <guest>-dm stub domain).
-//	                   --dry-run prints the plan instead.
+//	                   A bare stop applies each guest's stop_action (shutdown,
+//	                   save, migrate, destroy); named guests are shut down,
+//	                   or saved with --save. --dry-run prints the plan.
+//
+//	Flags of start and stop:
+//
+//	--dry-run          print the plan; change nothing
+//	--wait-lock D      wait up to D (e.g. 5m) for another xenorder to finish;
+//	                   without it, a second xenorder fails at once (exit 3)
 //	plan [start|stop] [GUEST...]
 //	                   Print what start (the default) or stop would do, tier
 //	                   by tier, given the current xl list. Changes nothing.
@@ -39,8 +48,16 @@
 // Exit codes:
 //
 //	0  everything was done as asked
-//	1  some guest failed, was skipped, or needed force (destroyed after its
-//	   grace period); or xl failed. status: some autostart guest is not
-//	   running.
+//	1  some guest failed, was skipped, was interrupted, or needed force or a
+//	   fallback (destroyed after its grace period, saved → shut down,
+//	   restore → fresh boot, migrate → shut down), or xl failed; the summary
+//	   names each. status: some autostart guest is not running.
 //	2  usage or config error; nothing was changed
+//	3  another xenorder holds the lock (its pid and command are named)
+//
+// Signals: SIGINT (Ctrl-C) during start launches nothing new and leaves
+// started guests as they are; SIGTERM during start (systemd, host going down)
+// also stops every running guest before exiting. During stop, a signal lets
+// the stops in flight finish (an xl save is never cut short) and starts no
+// new one. Either way the exit code is 1 and the summary names what is left.
 package main

@@ -12,9 +12,11 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/xenorder/xenorder/internal/config"
+	"github.com/xenorder/xenorder/internal/lock"
 	"github.com/xenorder/xenorder/internal/runner"
 	"github.com/xenorder/xenorder/internal/xl"
 )
@@ -73,6 +75,7 @@ func exitCode(err error, stderr io.Writer) int {
 
 // env holds what every command needs.
 type env struct {
+	argv       []string
 	configPath string
 	verbose    bool
 	stdout     io.Writer
@@ -106,8 +109,11 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{name: "start", short: "start guests in dependency order", flags: dryRunFlag, run: cmdStart},
-		{name: "stop", short: "stop guests in reverse dependency order", flags: dryRunFlag, run: cmdStop},
+		{name: "start", short: "start guests in dependency order", flags: changeFlags, run: cmdStart},
+		{name: "stop", short: "stop guests in reverse dependency order", flags: func(fs *flag.FlagSet) {
+			changeFlags(fs)
+			fs.Bool("save", false, "save the guests (xl save) instead of shutting them down")
+		}, run: cmdStop},
 		{name: "plan", short: "print what start or stop would do", run: cmdPlan},
 		{name: "check", short: "validate the config", run: cmdCheck},
 		{name: "status", short: "show every guest's state", flags: func(fs *flag.FlagSet) {
@@ -116,8 +122,10 @@ func commands() []command {
 	}
 }
 
-func dryRunFlag(fs *flag.FlagSet) {
+// changeFlags are the flags of every state-changing command.
+func changeFlags(fs *flag.FlagSet) {
 	fs.Bool("dry-run", false, "print the plan; change nothing")
+	fs.Duration("wait-lock", 0, "wait this long for another xenorder to finish (default: fail at once, exit 3)")
 }
 
 func globalFlags(fs *flag.FlagSet, e *env) {
@@ -128,7 +136,7 @@ func globalFlags(fs *flag.FlagSet, e *env) {
 
 // run is xenorder without the process around it.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	e := &env{configPath: config.DefaultPath, stdout: stdout, stderr: stderr, out: &printer{w: stdout}}
+	e := &env{argv: args, configPath: config.DefaultPath, stdout: stdout, stderr: stderr, out: &printer{w: stdout}}
 	if p := os.Getenv("XENORDER_CONFIG"); p != "" {
 		e.configPath = p
 	}
@@ -243,37 +251,95 @@ func (e *env) load() (*config.Config, *runner.Runner, error) {
 }
 
 func cmdStart(ctx context.Context, e *env, fs *flag.FlagSet, names []string) error {
-	_, r, err := e.load()
+	cfg, r, err := e.load()
 	if err != nil {
 		return err
 	}
+	if flagBool(fs, "dry-run") {
+		plan, err := r.PlanStart(ctx, names)
+		if err != nil {
+			return err
+		}
+		printPlan(e, plan)
+		return nil
+	}
+	l, err := e.lock(ctx, cfg, fs)
+	if err != nil {
+		return err
+	}
+	defer l.Release()
 	plan, err := r.PlanStart(ctx, names)
 	if err != nil {
 		return err
 	}
-	if flagBool(fs, "dry-run") {
-		printPlan(e, plan)
-		return nil
-	}
 	res := r.Start(ctx, plan)
-	return finish(e, res)
+	err = finish(e, res)
+	if sigTerm(ctx) {
+		// systemd sends SIGTERM when the host goes down while the unit is
+		// still starting, and then never runs ExecStop: stop what is up.
+		e.out.printf("SIGTERM while starting: the host is going down and nothing else will stop the guests: stopping every running guest\n")
+		bg := context.WithoutCancel(ctx)
+		plan, perr := r.PlanStop(bg, nil, runner.StopOptions{})
+		if perr != nil {
+			return perr
+		}
+		if serr := finish(e, r.Stop(bg, plan)); serr != nil {
+			return serr
+		}
+		if err == nil {
+			err = &exitErr{code: 1, err: errors.New("start interrupted by SIGTERM; the guests were stopped")}
+		}
+	}
+	return err
+}
+
+func sigTerm(ctx context.Context) bool {
+	var se *signalError
+	return errors.As(context.Cause(ctx), &se) && se.sig == syscall.SIGTERM
 }
 
 func cmdStop(ctx context.Context, e *env, fs *flag.FlagSet, names []string) error {
-	_, r, err := e.load()
+	cfg, r, err := e.load()
 	if err != nil {
 		return err
 	}
-	plan, err := r.PlanStop(ctx, names)
-	if err != nil {
-		return err
-	}
+	opts := runner.StopOptions{Save: flagBool(fs, "save")}
 	if flagBool(fs, "dry-run") {
+		plan, err := r.PlanStop(ctx, names, opts)
+		if err != nil {
+			return err
+		}
 		printPlan(e, plan)
 		return nil
 	}
-	res := r.Stop(ctx, plan)
-	return finish(e, res)
+	l, err := e.lock(ctx, cfg, fs)
+	if err != nil {
+		return err
+	}
+	defer l.Release()
+	plan, err := r.PlanStop(ctx, names, opts)
+	if err != nil {
+		return err
+	}
+	for _, w := range plan.Warnings {
+		e.out.printf("warning: %s\n", w)
+	}
+	return finish(e, r.Stop(ctx, plan))
+}
+
+// lock takes the host's lock for a state-changing command, waiting up to
+// --wait-lock.
+func (e *env) lock(ctx context.Context, cfg *config.Config, fs *flag.FlagSet) (*lock.Lock, error) {
+	var wait time.Duration
+	if f := fs.Lookup("wait-lock"); f != nil {
+		wait = f.Value.(flag.Getter).Get().(time.Duration)
+	}
+	l, err := lock.Acquire(ctx, cfg.Defaults.LockFile, wait, "xenorder "+strings.Join(e.argv, " "))
+	var held *lock.HeldError
+	if errors.As(err, &held) {
+		return nil, &exitErr{code: 3, err: err}
+	}
+	return l, err
 }
 
 func finish(e *env, res *runner.Result) error {
@@ -297,7 +363,7 @@ func cmdPlan(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 	if verb == "start" {
 		plan, err = r.PlanStart(ctx, args)
 	} else {
-		plan, err = r.PlanStop(ctx, args)
+		plan, err = r.PlanStop(ctx, args, runner.StopOptions{})
 	}
 	if err != nil {
 		return err

@@ -854,3 +854,214 @@ func TestShutdownWhileBuilding(t *testing.T) {
 		t.Errorf("after stub shutdown: %v", d)
 	}
 }
+
+var rePID = regexp.MustCompile(`migration transport process \[\d+\]`)
+
+// migrateOK is what a successful xl migrate of a PV guest prints.
+const migrateOK = `migration target: Ready to receive domain.
+Saving to migration stream new xl format (info 0x3/0x0/<n>)
+xc: info: Saving domain <id>, type x86 PV
+Loading new save file <incoming migration stream> (new xl fmt info 0x3/0x0/<n>)
+ Savefile contains xl domain config in JSON format
+Parsing config from <saved>
+xc: info: Found x86 PV domain from Xen 4.17
+xc: info: Restoring domain
+xc: info: Restore successful
+xc: info: XenStore: mfn 0xa7aab, dom 0, evt 1
+xc: info: Console: mfn 0xa7aaa, dom 0, evt 2
+migration target: Transfer complete, requesting permission to start domain.
+migration sender: Target has acknowledged transfer.
+migration sender: Giving target permission to start.
+migration target: Got permission, starting domain.
+migration target: Domain started successsfully.
+migration sender: Target reports successful startup.
+Migration successful.
+`
+
+var reInfo = regexp.MustCompile(`0x3/0x0/\d+\)`)
+
+func TestMigrate(t *testing.T) {
+	h := newHost(t)
+	h.mustXL("create", h.guest("web", `xlsim_migrate_time = "1s"`))
+	h.mustXL("create", h.guest("db"))
+
+	// The guest runs during the live rounds (900ms), then is suspended for
+	// the last one (100ms), then is gone.
+	cmd := h.command("xl", "migrate", "-e", "--debug", "--live", "-s", "ssh -p 2222", "web", "host2")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.domains()["web"]; got != "1 -b----" {
+		t.Errorf("web while migrating = %q", got)
+	}
+	h.waitFor("web suspended", func() bool { return h.domains()["web"] == "1 ---ss-" })
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, errb.String())
+	}
+	if took := time.Since(start); took < time.Second {
+		t.Errorf("migrate took %v", took)
+	}
+	want := strings.ReplaceAll(migrateOK, "<id>", "1")
+	if got := reInfo.ReplaceAllString(errb.String(), "0x3/0x0/<n>)"); got != want {
+		t.Errorf("migrate stderr\n got: %q\nwant: %q", got, want)
+	}
+	if d := h.domains(); len(d) != 2 || d["db"] != "2 -b----" {
+		t.Errorf("after migrate: %v", d)
+	}
+	// The default time, by domid, and the options real xl accepts.
+	start = time.Now()
+	if r := h.mustXL("migrate", "-F", "-p", "-D", "2", "root@host2", "ignored"); r.stdout != "" {
+		t.Errorf("migrate 2: %+v", r)
+	}
+	if took := time.Since(start); took < xlsim.DefaultMigrateTime {
+		t.Errorf("default migrate took %v", took)
+	}
+	evs, _ := xlsim.ReadEvents(h.dir)
+	var got []string
+	for _, e := range evs {
+		got = append(got, fmt.Sprintf("%s/%d/%s/%s", e.Domain, e.Domid, e.Ev, e.Host))
+	}
+	if want := "web/1/created/ web/1/booted/ db/2/created/ db/2/booted/ web/1/migrated/host2 db/2/migrated/root@host2"; strings.Join(got, " ") != want {
+		t.Errorf("events %q\nwant %q", got, want)
+	}
+	b, _ := os.ReadFile(filepath.Join(h.dir, "events.log"))
+	if !strings.Contains(string(b), `"domain":"web","domid":1,"ev":"migrated","host":"host2"}`) {
+		t.Errorf("events.log:\n%s", b)
+	}
+}
+
+func TestMigrateStubDomain(t *testing.T) {
+	h := newHost(t)
+	h.mustXL("create", h.guest("win", `type = "hvm"`, "device_model_stubdomain_override = 1", `xlsim_migrate_time = "20ms"`))
+	if d := h.domains(); d["win-dm"] != "2 -b----" {
+		t.Fatalf("no stub domain: %v", d)
+	}
+	r := h.mustXL("migrate", "win", "host2")
+	if !strings.Contains(r.stderr, "xc: info: Saving domain 1, type x86 HVM\n") || !strings.HasSuffix(r.stderr, "\nMigration successful.\n") {
+		t.Errorf("migrate stderr %q", r.stderr)
+	}
+	if d := h.domains(); len(d) != 1 {
+		t.Errorf("after migrate: %v", d)
+	}
+	evs, _ := xlsim.ReadEvents(h.dir)
+	var got []string
+	for _, e := range evs[len(evs)-2:] {
+		got = append(got, fmt.Sprintf("%s/%d/%s/%s", e.Domain, e.Domid, e.Ev, e.Host))
+	}
+	if want := "win/1/migrated/host2 win-dm/2/gone/"; strings.Join(got, " ") != want {
+		t.Errorf("events %q", got)
+	}
+	if r := h.runProg("xenstore-read", "/local/domain/2/name"); r.rc == 0 {
+		t.Errorf("stub domain still in xenstore: %+v", r)
+	}
+}
+
+func TestMigrateFailures(t *testing.T) {
+	h := newHost(t)
+	h.mustXL("create", h.guest("web", `xlsim_migrate_time = "20ms"`, `xlsim_xenstore = ["data/ready=1"]`))
+	h.mustXL("create", h.guest("bad", `xlsim_migrate_time = "20ms"`, "xlsim_migrate_fail = 1"))
+	os.WriteFile(filepath.Join(h.dir, xlsim.UnreachableHostsFile), []byte("# down\n\nnowhere\n  Gone.example  \n"), 0o644)
+	unchanged := func(what string) {
+		t.Helper()
+		if d := h.domains(); len(d) != 3 || d["web"] != "1 -b----" || d["bad"] != "2 -b----" {
+			t.Errorf("%s: %v", what, d)
+		}
+	}
+
+	// The target fails.
+	r := h.xl("migrate", "bad", "host2")
+	want := strings.Replace(strings.ReplaceAll(migrateOK, "<id>", "2"), `xc: info: Restore successful
+xc: info: XenStore: mfn 0xa7aab, dom 0, evt 1
+xc: info: Console: mfn 0xa7aaa, dom 0, evt 2
+migration target: Transfer complete, requesting permission to start domain.
+migration sender: Target has acknowledged transfer.
+migration sender: Giving target permission to start.
+migration target: Got permission, starting domain.
+migration target: Domain started successsfully.
+migration sender: Target reports successful startup.
+Migration successful.
+`, `xc: error: Restore failed (5 = Input/output error): Internal error
+libxl: error: libxl_stream_read.c:850:libxl__xc_domain_restore_done: restoring domain: Input/output error
+libxl: error: libxl_create.c:1640:domcreate_rebuild_done: Domain 2:cannot (re-)build domain: -3
+migration target: Domain creation failed (code -3).
+libxl: error: libxl_utils.c:505:libxl_read_exactly: file/stream truncated reading ready message from migration receiver stream
+libxl: info: libxl_exec.c:117:libxl_report_child_exitstatus: migration transport process [PID] exited with error status 1
+Migration failed, resuming at sender.
+`, 1)
+	got := rePID.ReplaceAllString(reInfo.ReplaceAllString(r.stderr, "0x3/0x0/<n>)"), "migration transport process [PID]")
+	if r.rc != 1 || got != want {
+		t.Errorf("target failure: rc %d\n got: %q\nwant: %q", r.rc, got, want)
+	}
+	unchanged("after target failure")
+
+	// ssh cannot reach the host.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"web", "nowhere"}, "ssh: Could not resolve hostname nowhere: Name or service not known\n"},
+		{[]string{"-s", "ssh -o BatchMode=yes", "web", "root@gone.EXAMPLE"}, "ssh: Could not resolve hostname gone.example: Name or service not known\n"},
+		{[]string{"-s", "", "web", "nowhere"}, "sh: 1: nowhere: not found\n"},
+	} {
+		status := "255"
+		if strings.HasPrefix(tc.want, "sh:") {
+			status = "127"
+		}
+		r := h.xl(append([]string{"migrate"}, tc.args...)...)
+		want := tc.want + "libxl: error: libxl_utils.c:505:libxl_read_exactly: file/stream truncated reading banner from migration receiver stream\n" +
+			"libxl: info: libxl_exec.c:117:libxl_report_child_exitstatus: migration transport process [PID] exited with error status " + status + "\n"
+		if got := rePID.ReplaceAllString(r.stderr, "migration transport process [PID]"); r.rc != 1 || got != want || r.stdout != "" {
+			t.Errorf("%q: rc %d\n got: %q\nwant: %q", tc.args, r.rc, got, want)
+		}
+		unchanged(fmt.Sprint(tc.args))
+	}
+	if r := h.runProg("xenstore-read", "/local/domain/1/data/ready"); r.stdout != "1\n" {
+		t.Errorf("web's xenstore after failures: %+v", r)
+	}
+	evs, _ := xlsim.ReadEvents(h.dir)
+	for _, e := range evs {
+		if e.Ev != "created" && e.Ev != "booted" {
+			t.Errorf("event %+v", e)
+		}
+	}
+
+	// Usage errors and unknown domains.
+	if r := h.xl("migrate", "nosuch", "host2"); r.rc != 1 || r.stderr != "nosuch is an invalid domain identifier (rc=-6)\n" {
+		t.Errorf("unknown domain: %+v", r)
+	}
+	if r := h.xl("migrate", "9", "host2"); r.rc != 1 || r.stderr != "unable to retrieve domain configuration\n" {
+		t.Errorf("domid 9: %+v", r)
+	}
+	if r := h.xl("migrate", "Domain-0", "host2"); r.rc != 1 || r.stderr != "unable to retrieve domain configuration\n" {
+		t.Errorf("Domain-0: %+v", r)
+	}
+	r = h.xl("migrate", "web")
+	if r.rc != 2 || r.stderr != "'xl migrate' requires at least 2 arguments.\n\n" ||
+		!strings.HasPrefix(r.stdout, "Usage: xl [-vtTf] migrate [options] <Domain> <host>\n\nMigrate a domain to another host.\n\nOptions:\n\n-h ") ||
+		!strings.HasSuffix(r.stdout, "-D              Preserve the domain id\n") {
+		t.Errorf("one argument: %+v", r)
+	}
+	if r := h.xl("migrate", "-h"); r.rc != 0 || !strings.HasPrefix(r.stdout, "Usage: xl [-vtTf] migrate ") {
+		t.Errorf("-h: %+v", r)
+	}
+	if r := h.xl("migrate", "-x", "web", "host2"); r.rc != 2 || r.stderr != "option `x' not supported.\n" {
+		t.Errorf("-x: %+v", r)
+	}
+	if r := h.xl("migrate", "-C", filepath.Join(h.cfg, "none.cfg"), "web", "host2"); r.rc != 1 || r.stderr != "unable to read overridden config file\n" {
+		t.Errorf("-C none: %+v", r)
+	}
+	if r := h.xl("-N", "migrate", "web", "host2"); r.rc != 1 || r.stderr != "command does not implement -N (dryrun) option\n" {
+		t.Errorf("-N: %+v", r)
+	}
+	unchanged("after usage errors")
+	// -C sends another config; the guest still goes.
+	if r := h.mustXL("migrate", "-C", h.guest("web2"), "web", "host2"); !strings.HasSuffix(r.stderr, "\nMigration successful.\n") {
+		t.Errorf("-C: %+v", r)
+	}
+	if _, ok := h.domains()["web"]; ok {
+		t.Error("web still there after migrate -C")
+	}
+}

@@ -37,6 +37,29 @@ const (
 	DefaultAttemptTimeout = 5 * time.Second
 	DefaultConsoleLogDir  = "/var/log/xen/console"
 	DefaultXenstoreRead   = "xenstore-read"
+	DefaultSaveTimeout    = 10 * time.Minute
+	DefaultLockFile       = "/run/xenorder.lock"
+)
+
+// Stop actions: what a bare stop (the host going down) does to a guest.
+const (
+	StopShutdown = "shutdown" // xl shutdown, wait stop_timeout, then xl destroy
+	StopSave     = "save"     // xl save to <state_dir>/save/NAME.save; restored by the next start
+	StopMigrate  = "migrate"  // xl migrate NAME <migrate_to>
+	StopDestroy  = "destroy"  // xl destroy at once: scratch guests only
+)
+
+// Undeclared domains: what a bare stop does with running domains the config
+// does not name.
+const (
+	UndeclaredStopFirst = "stop-first"
+	UndeclaredLeave     = "leave"
+)
+
+// Restore fallbacks: what start does when xl restore fails.
+const (
+	RestoreCreate = "create" // boot the guest fresh (the image is kept aside)
+	RestoreFail   = "fail"   // fail the guest
 )
 
 // Config is a loaded, validated configuration.
@@ -59,6 +82,18 @@ type Defaults struct {
 	ProbeInterval time.Duration
 	ConsoleLogDir string // absolute
 	XenstoreRead  string
+	Undeclared    string // UndeclaredStopFirst or UndeclaredLeave
+	LockFile      string // absolute
+	Stop          StopPolicy
+}
+
+// StopPolicy is how a guest is stopped; [defaults] and each guest have one.
+type StopPolicy struct {
+	Action          string // StopShutdown, StopSave, StopMigrate, StopDestroy
+	MigrateTo       string
+	ACPIFallback    bool // retry xl shutdown -F when the PV control interface is missing
+	SaveTimeout     time.Duration
+	RestoreFallback string // RestoreCreate or RestoreFail
 }
 
 // Guest is one [guest.NAME] table after defaulting.
@@ -71,6 +106,7 @@ type Guest struct {
 	Autostart    bool
 	StartTimeout time.Duration
 	StopTimeout  time.Duration
+	Stop         StopPolicy
 	Probes       []Probe
 	// External is a node xenorder never starts or stops, only waits for
 	// (something on the network, a guest on another host).
@@ -166,6 +202,18 @@ type rawDefaults struct {
 	ProbeInterval *string `toml:"probe_interval"`
 	ConsoleLogDir *string `toml:"console_log_dir"`
 	XenstoreRead  *string `toml:"xenstore_read"`
+	Undeclared    *string `toml:"undeclared"`
+	LockFile      *string `toml:"lock_file"`
+	rawStop
+}
+
+// rawStop holds the stop keys that [defaults] and a guest share.
+type rawStop struct {
+	StopAction      *string `toml:"stop_action"`
+	MigrateTo       *string `toml:"migrate_to"`
+	ACPIFallback    *bool   `toml:"acpi_fallback"`
+	SaveTimeout     *string `toml:"save_timeout"`
+	RestoreFallback *string `toml:"restore_fallback"`
 }
 
 type rawGuest struct {
@@ -176,6 +224,7 @@ type rawGuest struct {
 	StartTimeout *string    `toml:"start_timeout"`
 	StopTimeout  *string    `toml:"stop_timeout"`
 	Ready        []rawProbe `toml:"ready"`
+	rawStop
 }
 
 type rawProbe struct {
@@ -352,14 +401,20 @@ func (v *validator) build(raw *rawFile, md toml.MetaData) *Config {
 		ProbeInterval: v.duration("", "probe_interval", raw.Defaults.ProbeInterval, DefaultProbeInterval),
 		ConsoleLogDir: DefaultConsoleLogDir,
 		XenstoreRead:  DefaultXenstoreRead,
+		Undeclared:    UndeclaredStopFirst,
+		LockFile:      DefaultLockFile,
 	}
+	d.Stop = v.stopPolicy("", raw.Defaults.rawStop, StopPolicy{
+		Action: StopShutdown, ACPIFallback: true, SaveTimeout: DefaultSaveTimeout, RestoreFallback: RestoreCreate,
+	})
 	for _, s := range []struct {
 		key string
 		in  *string
 		out *string
 	}{{"xl", raw.Defaults.XL, &d.XL}, {"config_dir", raw.Defaults.ConfigDir, &d.ConfigDir},
 		{"state_dir", raw.Defaults.StateDir, &d.StateDir}, {"console_log_dir", raw.Defaults.ConsoleLogDir, &d.ConsoleLogDir},
-		{"xenstore_read", raw.Defaults.XenstoreRead, &d.XenstoreRead}} {
+		{"xenstore_read", raw.Defaults.XenstoreRead, &d.XenstoreRead}, {"undeclared", raw.Defaults.Undeclared, &d.Undeclared},
+		{"lock_file", raw.Defaults.LockFile, &d.LockFile}} {
 		if s.in == nil {
 			continue
 		}
@@ -371,6 +426,10 @@ func (v *validator) build(raw *rawFile, md toml.MetaData) *Config {
 	d.ConfigDir = absFrom(dir, d.ConfigDir)
 	d.StateDir = absFrom(dir, d.StateDir)
 	d.ConsoleLogDir = absFrom(dir, d.ConsoleLogDir)
+	d.LockFile = absFrom(dir, d.LockFile)
+	if d.Undeclared != UndeclaredStopFirst && d.Undeclared != UndeclaredLeave {
+		v.add("", "undeclared", "%q is not one of %q, %q", d.Undeclared, UndeclaredStopFirst, UndeclaredLeave)
+	}
 	if p := raw.Defaults.MaxParallel; p != nil {
 		if *p <= 0 {
 			v.add("", "max_parallel", "%d must be at least 1", *p)
@@ -409,12 +468,17 @@ func (v *validator) build(raw *rawFile, md toml.MetaData) *Config {
 			StopTimeout:  v.duration(name, "stop_timeout", rg.StopTimeout, d.StopTimeout),
 			External:     ext,
 		}
+		if !ext {
+			g.Stop = v.stopPolicy(name, rg.rawStop, d.Stop)
+		}
 		if ext {
 			g.XLConfig = ""
 			for _, k := range []struct {
 				key string
 				set bool
-			}{{"config", rg.Config != nil}, {"autostart", rg.Autostart != nil}, {"stop_timeout", rg.StopTimeout != nil}} {
+			}{{"config", rg.Config != nil}, {"autostart", rg.Autostart != nil}, {"stop_timeout", rg.StopTimeout != nil},
+				{"stop_action", rg.StopAction != nil}, {"migrate_to", rg.MigrateTo != nil}, {"acpi_fallback", rg.ACPIFallback != nil},
+				{"save_timeout", rg.SaveTimeout != nil}, {"restore_fallback", rg.RestoreFallback != nil}} {
 				if k.set {
 					v.add(name, k.key, "an external node is never started or stopped by xenorder; remove %s", k.key)
 				}
@@ -447,6 +511,39 @@ func (v *validator) build(raw *rawFile, md toml.MetaData) *Config {
 			strings.Join(path, " → "), strings.Join(sortedCopy(cyc), ", "))
 	}
 	return cfg
+}
+
+// stopPolicy applies raw stop keys over a default policy.
+func (v *validator) stopPolicy(guest string, raw rawStop, def StopPolicy) StopPolicy {
+	p := def
+	if raw.StopAction != nil {
+		p.Action = *raw.StopAction
+		switch p.Action {
+		case StopShutdown, StopSave, StopMigrate, StopDestroy:
+		default:
+			v.add(guest, "stop_action", "%q is not one of shutdown, save, migrate, destroy", p.Action)
+		}
+	}
+	if raw.MigrateTo != nil {
+		p.MigrateTo = *raw.MigrateTo
+		if p.MigrateTo == "" || strings.HasPrefix(p.MigrateTo, "-") || strings.ContainsAny(p.MigrateTo, " \t\n") {
+			v.add(guest, "migrate_to", "%q is not a host name", p.MigrateTo)
+		}
+	}
+	if p.Action == StopMigrate && p.MigrateTo == "" && (guest != "" || raw.StopAction != nil) {
+		v.add(guest, "stop_action", "migrate needs migrate_to = \"host\"")
+	}
+	if raw.ACPIFallback != nil {
+		p.ACPIFallback = *raw.ACPIFallback
+	}
+	p.SaveTimeout = v.duration(guest, "save_timeout", raw.SaveTimeout, p.SaveTimeout)
+	if raw.RestoreFallback != nil {
+		p.RestoreFallback = *raw.RestoreFallback
+		if p.RestoreFallback != RestoreCreate && p.RestoreFallback != RestoreFail {
+			v.add(guest, "restore_fallback", "%q is not one of %q, %q", p.RestoreFallback, RestoreCreate, RestoreFail)
+		}
+	}
+	return p
 }
 
 // probe validates the i-th [[guest.NAME.ready]] table.
@@ -546,8 +643,8 @@ func (v *validator) edges(cfg *Config, g *Guest, key string, deps []string, kind
 // knownKeys lists the keys of each table, for "did you mean".
 var knownKeys = map[string][]string{
 	"":         {"defaults", "guest", "external"},
-	"defaults": {"xl", "config_dir", "start_timeout", "stop_timeout", "max_parallel", "state_dir", "poll_interval", "probe_interval", "console_log_dir", "xenstore_read"},
-	"guest":    {"config", "depends_on", "after", "autostart", "start_timeout", "stop_timeout", "ready"},
+	"defaults": {"xl", "config_dir", "start_timeout", "stop_timeout", "max_parallel", "state_dir", "poll_interval", "probe_interval", "console_log_dir", "xenstore_read", "undeclared", "lock_file", "stop_action", "migrate_to", "acpi_fallback", "save_timeout", "restore_fallback"},
+	"guest":    {"config", "depends_on", "after", "autostart", "start_timeout", "stop_timeout", "ready", "stop_action", "migrate_to", "acpi_fallback", "save_timeout", "restore_fallback"},
 	"ready":    {"tcp", "exec", "xenstore", "equals", "http", "status", "console", "delay", "interval", "attempt_timeout"},
 }
 

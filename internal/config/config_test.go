@@ -95,7 +95,7 @@ depend_on = ["x"]`, []string{
 		{"unknown defaults key", `
 [defaults]
 colour = "blue"`, []string{
-			file + `:3: defaults: colour: unknown key (known: xl, config_dir, start_timeout, stop_timeout, max_parallel, state_dir, poll_interval, probe_interval, console_log_dir, xenstore_read)`}},
+			file + `:3: defaults: colour: unknown key (known: xl, config_dir, start_timeout, stop_timeout, max_parallel, state_dir, poll_interval, probe_interval, console_log_dir, xenstore_read, undeclared, lock_file, stop_action, migrate_to, acpi_fallback, save_timeout, restore_fallback)`}},
 		{"self dependency", `
 [guest.a]
 depends_on = ["a"]`, []string{
@@ -179,6 +179,20 @@ xenstore = "data/ready"
 			file + `:3: external nas: autostart: an external node is never started or stopped by xenorder; remove autostart`,
 			file + `:4: external nas: ready[0]: an external node has no domain: use tcp, http, exec or delay, not xenstore`,
 			file + `:6: external bare: an external node needs at least one [[external.bare.ready]] probe`}},
+		{"stop policy", `
+[defaults]
+stop_action = "hibernate"
+undeclared = "ignore"
+[guest.a]
+stop_action = "migrate"
+[guest.b]
+restore_fallback = "pray"
+save_timeout = "0s"`, []string{
+			file + `:3: defaults: stop_action: "hibernate" is not one of shutdown, save, migrate, destroy`,
+			file + `:4: defaults: undeclared: "ignore" is not one of "stop-first", "leave"`,
+			file + `:6: guest a: stop_action: migrate needs migrate_to = "host"`,
+			file + `:8: guest b: restore_fallback: "pray" is not one of "create", "fail"`,
+			file + `:9: guest b: save_timeout: 0s must be greater than zero`}},
 		{"Domain-0", `
 [guest.Domain-0]`, []string{
 			file + `:2: guest Domain-0: Domain-0 is dom0 itself and cannot be managed as a guest`}},
@@ -259,6 +273,41 @@ attempt_timeout = "2s"
 	}
 	if deps := cfg.Graph.Dependencies("web"); len(deps) != 1 || deps[0].To != "nas" {
 		t.Errorf("web deps %v", deps)
+	}
+}
+
+func TestStopPolicyInherits(t *testing.T) {
+	cfg, err := Parse("/etc/xen/xenorder.toml", []byte(`
+[defaults]
+stop_action = "save"
+save_timeout = "20m"
+[guest.a]
+[guest.b]
+stop_action = "migrate"
+migrate_to = "host2"
+acpi_fallback = false
+[guest.c]
+stop_action = "destroy"
+restore_fallback = "fail"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		guest string
+		want  StopPolicy
+	}{
+		{"a", StopPolicy{Action: "save", ACPIFallback: true, SaveTimeout: 20 * time.Minute, RestoreFallback: "create"}},
+		{"b", StopPolicy{Action: "migrate", MigrateTo: "host2", ACPIFallback: false, SaveTimeout: 20 * time.Minute, RestoreFallback: "create"}},
+		{"c", StopPolicy{Action: "destroy", ACPIFallback: true, SaveTimeout: 20 * time.Minute, RestoreFallback: "fail"}},
+	}
+	for _, tt := range tests {
+		if got := cfg.Guests[tt.guest].Stop; got != tt.want {
+			t.Errorf("%s: %+v, want %+v", tt.guest, got, tt.want)
+		}
+	}
+	if cfg.Defaults.Undeclared != "stop-first" || cfg.Defaults.LockFile != DefaultLockFile {
+		t.Errorf("defaults %+v", cfg.Defaults)
 	}
 }
 

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,6 +23,11 @@ type fakeHV struct {
 	createDelay    time.Duration
 	createFail     map[string]bool
 	ignoreShutdown map[string]bool
+	noPV           map[string]bool // needs xl shutdown -F
+	saveFail       map[string]bool
+	restoreFail    bool
+	migrateFail    bool
+	backends       map[string][]string // domain → the domains serving its devices
 	shutdownDelay  time.Duration
 	inCreate, peak int
 }
@@ -44,6 +50,9 @@ func newFake() *fakeHV {
 		nextID:         1,
 		createFail:     map[string]bool{},
 		ignoreShutdown: map[string]bool{},
+		noPV:           map[string]bool{},
+		saveFail:       map[string]bool{},
+		backends:       map[string][]string{},
 		createDelay:    20 * time.Millisecond,
 		shutdownDelay:  20 * time.Millisecond,
 	}
@@ -118,6 +127,9 @@ func (f *fakeHV) Shutdown(ctx context.Context, name string, acpi bool) error {
 	if !ok {
 		return noSuch(name)
 	}
+	if f.noPV[name] && !acpi {
+		return &xl.Error{Args: []string{"shutdown", name}, ExitCode: 1, Stderr: "PV control interface not available: external graceful shutdown not possible.\nUse \"-F\" to fallback to ACPI power event."}
+	}
 	if !f.ignoreShutdown[name] && d.goneAt.IsZero() {
 		d.goneAt = time.Now().Add(f.shutdownDelay)
 	}
@@ -130,6 +142,61 @@ func (f *fakeHV) Destroy(ctx context.Context, name string) error {
 	defer f.mu.Unlock()
 	if _, ok := f.doms[name]; !ok {
 		return noSuch(name)
+	}
+	delete(f.doms, name)
+	return nil
+}
+
+func (f *fakeHV) ListLong(ctx context.Context) ([]xl.DomainConfig, error) {
+	defer f.record("list-l", "", time.Now())
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []xl.DomainConfig
+	for name, d := range f.doms {
+		dc := xl.DomainConfig{DomID: d.id, Name: name}
+		for _, b := range f.backends[name] {
+			dc.Backends = append(dc.Backends, xl.Backend{Kind: "disk", DomID: -1, DomName: b})
+		}
+		out = append(out, dc)
+	}
+	return out, nil
+}
+
+func (f *fakeHV) Save(ctx context.Context, name, path string) error {
+	defer f.record("save", name, time.Now())
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.doms[name]; !ok {
+		return noSuch(name)
+	}
+	if f.saveFail[name] {
+		os.WriteFile(path, []byte("partial"), 0o600)
+		return &xl.Error{Args: []string{"save", name, path}, ExitCode: 1, Stderr: "xc: error: Save failed (28 = No space left on device)"}
+	}
+	if err := os.WriteFile(path, []byte("Xen saved domain, xl format\n"+name), 0o600); err != nil {
+		return err
+	}
+	delete(f.doms, name)
+	return nil
+}
+
+func (f *fakeHV) Restore(ctx context.Context, path string) error {
+	defer f.record("restore", filepath.Base(path), time.Now())
+	b, err := os.ReadFile(path)
+	if err != nil || f.restoreFail || !strings.HasPrefix(string(b), "Xen saved domain, xl format\n") {
+		return &xl.Error{Args: []string{"restore", path}, ExitCode: 1, Stderr: "libxl: error: libxl_utils.c:505:libxl_read_exactly: file/stream truncated reading header from " + path}
+	}
+	name := strings.TrimPrefix(string(b), "Xen saved domain, xl format\n")
+	f.add(name, "-b----")
+	return nil
+}
+
+func (f *fakeHV) Migrate(ctx context.Context, name, host string) error {
+	defer f.record("migrate", name, time.Now())
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.migrateFail {
+		return &xl.Error{Args: []string{"migrate", name, host}, ExitCode: 1, Stderr: "ssh: Could not resolve hostname " + host}
 	}
 	delete(f.doms, name)
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/xenorder/xenorder/internal/config"
@@ -33,6 +34,7 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
 	deadline := began.Add(g.StartTimeout)
 	target := probe.Target{Name: g.Name, Since: began}
 	fresh := true // the probes that need to see the create apply
+	restoredFrom := ""
 	if !g.External {
 		snap, err := r.lister().recent(ctx, r.interval())
 		if err == nil {
@@ -60,6 +62,18 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
 			}
 		}
 		if !created {
+			switch err := r.restore(ctx, g, deadline); {
+			case err == nil:
+				created, fresh, restoredFrom = true, false, r.savePath(g.Name)
+			case errors.Is(err, errNoImage):
+			case g.Stop.RestoreFallback == config.RestoreCreate:
+				r.emit(g.Name, -1, nil, "BOOTING IT FRESH instead (restore_fallback = create): the state it was saved in is not used")
+				out.fellBack = fmt.Errorf("restore failed (%w); booted fresh", err)
+			default:
+				return fail(fmt.Errorf("%w; restore_fallback = fail: not booting it fresh", err))
+			}
+		}
+		if !created {
 			target.ConsoleOffset = probe.ConsoleSize(r.Config.Defaults.ConsoleLogDir, g.Name)
 			r.emit(g.Name, -1, nil, "creating (xl create %s)", g.XLConfig)
 			// A create in flight is not abandoned on interruption: that
@@ -82,7 +96,12 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
 		}
 	}
 	probes := g.Probes
-	if !fresh {
+	switch {
+	case restoredFrom != "":
+		// A restored guest did not boot: it prints no new console lines
+		// and rewrites no xenstore key, and a delay means nothing.
+		probes = withoutKinds(probes, probe.KindConsole, probe.KindDelay, probe.KindXenstore)
+	case !fresh:
 		probes = withoutKinds(probes, probe.KindConsole, probe.KindDelay)
 	}
 	w := &readyWait{r: r, g: g, deadline: deadline, began: began, target: target, probes: probes, announced: !fresh}
@@ -97,9 +116,24 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
 			r.emit(g.Name, d.ID, nil, "interrupted while waiting; left as it is")
 			return out
 		}
+		if restoredFrom != "" {
+			r.emit(g.Name, d.ID, nil, "the save image %s is kept: the restored guest did not pass its probes", restoredFrom)
+		}
 		return fail(err)
 	}
 	out.Status, out.Elapsed = Done, time.Since(began)
+	if restoredFrom != "" {
+		// Only now, restored and ready, may the image go.
+		if err := os.Remove(restoredFrom); err != nil {
+			r.emit(g.Name, d.ID, err, "could not delete the save image after the restore")
+		} else {
+			r.emit(g.Name, d.ID, nil, "restored and ready after %s; save image %s deleted", round(out.Elapsed), restoredFrom)
+		}
+		return out
+	}
+	if out.fellBack != nil {
+		out.Status, out.Err = FellBack, out.fellBack
+	}
 	if !fresh && len(probes) == 0 {
 		out.Status = AlreadyDone
 		return out
@@ -113,6 +147,32 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
 		out.Status = AlreadyDone
 	}
 	return out
+}
+
+// errNoImage: the guest has no save image to restore.
+var errNoImage = errors.New("no save image")
+
+// restore brings a guest back from its save image, if it has one. A failed
+// restore keeps the image, renamed aside, never overwritten.
+func (r *Runner) restore(ctx context.Context, g *config.Guest, deadline time.Time) error {
+	path := r.savePath(g.Name)
+	if _, err := os.Stat(path); err != nil {
+		return errNoImage
+	}
+	r.emit(g.Name, -1, nil, "restoring from %s (xl restore)", path)
+	rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	err := r.HV.Restore(rctx, path)
+	cancel()
+	if err == nil {
+		return nil
+	}
+	aside := asideName(path, "failed")
+	if rerr := os.Rename(path, aside); rerr != nil {
+		r.emit(g.Name, -1, rerr, "RESTORE FAILED and the image could not be moved aside; it stays at %s", path)
+		return fmt.Errorf("restore from %s: %w", path, err)
+	}
+	r.emit(g.Name, -1, err, "RESTORE FAILED; the image is kept as %s", aside)
+	return fmt.Errorf("restore from %s (kept as %s): %w", path, aside, err)
 }
 
 func withoutKinds(ps []config.Probe, kinds ...string) []config.Probe {

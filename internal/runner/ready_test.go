@@ -285,7 +285,7 @@ depends_on = ["nas"]
 			t.Errorf("external node got %s", op)
 		}
 	}
-	if _, err := r.PlanStop(t.Context(), []string{"nas"}); err == nil || !strings.Contains(err.Error(), "nas is an external node") {
+	if _, err := r.PlanStop(t.Context(), []string{"nas"}, StopOptions{}); err == nil || !strings.Contains(err.Error(), "nas is an external node") {
 		t.Errorf("stop nas: %v", err)
 	}
 	rep, err := r.Status(t.Context())

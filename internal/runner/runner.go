@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -26,6 +27,11 @@ type Runner struct {
 	// ProgressEvery is how often a waiting guest says what it waits for;
 	// 0: DefaultProgressEvery.
 	ProgressEvery time.Duration
+	// FreeSpace reports the bytes free in a folder's filesystem; nil:
+	// statfs.
+	FreeSpace func(dir string) (int64, error)
+	// Notify, if set, hears of progress and long waits.
+	Notify Notifier
 
 	list *lister
 }
@@ -140,6 +146,9 @@ func (r *Runner) PlanStart(ctx context.Context, names []string) (*Plan, error) {
 			s := Step{Guest: n, Action: "create", DomID: -1}
 			if cfg.Guests[n].External {
 				s.Action = "wait for probes"
+			} else if _, err := os.Stat(r.savePath(n)); err == nil {
+				s.Action = "restore"
+				s.Note = "from " + r.savePath(n)
 			}
 			for _, e := range cfg.Graph.Dependencies(n) {
 				if inRun[e.To] {

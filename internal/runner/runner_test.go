@@ -45,7 +45,7 @@ func start(t *testing.T, r *Runner, names ...string) *Result {
 
 func stop(t *testing.T, r *Runner, names ...string) *Result {
 	t.Helper()
-	plan, err := r.PlanStop(t.Context(), names)
+	plan, err := r.PlanStop(t.Context(), names, StopOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,12 +290,12 @@ func TestUndeclaredStopFirstStubAndDom0Untouched(t *testing.T) {
 	start(t, r)
 	hv.add("stray", "-b----")
 	hv.add("opnsense-dm", "-b----")
-	plan, err := r.PlanStop(t.Context(), nil)
+	plan, err := r.PlanStop(t.Context(), nil, StopOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(plan.Undeclared) != 1 || plan.Undeclared[0].Guest != "stray" {
-		t.Fatalf("undeclared %+v", plan.Undeclared)
+	if len(plan.Tiers) != 2 || len(plan.Tiers[0]) != 1 || plan.Tiers[0][0].Guest != "stray" || plan.Tiers[0][0].Note != "not in the config" {
+		t.Fatalf("plan:\n%s", plan)
 	}
 	r.Stop(t.Context(), plan)
 	stray, _ := hv.first("shutdown", "stray")
@@ -316,7 +316,7 @@ func TestStopNamedTakesDependentsFirst(t *testing.T) {
 	hv := newFake()
 	r, _ := newRunner(t, seed, hv)
 	start(t, r)
-	plan, err := r.PlanStop(t.Context(), []string{"fileserver"})
+	plan, err := r.PlanStop(t.Context(), []string{"fileserver"}, StopOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,12 +379,12 @@ func TestPlanChangesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p2, err := r.PlanStop(t.Context(), nil)
+	p2, err := r.PlanStop(t.Context(), nil, StopOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range hv.calls {
-		if c.op != "list" {
+		if c.op != "list" && c.op != "list-l" {
 			t.Errorf("plan made a %s call", c.op)
 		}
 	}

@@ -3,9 +3,16 @@ package runner
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/xenorder/xenorder/internal/config"
 	"github.com/xenorder/xenorder/internal/graph"
 	"github.com/xenorder/xenorder/internal/xl"
 )
@@ -22,11 +29,28 @@ func isStub(d xl.Domain, listed map[string]bool, declared func(string) bool) boo
 	return ok && base != "" && (listed[base] || declared(base))
 }
 
+// StopOptions shape a stop plan.
+type StopOptions struct {
+	// Save saves the named guests instead of shutting them down (--save).
+	Save bool
+}
+
+// Stop methods, as carried by Step.Method.
+const (
+	methodShutdown = config.StopShutdown
+	methodSave     = config.StopSave
+	methodMigrate  = config.StopMigrate
+	methodDestroy  = config.StopDestroy
+)
+
 // PlanStop computes what `stop names...` would do given the current `xl
-// list`. With no names: every listed guest, and before them every running
-// domain the config does not name (never Domain-0, never a stub domain).
-// With names: those and, first, every listed guest that depends on them.
-func (r *Runner) PlanStop(ctx context.Context, names []string) (*Plan, error) {
+// list` and `xl list -l`. With no names: every listed guest with its own
+// stop_action, and first every running domain the config does not name
+// (never Domain-0, a stub domain or the xenstore domain). With names: those
+// and, first, every listed guest that depends on them, shut down (or saved
+// with opts.Save). Either way a domain that serves another's disks or nics
+// (a driver domain) goes only after the domains it serves, whoever they are.
+func (r *Runner) PlanStop(ctx context.Context, names []string, opts StopOptions) (*Plan, error) {
 	if err := r.checkNames(names, "stop"); err != nil {
 		return nil, err
 	}
@@ -38,57 +62,130 @@ func (r *Runner) PlanStop(ctx context.Context, names []string) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plan stop: %w", err)
 	}
-	listed := map[string]bool{}
+	plan := &Plan{Verb: "stop"}
+	served, err := r.servedBy(ctx, snap)
+	if err != nil {
+		plan.Warnings = append(plan.Warnings, fmt.Sprintf("cannot read which domain serves which (%v): ordering by the config alone", err))
+	}
+	listed := map[string]xl.Domain{}
+	names0 := map[string]bool{}
 	for _, d := range snap.doms {
-		listed[d.Name] = true
+		listed[d.Name] = d
+		names0[d.Name] = true
 	}
 	declared := func(n string) bool { return cfg.Guests[n] != nil && !cfg.Guests[n].External }
-	plan := &Plan{Verb: "stop"}
-	var members []string
-	notes := map[string]string{}
+	xsDom := r.xenstoreDomID(ctx)
+	stoppable := func(d xl.Domain) bool {
+		return d.ID != 0 && d.Name != "Domain-0" && d.ID != xsDom && d.Name != "(null)" && !isStub(d, names0, declared)
+	}
+
+	members := map[string]string{} // name → why, for notes
 	if len(names) == 0 {
 		for _, d := range snap.doms {
-			switch {
-			case d.ID == 0 || d.Name == "Domain-0":
-			case declared(d.Name):
-				members = append(members, d.Name)
-			case isStub(d, listed, declared):
-			case d.Name == "(null)" || d.State.Dying:
-				// a dying domain without a name is already going
-			default:
-				plan.Undeclared = append(plan.Undeclared, Step{
-					Guest: d.Name, Action: stopAction(d, true), DomID: d.ID, Note: "not in the config",
-				})
+			if !stoppable(d) || (!declared(d.Name) && cfg.Defaults.Undeclared == config.UndeclaredLeave) {
+				continue
 			}
+			members[d.Name] = ""
 		}
 	} else {
-		seeds := set(names)
-		for _, n := range cfg.Graph.DependentClosure(names, graph.Hard) {
-			if cfg.Guests[n].External {
-				continue // never stopped; xenorder only waits for it
+		for _, n := range names {
+			members[n] = ""
+		}
+	}
+	// Pull in, to a fixpoint, every listed domain that depends on a member:
+	// through depends_on (declared guests) or by being served by it.
+	for changed := true; changed; {
+		changed = false
+		for _, n := range sortedKeys(members) {
+			if declared(n) {
+				for _, dep := range cfg.Graph.DependentClosure([]string{n}, graph.Hard) {
+					if _, in := members[dep]; !in && !cfg.Guests[dep].External {
+						if _, up := listed[dep]; up {
+							members[dep], changed = "depends on "+n, true
+						}
+					}
+				}
 			}
-			if seeds[n] || listed[n] {
-				members = append(members, n)
-				if !seeds[n] {
-					notes[n] = "depends on " + strings.Join(r.dependsOnAmong(n, names), ", ")
+			for _, x := range served[n] {
+				if _, in := members[x.name]; !in && stoppable(listed[x.name]) {
+					members[x.name], changed = fmt.Sprintf("served by %s (%s backend)", n, x.kind), true
 				}
 			}
 		}
 	}
-	in := set(members)
-	for _, tier := range cfg.Graph.StopTiers(members) {
+
+	// The stop graph: an edge a → b means a waits until b is gone.
+	sg := graph.New()
+	for n := range members {
+		sg.Add(n)
+	}
+	for n := range members {
+		if !declared(n) {
+			continue
+		}
+		for _, e := range cfg.Graph.Dependents(n) {
+			if _, in := members[e.To]; in {
+				sg.AddEdge(n, e.To, e.Kind, e.Kind.String())
+			}
+		}
+	}
+	for b, xs := range served {
+		if _, in := members[b]; !in {
+			continue
+		}
+		for _, x := range xs {
+			if _, in := members[x.name]; in && x.name != b {
+				sg.AddEdge(b, x.name, graph.Hard, x.kind+" backend")
+			}
+		}
+	}
+	// Undeclared domains first, unless one of them waits, through the
+	// graph, for the declared guest (an undeclared dridomain).
+	for g := range members {
+		if !declared(g) {
+			continue
+		}
+		for u := range members {
+			if declared(u) {
+				continue
+			}
+			if !set(sg.DependencyClosure([]string{u}, graph.Hard, graph.Soft))[g] {
+				sg.AddEdge(g, u, graph.Soft, "undeclared, stopped first")
+			}
+		}
+	}
+	if cyc := sg.Cycles(); len(cyc) > 0 {
+		return nil, fmt.Errorf("plan stop: the config's dependencies contradict which domain serves which: cycle %s", strings.Join(cyc[0], " → "))
+	}
+
+	all := sortedKeys(members)
+	for _, tier := range sg.StartTiers(all) {
 		var steps []Step
 		for _, n := range tier {
-			d, ok := snap.find(n)
-			s := Step{Guest: n, Action: stopAction(d, ok), DomID: -1, Note: notes[n]}
+			d, ok := listed[n]
+			s := Step{Guest: n, DomID: -1, Note: members[n], Method: methodShutdown}
 			if ok {
 				s.DomID = d.ID
 			}
-			for _, e := range cfg.Graph.Dependents(n) {
-				if in[e.To] {
+			policy := cfg.Defaults.Stop
+			if declared(n) {
+				policy = cfg.Guests[n].Stop
+			} else if s.Note == "" {
+				s.Note = "not in the config"
+			}
+			switch {
+			case opts.Save:
+				s.Method = methodSave
+			case len(names) == 0:
+				s.Method = policy.Action
+			}
+			s.Action = r.stopAction(d, ok, s.Method, policy)
+			for _, e := range sg.Dependencies(n) {
+				if e.Why != "undeclared, stopped first" {
 					s.Deps = append(s.Deps, e)
 				}
 			}
+			s.waitFor = sg.Dependencies(n)
 			steps = append(steps, s)
 		}
 		plan.Tiers = append(plan.Tiers, steps)
@@ -96,19 +193,68 @@ func (r *Runner) PlanStop(ctx context.Context, names []string) (*Plan, error) {
 	return plan, nil
 }
 
-// dependsOnAmong lists which of targets n depends on, transitively.
-func (r *Runner) dependsOnAmong(n string, targets []string) []string {
-	deps := set(r.Config.Graph.DependencyClosure([]string{n}, graph.Hard))
-	var out []string
-	for _, t := range targets {
-		if deps[t] {
-			out = append(out, t)
-		}
-	}
-	return out
+// served is one domain that another serves.
+type served struct {
+	name string
+	kind string // disk, nic, ...
 }
 
-func stopAction(d xl.Domain, listed bool) string {
+// servedBy maps each backend domain (never Domain-0) to the domains whose
+// devices it serves, from `xl list -l`.
+func (r *Runner) servedBy(ctx context.Context, snap snapshot) (map[string][]served, error) {
+	long, err := r.HV.ListLong(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[int]string{}
+	for _, d := range snap.doms {
+		byID[d.ID] = d.Name
+	}
+	out := map[string][]served{}
+	for _, dc := range long {
+		seen := map[string]bool{}
+		for _, b := range dc.Backends {
+			name := b.DomName
+			if name == "" && b.DomID >= 0 {
+				name = byID[b.DomID]
+			}
+			if name == "" || name == "Domain-0" || b.DomID == 0 || name == dc.Name || seen[name] {
+				continue
+			}
+			seen[name] = true
+			out[name] = append(out[name], served{name: dc.Name, kind: b.Kind})
+		}
+	}
+	for _, xs := range out {
+		sort.Slice(xs, func(i, j int) bool { return xs[i].name < xs[j].name })
+	}
+	return out, nil
+}
+
+// xenstoreDomID returns the domid of a xenstore stub domain
+// (/tool/xenstored/domid), or -1 when there is none or it cannot be read.
+func (r *Runner) xenstoreDomID(ctx context.Context) int {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, r.Config.Defaults.XenstoreRead, "/tool/xenstored/domid")
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = time.Second
+	out, err := cmd.Output()
+	if err != nil {
+		return -1
+	}
+	id, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil || id <= 0 {
+		return -1
+	}
+	return id
+}
+
+func (r *Runner) savePath(name string) string {
+	return filepath.Join(r.Config.Defaults.StateDir, "save", name+".save")
+}
+
+func (r *Runner) stopAction(d xl.Domain, listed bool, method string, p config.StopPolicy) string {
 	switch {
 	case !listed:
 		return "already stopped"
@@ -117,45 +263,47 @@ func stopAction(d xl.Domain, listed bool) string {
 	case d.State.Shutdown:
 		return "destroy (shut down)"
 	}
+	switch method {
+	case methodSave:
+		return "save to " + r.savePath(d.Name)
+	case methodMigrate:
+		return "migrate to " + p.MigrateTo
+	case methodDestroy:
+		return "destroy (stop_action)"
+	}
 	return "shutdown"
 }
 
-// Stop executes a stop plan: undeclared domains first, then each guest
-// once every guest depending on it (depends_on or after) is gone. A guest
-// gets `xl shutdown`, and `xl destroy` only after its stop_timeout. A guest
-// whose hard dependent could not be stopped is left running. On ctx
-// cancellation the stops in flight finish; no new one starts.
+// Stop executes a stop plan: each domain once every domain that waits on
+// it is gone. A guest gets its stop method; the shutdown ladder is xl
+// shutdown, then xl destroy only after its stop_timeout. A guest whose hard
+// dependent could not be stopped is left running. On ctx cancellation the
+// stops in flight finish (an xl save is never abandoned midway); no new one
+// starts.
 func (r *Runner) Stop(ctx context.Context, plan *Plan) *Result {
 	began := time.Now()
 	steps := map[string]Step{}
-	var order, undeclared []string
+	var order []string
 	for _, s := range plan.Steps() {
 		steps[s.Guest] = s
 		order = append(order, s.Guest)
 	}
-	for _, s := range plan.Undeclared {
-		undeclared = append(undeclared, s.Guest)
-	}
-	isUndeclared := set(undeclared)
 	w := newWalker(r.Config.Defaults.MaxParallel)
 	waitFor := func(n string) []string {
-		if isUndeclared[n] {
-			return nil
-		}
-		ps := append([]string{}, undeclared...)
-		for _, e := range steps[n].Deps {
+		var ps []string
+		for _, e := range steps[n].waitFor {
 			ps = append(ps, e.To)
 		}
 		return ps
 	}
 	gate := func(n string) *Outcome {
-		for _, e := range steps[n].Deps {
+		for _, e := range steps[n].waitFor {
 			dep := w.result(e.To)
-			if e.Kind != graph.Hard || dep.Status == Done || dep.Status == AlreadyDone || dep.Status == Forced {
+			if e.Kind != graph.Hard || dep.Status.gone() {
 				continue
 			}
 			err := fmt.Errorf("not stopped: %s, which depends on it, is still running", dep.Guest)
-			r.emit(n, steps[n].DomID, nil, "not stopped: dependent %s is still running", dep.Guest)
+			r.emit(n, steps[n].DomID, nil, "not stopped: %s, which depends on it, is still running", dep.Guest)
 			return &Outcome{Guest: n, Status: Skipped, Cause: dep.Guest, Err: err, DomID: steps[n].DomID}
 		}
 		if ctx.Err() != nil {
@@ -165,12 +313,13 @@ func (r *Runner) Stop(ctx context.Context, plan *Plan) *Result {
 		return nil
 	}
 	run := func(n string) *Outcome {
-		timeout := r.Config.Defaults.StopTimeout
-		if g := r.Config.Guests[n]; g != nil {
-			timeout = g.StopTimeout
+		policy := r.Config.Defaults.Stop
+		grace := r.Config.Defaults.StopTimeout
+		if g := r.Config.Guests[n]; g != nil && !g.External {
+			policy, grace = g.Stop, g.StopTimeout
 		}
 		// A stop once begun is finished, whatever happens to ctx.
-		return r.stopOne(context.WithoutCancel(ctx), n, timeout)
+		return r.stopOne(context.WithoutCancel(ctx), n, steps[n].Method, policy, grace)
 	}
 	w.walk(ctx, order, waitFor, gate, run)
 	res := &Result{Verb: "stop", Elapsed: time.Since(began)}
@@ -180,8 +329,14 @@ func (r *Runner) Stop(ctx context.Context, plan *Plan) *Result {
 	return res
 }
 
-// stopOne takes one domain down: shutdown, wait up to grace, destroy.
-func (r *Runner) stopOne(ctx context.Context, name string, grace time.Duration) *Outcome {
+// gone reports whether a stop outcome left the domain gone from this host.
+func (s Status) gone() bool {
+	return s == Done || s == AlreadyDone || s == Forced || s == FellBack
+}
+
+// stopOne takes one domain down by its method, falling back to the
+// shutdown ladder when a save or migration fails.
+func (r *Runner) stopOne(ctx context.Context, name, method string, p config.StopPolicy, grace time.Duration) *Outcome {
 	began := time.Now()
 	out := &Outcome{Guest: name, Began: began, DomID: -1}
 	finish := func(st Status, err error) *Outcome {
@@ -204,11 +359,10 @@ func (r *Runner) stopOne(ctx context.Context, name string, grace time.Duration) 
 		return finish(AlreadyDone, nil)
 	}
 	out.DomID = d.ID
-	deadline := began.Add(grace)
 	switch {
 	case d.State.Dying:
 		r.emit(name, d.ID, nil, "dying; waiting for it to go")
-		if err := r.waitGone(ctx, name, deadline); err != nil {
+		if err := r.waitGone(ctx, name, began.Add(grace)); err != nil {
 			return finish(Failed, fmt.Errorf("stop %s: dying domain %w", name, err))
 		}
 		r.emit(name, d.ID, nil, "stopped after %s", round(time.Since(began)))
@@ -218,19 +372,62 @@ func (r *Runner) stopOne(ctx context.Context, name string, grace time.Duration) 
 		return r.destroy(ctx, out, finish, Done)
 	}
 
-	r.emit(name, d.ID, nil, "shutting down (grace period %s)", grace)
+	switch method {
+	case methodDestroy:
+		r.emit(name, d.ID, nil, "destroying at once (stop_action = destroy)")
+		return r.destroy(ctx, out, finish, Done)
+	case methodSave:
+		if err := r.save(ctx, d, p); err == nil {
+			r.emit(name, d.ID, nil, "saved to %s after %s", r.savePath(name), round(time.Since(began)))
+			return finish(Done, nil)
+		} else {
+			r.emit(name, d.ID, err, "SAVE FAILED; shutting it down instead")
+			out.fellBack = fmt.Errorf("save failed (%w); shut down instead", err)
+		}
+	case methodMigrate:
+		r.emit(name, d.ID, nil, "migrating to %s (xl migrate; save_timeout %s)", p.MigrateTo, p.SaveTimeout)
+		mctx, cancel := context.WithTimeout(ctx, p.SaveTimeout)
+		err := r.HV.Migrate(mctx, name, p.MigrateTo)
+		cancel()
+		if err == nil {
+			if werr := r.waitGone(ctx, name, time.Now().Add(orDefault(r.DestroyWait, DefaultDestroyWait))); werr == nil {
+				r.emit(name, d.ID, nil, "migrated to %s after %s", p.MigrateTo, round(time.Since(began)))
+				return finish(Done, nil)
+			}
+			err = fmt.Errorf("xl migrate succeeded but %s is still listed here", name)
+		}
+		r.emit(name, d.ID, err, "MIGRATION FAILED; shutting it down instead")
+		out.fellBack = fmt.Errorf("migration to %s failed (%w); shut down instead", p.MigrateTo, err)
+	}
+	return r.shutdownLadder(ctx, out, finish, p, grace)
+}
+
+// shutdownLadder: xl shutdown (xl shutdown -F when the guest has no PV
+// control interface and acpi_fallback is on), wait up to grace, then xl
+// destroy.
+func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(Status, error) *Outcome, p config.StopPolicy, grace time.Duration) *Outcome {
+	name, began := out.Guest, out.Began
+	done := Done
+	if out.fellBack != nil {
+		done = FellBack
+	}
+	r.emit(name, out.DomID, nil, "shutting down (grace period %s)", grace)
 	// The call is bounded by the xl client's own shutdown timeout. The
 	// grace period counts from when the request was surely delivered: once
 	// xl shutdown has returned. So a guest always gets its whole grace.
-	err = r.HV.Shutdown(ctx, name, false)
-	deadline = time.Now().Add(grace)
+	err := r.HV.Shutdown(ctx, name, false)
+	if err != nil && xl.IsNoPVControl(err) && p.ACPIFallback {
+		r.emit(name, out.DomID, nil, "no PV control interface (an HVM guest without PV drivers): pressing its ACPI power button instead (xl shutdown -F)")
+		err = r.HV.Shutdown(ctx, name, true)
+	}
+	deadline := time.Now().Add(grace)
 	if err != nil {
 		if xl.IsNoSuchDomain(err) {
-			r.emit(name, d.ID, nil, "stopped (gone before the request)")
-			return finish(Done, nil)
+			r.emit(name, out.DomID, nil, "stopped (gone before the request)")
+			return finish(done, out.fellBack)
 		}
 		// The grace period keeps running: the guest may still go down.
-		r.emit(name, d.ID, err, "shutdown request failed; waiting out the grace period")
+		r.emit(name, out.DomID, err, "shutdown request failed; waiting out the grace period")
 	}
 	var seen snapshot
 	for {
@@ -244,10 +441,10 @@ func (r *Runner) stopOne(ctx context.Context, name string, grace time.Duration) 
 			switch {
 			case !ok:
 				r.emit(name, out.DomID, nil, "stopped after %s", round(time.Since(began)))
-				return finish(Done, nil)
+				return finish(done, out.fellBack)
 			case d.State.Shutdown && !d.State.Dying:
 				r.emit(name, d.ID, nil, "has shut down (state %s): destroying the remains", d.State.Raw)
-				return r.destroy(ctx, out, finish, Done)
+				return r.destroy(ctx, out, finish, done)
 			}
 		}
 		if !time.Now().Before(deadline) {
@@ -259,7 +456,86 @@ func (r *Runner) stopOne(ctx context.Context, name string, grace time.Duration) 
 	}
 	r.emit(name, out.DomID, nil, "still running after its grace period of %s: destroying", grace)
 	out.Err = fmt.Errorf("destroyed after its grace period of %s", grace)
+	if out.fellBack != nil {
+		out.Err = fmt.Errorf("%w; %w", out.fellBack, out.Err)
+	}
 	return r.destroy(ctx, out, finish, Forced)
+}
+
+// save writes the guest to its save image. It refuses when the filesystem
+// lacks room for the guest's memory, never overwrites an image, and keeps
+// whatever a failed save left, renamed aside.
+func (r *Runner) save(ctx context.Context, d xl.Domain, p config.StopPolicy) error {
+	path := r.savePath(d.Name)
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("save directory: %w", err)
+	}
+	freeSpace := r.FreeSpace
+	if freeSpace == nil {
+		freeSpace = statfsFree
+	}
+	free, err := freeSpace(dir)
+	if err != nil {
+		return err
+	}
+	need := int64(d.MemMiB)<<20 + int64(d.MemMiB)<<20/20 + 16<<20 // memory + 5% + 16 MiB
+	if free < need {
+		return fmt.Errorf("not enough room in %s: %d MiB free, the guest has %d MiB of memory", dir, free>>20, d.MemMiB)
+	}
+	if _, err := os.Stat(path); err == nil {
+		aside := asideName(path, "old")
+		if err := os.Rename(path, aside); err != nil {
+			return fmt.Errorf("an earlier image is in the way and cannot be moved aside: %w", err)
+		}
+		r.emit(d.Name, d.ID, nil, "an earlier save image was never restored; kept as %s", aside)
+	}
+	r.emit(d.Name, d.ID, nil, "saving to %s (%d MiB; save_timeout %s)", path, d.MemMiB, p.SaveTimeout)
+	if r.Notify != nil {
+		r.Notify.Extend(p.SaveTimeout + time.Minute)
+	}
+	sctx, cancel := context.WithTimeout(ctx, p.SaveTimeout)
+	err = r.HV.Save(sctx, d.Name, path)
+	cancel()
+	if err == nil {
+		var fi os.FileInfo
+		if fi, err = os.Stat(path); err == nil && fi.Size() == 0 {
+			err = fmt.Errorf("xl save left an empty image")
+		}
+	}
+	if err != nil {
+		if _, serr := os.Stat(path); serr == nil {
+			aside := asideName(path, "failed")
+			if os.Rename(path, aside) == nil {
+				r.emit(d.Name, d.ID, nil, "what the failed save wrote is kept as %s", aside)
+			}
+		}
+		return err
+	}
+	return r.waitGone(ctx, d.Name, time.Now().Add(orDefault(r.DestroyWait, DefaultDestroyWait)))
+}
+
+// statfsFree is the room left for an unprivileged writer in dir's
+// filesystem.
+func statfsFree(dir string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, fmt.Errorf("statfs %s: %w", dir, err)
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
+// asideName is path with a tag and the time appended, never an existing
+// file's name.
+func asideName(path, tag string) string {
+	base := fmt.Sprintf("%s.%s-%s", path, tag, time.Now().Format("20060102T150405"))
+	name := base
+	for i := 2; ; i++ {
+		if _, err := os.Lstat(name); os.IsNotExist(err) {
+			return name
+		}
+		name = fmt.Sprintf("%s-%d", base, i)
+	}
 }
 
 // destroy runs xl destroy and waits for the domain to vanish; success ends
@@ -277,5 +553,8 @@ func (r *Runner) destroy(ctx context.Context, out *Outcome, finish func(Status, 
 		return finish(Failed, fmt.Errorf("stop %s: destroyed but %w", name, err))
 	}
 	r.emit(name, out.DomID, nil, "destroyed")
+	if out.Err == nil {
+		out.Err = out.fellBack
+	}
 	return finish(st, out.Err)
 }

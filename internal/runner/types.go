@@ -17,9 +17,23 @@ import (
 // Hypervisor is what the runner needs of the toolstack. *xl.Client is one.
 type Hypervisor interface {
 	List(ctx context.Context) ([]xl.Domain, error)
+	ListLong(ctx context.Context) ([]xl.DomainConfig, error)
 	Create(ctx context.Context, cfgPath string) error
 	Shutdown(ctx context.Context, name string, acpi bool) error
 	Destroy(ctx context.Context, name string) error
+	Save(ctx context.Context, name, path string) error
+	Restore(ctx context.Context, path string) error
+	Migrate(ctx context.Context, name, host string) error
+}
+
+// Notifier hears of progress and of long waits, for a service manager
+// (systemd's STATUS= and EXTEND_TIMEOUT_USEC=). Calls come from many
+// goroutines.
+type Notifier interface {
+	// Extend says the run needs at least d more before it finishes.
+	Extend(d time.Duration)
+	// Status is a one-line description of where the run is.
+	Status(s string)
 }
 
 // Defaults of Options.
@@ -42,10 +56,11 @@ const (
 	Failed                        // its own step failed
 	Skipped                       // not attempted: a dependency failed (or a dependent still runs)
 	NotRun                        // not attempted: interrupted
+	FellBack                      // done, but by a fallback: save → shutdown, restore → fresh create, migrate → shutdown
 )
 
 func (s Status) String() string {
-	return [...]string{"?", "done", "already done", "forced", "failed", "skipped", "not run"}[s]
+	return [...]string{"?", "done", "already done", "forced", "failed", "skipped", "not run", "fell back"}[s]
 }
 
 // Outcome is one guest's result.
@@ -57,6 +72,8 @@ type Outcome struct {
 	DomID   int
 	Began   time.Time
 	Elapsed time.Duration
+
+	fellBack error // set when a fallback was taken
 }
 
 // Result is the outcome of a whole start or stop.
@@ -94,7 +111,7 @@ func (r *Result) Summary() string {
 	for _, s := range []struct {
 		st   Status
 		word string
-	}{{Done, doneWord}, {AlreadyDone, alreadyWord}, {Forced, forcedWord}, {Failed, "failed"}, {Skipped, "skipped"}, {NotRun, "not run"}} {
+	}{{Done, doneWord}, {AlreadyDone, alreadyWord}, {FellBack, "by a fallback"}, {Forced, forcedWord}, {Failed, "failed"}, {Skipped, "skipped"}, {NotRun, "not run"}} {
 		if count[s.st] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", count[s.st], s.word))
 		}
@@ -106,6 +123,9 @@ func (r *Result) Summary() string {
 	fmt.Fprintf(&b, "%s: %d guests in %s: %s\n", r.Verb, len(r.Outcomes), round(r.Elapsed), strings.Join(parts, ", "))
 	for _, o := range byStatus[Failed] {
 		fmt.Fprintf(&b, "  FAILED  %s: %v\n", o.Guest, o.Err)
+	}
+	for _, o := range byStatus[FellBack] {
+		fmt.Fprintf(&b, "  FELL BACK %s: %v\n", o.Guest, o.Err)
 	}
 	for _, o := range byStatus[Forced] {
 		fmt.Fprintf(&b, "  FORCED  %s: %v\n", o.Guest, o.Err)
@@ -129,7 +149,11 @@ func (r *Result) Summary() string {
 		}
 	}
 	for _, o := range byStatus[NotRun] {
-		fmt.Fprintf(&b, "  NOT RUN %s: interrupted\n", o.Guest)
+		if r.Verb == "stop" {
+			fmt.Fprintf(&b, "  NOT RUN %s: interrupted; still running\n", o.Guest)
+		} else {
+			fmt.Fprintf(&b, "  NOT RUN %s: interrupted\n", o.Guest)
+		}
 	}
 	return b.String()
 }
@@ -157,19 +181,22 @@ type Step struct {
 	Deps   []graph.Edge // its dependencies (start) or dependents (stop) within the run
 	Note   string       // why it is part of the run, if not obvious
 	DomID  int          // -1 when not running
+	Method string       // stop: shutdown, save, migrate, destroy
+
+	waitFor []graph.Edge // stop: every domain that must be gone first
 }
 
 // Plan is what a start or stop will do, tier by tier: tier 0 has no
 // dependency (start) or no dependent (stop) within the run.
 type Plan struct {
-	Verb       string
-	Tiers      [][]Step
-	Undeclared []Step // stop only: running domains the config does not name, stopped first
+	Verb     string
+	Tiers    [][]Step
+	Warnings []string
 }
 
-// Steps returns every step in execution order (undeclared first).
+// Steps returns every step in tier order.
 func (p *Plan) Steps() []Step {
-	out := append([]Step{}, p.Undeclared...)
+	var out []Step
 	for _, t := range p.Tiers {
 		out = append(out, t...)
 	}
@@ -205,11 +232,8 @@ func (p *Plan) String() string {
 		}
 		trimLine(&b)
 	}
-	if len(p.Undeclared) > 0 {
-		b.WriteString("first, domains the config does not name:\n")
-		for _, s := range p.Undeclared {
-			line(s)
-		}
+	for _, w := range p.Warnings {
+		fmt.Fprintf(&b, "warning: %s\n", w)
 	}
 	for i, t := range p.Tiers {
 		fmt.Fprintf(&b, "tier %d:\n", i)
@@ -217,7 +241,7 @@ func (p *Plan) String() string {
 			line(s)
 		}
 	}
-	if len(p.Tiers) == 0 && len(p.Undeclared) == 0 {
+	if len(p.Tiers) == 0 {
 		b.WriteString("nothing to do\n")
 	}
 	return b.String()

@@ -123,6 +123,18 @@ func (c *Client) Restore(ctx context.Context, path string) error {
 	return err
 }
 
+// Migrate runs `xl migrate NAME HOST`, bounded by ctx only.
+func (c *Client) Migrate(ctx context.Context, name, host string) error {
+	if err := checkArg("migrate", "domain name", name); err != nil {
+		return err
+	}
+	if err := checkArg("migrate", "host", host); err != nil {
+		return err
+	}
+	_, err := c.Run(ctx, 0, "migrate", name, host)
+	return err
+}
+
 // checkArg rejects an empty argument or one xl would take for an option.
 func checkArg(cmd, what, arg string) error {
 	if arg == "" || strings.HasPrefix(arg, "-") {

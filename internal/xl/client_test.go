@@ -151,6 +151,7 @@ func TestClientMethodsArgs(t *testing.T) {
 		{"Destroy", "", func(c *Client) error { return c.Destroy(ctx, "keeper") }, []string{"destroy", "keeper"}},
 		{"Save", "", func(c *Client) error { return c.Save(ctx, "fileserver", "/var/lib/xen/save/fileserver") }, []string{"save", "fileserver", "/var/lib/xen/save/fileserver"}},
 		{"Restore", "", func(c *Client) error { return c.Restore(ctx, "/var/lib/xen/save/fileserver") }, []string{"restore", "/var/lib/xen/save/fileserver"}},
+		{"Migrate", "", func(c *Client) error { return c.Migrate(ctx, "web", "host2") }, []string{"migrate", "web", "host2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, runs := fakeClient(t, map[string]string{envStdout: tc.stdout})
@@ -177,6 +178,7 @@ func TestClientRejectsBadArgs(t *testing.T) {
 		{"option as name", func(c *Client) error { return c.Shutdown(ctx, "-w", false) }, `xl shutdown: bad domain name "-w"`},
 		{"empty name", func(c *Client) error { return c.Destroy(ctx, "") }, `xl destroy: bad domain name ""`},
 		{"option as save path", func(c *Client) error { return c.Save(ctx, "web", "-c") }, `xl save: bad path "-c"`},
+		{"option as migrate host", func(c *Client) error { return c.Migrate(ctx, "web", "-s") }, `xl migrate: bad host "-s"`},
 		{"empty restore path", func(c *Client) error { return c.Restore(ctx, "") }, `xl restore: bad path ""`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

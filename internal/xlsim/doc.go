@@ -25,8 +25,13 @@
 //	            {"ev":"end","id":"<pid>-<n>","t":"<RFC3339Nano>","rc":0}
 //	events.log  one JSON line per thing that happened to a domain, at the
 //	            (logical) time it happened: {"t":...,"domain":"web","domid":7,"ev":"booted"}
-//	            ("rebooted" also has "prev_domid")
+//	            ("rebooted" also has "prev_domid"; "migrated", logged when
+//	            xl migrate succeeds, has "host": where the guest went)
 //	faults      fault injection, one word a line (FaultList*)
+//	unreachable-hosts
+//	            hosts xl migrate cannot reach, one a line ("#" starts a
+//	            comment): migrating to one fails as when ssh cannot resolve
+//	            the name, and the guest keeps running here
 //
 // Guests behave as their xl config files ask with simulator-only keys
 // (real xl ignores unknown keys); see guestFromConfig for the list.

@@ -16,6 +16,7 @@ const (
 	DefaultShutdownTime = 500 * time.Millisecond
 	DefaultSaveTime     = 300 * time.Millisecond
 	DefaultRestoreTime  = 300 * time.Millisecond
+	DefaultMigrateTime  = 500 * time.Millisecond
 	DefaultMemoryMiB    = 128
 )
 
@@ -60,6 +61,10 @@ var validActions = map[string]bool{
 //	xlsim_save_time = "300ms"     how long xl save takes
 //	xlsim_restore_time = "300ms"  how long xl restore takes
 //	xlsim_save_fail = 1           xl save fails, the guest keeps running
+//	xlsim_migrate_time = "500ms"  how long xl migrate takes (the guest runs
+//	                              meanwhile, suspended for the last tenth)
+//	xlsim_migrate_fail = 1        xl migrate fails at the target (rc 1), the
+//	                              guest keeps running here
 //
 // It prints xl's messages for what it rejects and returns rc >= 0 then.
 func (e *Env) guestFromConfig(c *xlcfg.Config) (*Domain, int) {
@@ -67,7 +72,7 @@ func (e *Env) guestFromConfig(c *xlcfg.Config) (*Domain, int) {
 		Type: "pv", MemMiB: DefaultMemoryMiB, VCPUs: 1,
 		OnPoweroff: "destroy", OnReboot: "restart", OnWatchdog: "destroy", OnCrash: "destroy", OnSoftReset: "soft-reset",
 		B: Behaviour{CreateTime: DefaultCreateTime, ShutdownTime: DefaultShutdownTime,
-			SaveTime: DefaultSaveTime, RestoreTime: DefaultRestoreTime},
+			SaveTime: DefaultSaveTime, RestoreTime: DefaultRestoreTime, MigrateTime: DefaultMigrateTime},
 	}
 	if t, ok := c.String("type"); ok {
 		switch {
@@ -206,7 +211,7 @@ func (e *Env) guestFromConfig(c *xlcfg.Config) (*Domain, int) {
 		{"xlsim_create_time", &d.B.CreateTime}, {"xlsim_boot_time", &d.B.BootTime},
 		{"xlsim_shutdown_time", &d.B.ShutdownTime}, {"xlsim_save_time", &d.B.SaveTime},
 		{"xlsim_restore_time", &d.B.RestoreTime}, {"xlsim_crash_after", &d.B.CrashAfter},
-		{"xlsim_reboot_after", &d.B.RebootAfter},
+		{"xlsim_reboot_after", &d.B.RebootAfter}, {"xlsim_migrate_time", &d.B.MigrateTime},
 	}
 	for _, k := range durs {
 		v, ok := c.Keys[k.key]
@@ -228,7 +233,7 @@ func (e *Env) guestFromConfig(c *xlcfg.Config) (*Domain, int) {
 	}{
 		{"xlsim_ignore_shutdown", &d.B.IgnoreShutdown}, {"xlsim_needs_acpi", &d.B.NeedsACPI},
 		{"xlsim_create_fail", &d.B.CreateFail}, {"xlsim_create_hang", &d.B.CreateHang},
-		{"xlsim_save_fail", &d.B.SaveFail},
+		{"xlsim_save_fail", &d.B.SaveFail}, {"xlsim_migrate_fail", &d.B.MigrateFail},
 	}
 	for _, k := range bools {
 		v, ok := c.Keys[k.key]

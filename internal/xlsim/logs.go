@@ -29,10 +29,12 @@ type Event struct {
 	Domain string    `json:"domain"`
 	Domid  int       `json:"domid"`
 	// Ev is one of created, booted, shutdown-requested, shutdown, gone,
-	// destroyed, crashed, rebooted, saved, restored.
+	// destroyed, crashed, rebooted, saved, restored, migrated.
 	Ev string `json:"ev"`
 	// PrevDomid is, for "rebooted", the domid the guest had before.
 	PrevDomid int `json:"prev_domid,omitempty"`
+	// Host is, for "migrated", where the guest went (xl migrate's <host>).
+	Host string `json:"host,omitempty"`
 }
 
 type callRecord struct {

@@ -36,6 +36,7 @@ type Behaviour struct {
 	ShutdownTime   time.Duration `json:"shutdown_time"`
 	SaveTime       time.Duration `json:"save_time"`
 	RestoreTime    time.Duration `json:"restore_time"`
+	MigrateTime    time.Duration `json:"migrate_time"`
 	CrashAfter     time.Duration `json:"crash_after,omitempty"`
 	RebootAfter    time.Duration `json:"reboot_after,omitempty"`
 	IgnoreShutdown bool          `json:"ignore_shutdown,omitempty"`
@@ -43,6 +44,7 @@ type Behaviour struct {
 	CreateFail     bool          `json:"create_fail,omitempty"`
 	CreateHang     bool          `json:"create_hang,omitempty"`
 	SaveFail       bool          `json:"save_fail,omitempty"`
+	MigrateFail    bool          `json:"migrate_fail,omitempty"`
 	Xenstore       []string      `json:"xenstore,omitempty"`
 	Console        []string      `json:"console,omitempty"`
 }
@@ -129,7 +131,7 @@ type Domain struct {
 
 // GoneInfo remembers why a domain went away, for `xl shutdown -w`.
 type GoneInfo struct {
-	Why    string `json:"why"` // shutdown, destroyed
+	Why    string `json:"why"` // shutdown, destroyed, migrated
 	Reason int    `json:"reason"`
 }
 

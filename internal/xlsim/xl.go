@@ -167,6 +167,19 @@ func init() {
 				"-c  Leave domain running after creating the snapshot.\n" +
 				"-p  Leave domain paused after creating the snapshot.\n" +
 				"-D  Store the domain id in the configuration."},
+		{"migrate", (*Env).cmdMigrate, false, true,
+			"Migrate a domain to another host",
+			"[options] <Domain> <host>",
+			"-h              Print this help.\n" +
+				"-C <config>     Send <config> instead of config file from creation.\n" +
+				"-s <sshcommand> Use <sshcommand> instead of ssh.  String will be passed\n" +
+				"                to sh. If empty, run <host> instead of ssh <host> xl\n" +
+				"                migrate-receive [-d -e]\n" +
+				"-e              Do not wait in the background (on <host>) for the death\n" +
+				"                of the domain.\n" +
+				"--debug         Print huge (!) amount of debug during the migration process.\n" +
+				"-p              Do not unpause domain after migrating it.\n" +
+				"-D              Preserve the domain id"},
 		{"restore", (*Env).cmdRestore, false, true,
 			"Restore a domain from a saved state",
 			"[options] [<ConfigFile>] <CheckpointFile>",

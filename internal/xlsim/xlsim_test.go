@@ -152,7 +152,7 @@ func TestGuestFromConfig(t *testing.T) {
 	if rc != -1 || msg != "" || d.Type != "pv" || d.MemMiB != 128 || d.MaxMemMiB != 128 || d.VCPUs != 1 ||
 		d.OnPoweroff != "destroy" || d.OnReboot != "restart" || d.OnCrash != "destroy" ||
 		d.B.CreateTime != 200*time.Millisecond || d.B.ShutdownTime != 500*time.Millisecond || d.B.BootTime != 0 ||
-		d.B.SaveTime != 300*time.Millisecond || len(d.UUID) != 36 {
+		d.B.SaveTime != 300*time.Millisecond || d.B.MigrateTime != 500*time.Millisecond || d.B.MigrateFail || len(d.UUID) != 36 {
 		t.Errorf("defaults: %+v rc %d %q", d, rc, msg)
 	}
 	d, rc, _ = parseCfg(t, `name='w'
@@ -188,6 +188,8 @@ uuid = "B612A70E-3FD8-4F89-8125-D9E5E17D1DCE"
 		{"name='a'\nuuid='nope'\n", "Failed to parse UUID: nope\n"},
 		{"name='a'\n\nxlsim_boot_time = 'soon'\n", "xlsim: g.cfg:3: bad xlsim_boot_time \"soon\": time: invalid duration \"soon\"\n"},
 		{"name='a'\nxlsim_save_fail = 'maybe'\n", "xlsim: g.cfg:2: bad xlsim_save_fail \"maybe\": not a boolean\n"},
+		{"name='a'\nxlsim_migrate_time = '-1s'\n", "xlsim: g.cfg:2: bad xlsim_migrate_time \"-1s\": negative\n"},
+		{"name='a'\nxlsim_migrate_fail = ['1']\n", "xlsim: g.cfg:2: bad xlsim_migrate_fail \"\": a list\n"},
 	}
 	for _, tc := range errs {
 		_, rc, msg := parseCfg(t, tc.src)
@@ -419,5 +421,55 @@ func TestReadLogs(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "events.log"), []byte("{bad\n"), 0o644)
 	if _, err := ReadEvents(dir); err == nil {
 		t.Error("bad events log read")
+	}
+}
+
+func TestMigrateKeys(t *testing.T) {
+	d, rc, msg := parseCfg(t, "name='m'\nxlsim_migrate_time = \"1.5s\"\nxlsim_migrate_fail = 1\n")
+	if rc != -1 || msg != "" || d.B.MigrateTime != 1500*time.Millisecond || !d.B.MigrateFail {
+		t.Errorf("%+v rc %d %q", d.B, rc, msg)
+	}
+	d, _, _ = parseCfg(t, "name='m'\nxlsim_migrate_time = 2\n")
+	if d.B.MigrateTime != 2*time.Second || d.B.MigrateFail {
+		t.Errorf("plain seconds: %+v", d.B)
+	}
+}
+
+func TestUnreachableHosts(t *testing.T) {
+	e := &Env{Dir: t.TempDir()}
+	if e.unreachable("anything") {
+		t.Error("unreachable without the file")
+	}
+	os.WriteFile(filepath.Join(e.Dir, UnreachableHostsFile), []byte("# comment\n\n  down.example \nroot@jump\nOFF\n"), 0o644)
+	for host, want := range map[string]bool{
+		"down.example": true, "admin@down.example": true, "DOWN.example": true, "off": true,
+		"root@jump": true, "jump": false, "up.example": false, "# comment": false, "": false,
+	} {
+		if got := e.unreachable(host); got != want {
+			t.Errorf("unreachable(%q) = %v", host, got)
+		}
+	}
+	if got := sshHostname("Admin@Host.Example"); got != "host.example" {
+		t.Errorf("sshHostname %q", got)
+	}
+}
+
+func TestMigratedEventJSON(t *testing.T) {
+	dir := t.TempDir()
+	e := &Env{Dir: dir}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := e.appendEvents([]Event{{T: t0, Domain: "a", Domid: 1, Ev: "created"}, {T: t0, Domain: "a", Domid: 1, Ev: "migrated", Host: "h2"}}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "events.log"))
+	want := `{"t":"2026-01-01T00:00:00Z","domain":"a","domid":1,"ev":"created"}
+{"t":"2026-01-01T00:00:00Z","domain":"a","domid":1,"ev":"migrated","host":"h2"}
+`
+	if string(b) != want {
+		t.Errorf("events.log %q", b)
+	}
+	evs, err := ReadEvents(dir)
+	if err != nil || len(evs) != 2 || evs[1].Host != "h2" || evs[0].Host != "" {
+		t.Errorf("%+v %v", evs, err)
 	}
 }

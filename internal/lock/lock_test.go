@@ -1,0 +1,80 @@
+package lock
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSecondHolderFailsAtOnceNamingTheFirst(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run", "xenorder.lock")
+	l, err := Acquire(t.Context(), path, 0, "xenorder stop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	_, err = Acquire(t.Context(), path, 0, "xenorder start")
+	var held *HeldError
+	if !errors.As(err, &held) {
+		t.Fatalf("err %v", err)
+	}
+	if held.PID != os.Getpid() || held.Command != "xenorder stop" || time.Since(began) > 100*time.Millisecond {
+		t.Errorf("%+v after %s", held, time.Since(began))
+	}
+	if !strings.Contains(err.Error(), "(xenorder stop) holds the lock "+path) {
+		t.Errorf("message %q", err)
+	}
+	l.Release()
+	l2, err := Acquire(t.Context(), path, 0, "xenorder start")
+	if err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+	l2.Release()
+}
+
+func TestWaitLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "xenorder.lock")
+	l, _ := Acquire(t.Context(), path, 0, "first")
+	time.AfterFunc(200*time.Millisecond, func() { l.Release() })
+	began := time.Now()
+	l2, err := Acquire(t.Context(), path, 2*time.Second, "second")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(began); d < 150*time.Millisecond || d > time.Second {
+		t.Errorf("got the lock after %s", d)
+	}
+	// and a wait that expires
+	began = time.Now()
+	_, err = Acquire(t.Context(), path, 300*time.Millisecond, "third")
+	var held *HeldError
+	if !errors.As(err, &held) || held.Command != "second" || time.Since(began) < 300*time.Millisecond {
+		t.Errorf("err %v after %s", err, time.Since(began))
+	}
+	l2.Release()
+}
+
+// TestLockIsPerHostNotPerProcess: another process's flock counts too.
+func TestLockAcrossProcesses(t *testing.T) {
+	flock, err := exec.LookPath("flock")
+	if err != nil {
+		t.Skip("no flock(1) here")
+	}
+	path := filepath.Join(t.TempDir(), "xenorder.lock")
+	os.WriteFile(path, []byte("4242 xenorder drain fileserver\n"), 0o644)
+	cmd := exec.Command(flock, path, "sleep", "3")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	time.Sleep(300 * time.Millisecond)
+	_, err = Acquire(t.Context(), path, 0, "xenorder start")
+	var held *HeldError
+	if !errors.As(err, &held) || held.PID != 4242 || held.Command != "xenorder drain fileserver" {
+		t.Errorf("err %v", err)
+	}
+}

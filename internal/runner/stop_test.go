@@ -1,0 +1,289 @@
+package runner
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// stateConfig is a config whose state_dir is a fresh folder.
+func stateConfig(t *testing.T, body string) string {
+	return "[defaults]\nstate_dir = \"" + t.TempDir() + "\"\nlock_file = \"/nonexistent/lock\"\n" + body
+}
+
+func TestACPIFallback(t *testing.T) {
+	tests := []struct {
+		name     string
+		fallback string
+		want     Status
+		acpi     bool
+	}{
+		{"on by default", "", Done, true},
+		{"off", "acpi_fallback = false\nstop_timeout = \"100ms\"\n", Forced, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hv := newFake()
+			hv.noPV["hvm"] = true
+			r, c := newRunner(t, "[guest.hvm]\n"+tt.fallback, hv)
+			start(t, r)
+			res := stop(t, r)
+			if got := statusOf(res)["hvm"]; got != tt.want {
+				t.Fatalf("status %v, want %v\n%s", got, tt.want, res.Summary())
+			}
+			said := slices.ContainsFunc(c.lines(), func(l string) bool { return strings.Contains(l, "pressing its ACPI power button") })
+			if said != tt.acpi {
+				t.Errorf("ACPI fallback said %v, want %v: %v", said, tt.acpi, c.lines())
+			}
+		})
+	}
+}
+
+func TestSaveThenRestoreDeletesImageOnlyWhenReady(t *testing.T) {
+	hv := newFake()
+	r, c := newRunner(t, stateConfig(t, "[guest.fs]\nstop_action = \"save\"\n[guest.web]\ndepends_on = [\"fs\"]\n"), hv)
+	start(t, r)
+	image := filepath.Join(r.Config.Defaults.StateDir, "save", "fs.save")
+
+	// A named stop shuts down, whatever the stop_action...
+	plan, _ := r.PlanStop(t.Context(), []string{"fs"}, StopOptions{})
+	if s := plan.String(); !strings.Contains(s, "fs          shutdown") {
+		t.Errorf("named stop plan:\n%s", s)
+	}
+	// ...a bare stop applies it.
+	res := stop(t, r)
+	if !res.OK() {
+		t.Fatal(res.Summary())
+	}
+	if _, ok := hv.first("save", "fs"); !ok {
+		t.Fatal("fs not saved")
+	}
+	if _, ok := hv.first("shutdown", "fs"); ok {
+		t.Error("fs shut down as well as saved")
+	}
+	if _, err := os.Stat(image); err != nil {
+		t.Fatalf("no image: %v", err)
+	}
+	plan, _ = r.PlanStart(t.Context(), nil)
+	if !strings.Contains(plan.String(), "fs          restore") {
+		t.Errorf("start plan does not restore:\n%s", plan)
+	}
+	res = r.Start(t.Context(), plan)
+	if !res.OK() {
+		t.Fatal(res.Summary())
+	}
+	if _, ok := hv.first("restore", "fs.save"); !ok {
+		t.Error("fs not restored")
+	}
+	if n := len(hv.callsOf("create")); n != 3 { // fs and web at first, web again
+		t.Errorf("%d creates", n)
+	}
+	if _, err := os.Stat(image); !os.IsNotExist(err) {
+		t.Errorf("image still there after a good restore: %v", err)
+	}
+	if !slices.ContainsFunc(c.lines(), func(l string) bool { return strings.Contains(l, "fs: restored and ready after") && strings.Contains(l, "deleted") }) {
+		t.Errorf("events %v", c.lines())
+	}
+}
+
+func TestSaveFailureFallsBackAndKeepsWhatItWrote(t *testing.T) {
+	hv := newFake()
+	hv.saveFail["fs"] = true
+	r, _ := newRunner(t, stateConfig(t, "[guest.fs]\nstop_action = \"save\"\n"), hv)
+	start(t, r)
+	res := stop(t, r)
+	if got := statusOf(res)["fs"]; got != FellBack || res.OK() {
+		t.Fatalf("status %v:\n%s", got, res.Summary())
+	}
+	if !strings.Contains(res.Summary(), "FELL BACK fs: save failed (") {
+		t.Errorf("summary:\n%s", res.Summary())
+	}
+	if _, ok := hv.first("shutdown", "fs"); !ok {
+		t.Error("no shutdown after the failed save")
+	}
+	kept, _ := filepath.Glob(filepath.Join(r.Config.Defaults.StateDir, "save", "fs.save.failed-*"))
+	if len(kept) != 1 {
+		t.Errorf("partial image not kept aside: %v", kept)
+	}
+}
+
+func TestSaveRefusedWithoutRoom(t *testing.T) {
+	hv := newFake()
+	r, c := newRunner(t, stateConfig(t, "[guest.fs]\nstop_action = \"save\"\n"), hv)
+	r.FreeSpace = func(string) (int64, error) { return 50 << 20, nil } // the guest has 96 MiB
+	start(t, r)
+	res := stop(t, r)
+	if _, ok := hv.first("save", "fs"); ok {
+		t.Error("saved without room")
+	}
+	if got := statusOf(res)["fs"]; got != FellBack {
+		t.Errorf("status %v", got)
+	}
+	if !slices.ContainsFunc(c.lines(), func(l string) bool { return strings.Contains(l, "not enough room in") && strings.Contains(l, "50 MiB free, the guest has 96 MiB") }) {
+		t.Errorf("events %v", c.lines())
+	}
+}
+
+func TestRestoreFailure(t *testing.T) {
+	for _, fallback := range []string{"create", "fail"} {
+		t.Run(fallback, func(t *testing.T) {
+			hv := newFake()
+			r, c := newRunner(t, stateConfig(t, "[guest.fs]\nrestore_fallback = \""+fallback+"\"\n"), hv)
+			dir := filepath.Join(r.Config.Defaults.StateDir, "save")
+			os.MkdirAll(dir, 0o700)
+			os.WriteFile(filepath.Join(dir, "fs.save"), []byte("corrupt"), 0o600)
+			res := start(t, r)
+			kept, _ := filepath.Glob(filepath.Join(dir, "fs.save.failed-*"))
+			if len(kept) != 1 {
+				t.Fatalf("image not kept aside: %v", kept)
+			}
+			if b, _ := os.ReadFile(kept[0]); string(b) != "corrupt" {
+				t.Errorf("kept image changed: %q", b)
+			}
+			_, created := hv.first("create", "fs")
+			switch fallback {
+			case "create":
+				if got := statusOf(res)["fs"]; got != FellBack || !created {
+					t.Errorf("status %v, created %v", got, created)
+				}
+				if !slices.ContainsFunc(c.lines(), func(l string) bool { return strings.Contains(l, "BOOTING IT FRESH") }) {
+					t.Errorf("not said loudly: %v", c.lines())
+				}
+			case "fail":
+				if got := statusOf(res)["fs"]; got != Failed || created {
+					t.Errorf("status %v, created %v", got, created)
+				}
+			}
+		})
+	}
+}
+
+func TestMigrateAndDestroyActions(t *testing.T) {
+	src := "[guest.mig]\nstop_action = \"migrate\"\nmigrate_to = \"host2\"\n[guest.tmp]\nstop_action = \"destroy\"\n"
+	for _, fail := range []bool{false, true} {
+		hv := newFake()
+		hv.migrateFail = fail
+		r, _ := newRunner(t, src, hv)
+		start(t, r)
+		res := stop(t, r)
+		want := map[string]Status{"mig": Done, "tmp": Done}
+		if fail {
+			want["mig"] = FellBack
+		}
+		if got := statusOf(res); !mapsEqual(got, want) {
+			t.Errorf("migrate fails %v: %v\n%s", fail, got, res.Summary())
+		}
+		_, shut := hv.first("shutdown", "mig")
+		if shut != fail {
+			t.Errorf("migrate fails %v: shutdown used %v", fail, shut)
+		}
+		if _, ok := hv.first("shutdown", "tmp"); ok {
+			t.Error("destroy action asked for a shutdown")
+		}
+	}
+}
+
+func TestBackendsOrderTheStop(t *testing.T) {
+	// drv is an undeclared driver domain serving web's disk: it must not
+	// go first. fs is served by Domain-N though nothing declares it.
+	src := "[guest.Domain-N]\n[guest.fs]\n[guest.web]\n"
+	hv := newFake()
+	r, _ := newRunner(t, src, hv)
+	start(t, r)
+	hv.add("drv", "-b----")
+	hv.add("stray", "-b----")
+	hv.backends["web"] = []string{"drv", "Domain-0"}
+	hv.backends["fs"] = []string{"Domain-N"}
+	res := stop(t, r)
+	if !res.OK() {
+		t.Fatal(res.Summary())
+	}
+	gone := func(n string) time.Time { c, _ := hv.first("shutdown", n); return c.end.Add(hv.shutdownDelay) }
+	asked := func(n string) time.Time { c, _ := hv.first("shutdown", n); return c.begin }
+	for _, p := range [][2]string{{"drv", "web"}, {"Domain-N", "fs"}, {"fs", "stray"}, {"web", "stray"}, {"Domain-N", "stray"}} {
+		if !asked(p[0]).After(gone(p[1])) {
+			t.Errorf("%s asked before %s was gone", p[0], p[1])
+		}
+	}
+}
+
+func TestNamedStopPullsInServedDomains(t *testing.T) {
+	hv := newFake()
+	r, _ := newRunner(t, "[guest.Domain-N]\n[guest.fs]\n", hv)
+	start(t, r)
+	hv.add("undeclared-vm", "-b----")
+	hv.backends["undeclared-vm"] = []string{"Domain-N"}
+	hv.backends["fs"] = []string{"Domain-N"}
+	plan, err := r.PlanStop(t.Context(), []string{"Domain-N"}, StopOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := plan.String()
+	notes := map[string]string{}
+	for _, st := range plan.Steps() {
+		notes[st.Guest] = st.Note
+	}
+	want := map[string]string{"fs": "served by Domain-N (disk backend)", "undeclared-vm": "served by Domain-N (disk backend)", "Domain-N": ""}
+	if len(notes) != len(want) {
+		t.Errorf("plan:\n%s", s)
+	}
+	for g, n := range want {
+		if got, ok := notes[g]; !ok || got != n {
+			t.Errorf("%s: note %q (in plan: %v), want %q", g, got, ok, n)
+		}
+	}
+	if plan.Tiers[len(plan.Tiers)-1][0].Guest != "Domain-N" {
+		t.Errorf("Domain-N is not last:\n%s", s)
+	}
+}
+
+func TestUndeclaredLeave(t *testing.T) {
+	hv := newFake()
+	r, _ := newRunner(t, "[defaults]\nundeclared = \"leave\"\n[guest.a]\n", hv)
+	start(t, r)
+	hv.add("stray", "-b----")
+	stop(t, r)
+	if _, ok := hv.first("shutdown", "stray"); ok {
+		t.Error("undeclared = leave, but stray was stopped")
+	}
+}
+
+// slowSaveHV takes a while to save.
+type slowSaveHV struct {
+	*fakeHV
+	d time.Duration
+}
+
+func (s *slowSaveHV) Save(ctx context.Context, name, path string) error {
+	select {
+	case <-time.After(s.d):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return s.fakeHV.Save(ctx, name, path)
+}
+
+func TestInterruptedStopFinishesTheSaveInFlight(t *testing.T) {
+	src := stateConfig(t, "[guest.base]\n[guest.top]\ndepends_on = [\"base\"]\nstop_action = \"save\"\n")
+	hv := newFake()
+	r, c := newRunner(t, src, &slowSaveHV{fakeHV: hv, d: 300 * time.Millisecond})
+	start(t, r)
+	ctx, cancel := context.WithCancel(t.Context())
+	plan, _ := r.PlanStop(ctx, nil, StopOptions{})
+	time.AfterFunc(100*time.Millisecond, cancel) // mid-save
+	res := r.Stop(ctx, plan)
+	if got := statusOf(res); got["top"] != Done || got["base"] != NotRun {
+		t.Errorf("statuses %v", got)
+	}
+	if _, ok := hv.first("save", "top"); !ok {
+		t.Error("the save in flight was abandoned")
+	}
+	if !strings.Contains(res.Summary(), "NOT RUN base: interrupted; still running") {
+		t.Errorf("summary:\n%s", res.Summary())
+	}
+	_ = c
+}
