@@ -85,7 +85,9 @@ func TestSaveThenRestoreDeletesImageOnlyWhenReady(t *testing.T) {
 	if _, err := os.Stat(image); !os.IsNotExist(err) {
 		t.Errorf("image still there after a good restore: %v", err)
 	}
-	if !slices.ContainsFunc(c.lines(), func(l string) bool { return strings.Contains(l, "fs: restored and ready after") && strings.Contains(l, "deleted") }) {
+	if !slices.ContainsFunc(c.lines(), func(l string) bool {
+		return strings.Contains(l, "fs: restored and ready after") && strings.Contains(l, "deleted")
+	}) {
 		t.Errorf("events %v", c.lines())
 	}
 }
@@ -123,7 +125,9 @@ func TestSaveRefusedWithoutRoom(t *testing.T) {
 	if got := statusOf(res)["fs"]; got != FellBack {
 		t.Errorf("status %v", got)
 	}
-	if !slices.ContainsFunc(c.lines(), func(l string) bool { return strings.Contains(l, "not enough room in") && strings.Contains(l, "50 MiB free, the guest has 96 MiB") }) {
+	if !slices.ContainsFunc(c.lines(), func(l string) bool {
+		return strings.Contains(l, "not enough room in") && strings.Contains(l, "50 MiB free, the guest has 96 MiB")
+	}) {
 		t.Errorf("events %v", c.lines())
 	}
 }
