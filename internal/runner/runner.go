@@ -189,8 +189,10 @@ func badStartState(s xl.State) string {
 	switch {
 	case s.Crashed():
 		return "it crashed; destroy it (xl destroy) to start it again"
-	case s.Shutdown && !s.Dying:
+	case noOSLeft(s):
 		return "it has shut down but is still listed; destroy it (xl destroy) to start it again"
+	case s.Shutdown && s.Reason == 's' && !s.Dying:
+		return "it is suspended (an xl save or migrate is under way?); let that finish, do not destroy it"
 	}
 	return ""
 }

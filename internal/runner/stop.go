@@ -260,7 +260,7 @@ func (r *Runner) stopAction(d xl.Domain, listed bool, method string, p config.St
 		return "already stopped"
 	case d.State.Dying:
 		return "wait (dying)"
-	case d.State.Shutdown:
+	case noOSLeft(d.State):
 		return "destroy (shut down)"
 	}
 	switch method {
@@ -302,6 +302,10 @@ func (r *Runner) Stop(ctx context.Context, plan *Plan) *Result {
 			if e.Kind != graph.Hard || dep.Status.gone() {
 				continue
 			}
+			if dep.Status == NotRun {
+				r.emit(n, steps[n].DomID, nil, "not stopped: interrupted")
+				return &Outcome{Guest: n, Status: NotRun, Err: context.Canceled, DomID: steps[n].DomID}
+			}
 			err := fmt.Errorf("not stopped: %s, which depends on it, is still running", dep.Guest)
 			r.emit(n, steps[n].DomID, nil, "not stopped: %s, which depends on it, is still running", dep.Guest)
 			return &Outcome{Guest: n, Status: Skipped, Cause: dep.Guest, Err: err, DomID: steps[n].DomID}
@@ -327,6 +331,14 @@ func (r *Runner) Stop(ctx context.Context, plan *Plan) *Result {
 		res.Outcomes = append(res.Outcomes, w.result(n))
 	}
 	return res
+}
+
+// noOSLeft reports whether a listed domain has shut down for good: powered
+// off, crashed or killed by its watchdog. A suspended domain (being saved
+// or migrated) keeps its OS, and one shut down to reboot or reset comes
+// back: destroying either would lose it.
+func noOSLeft(st xl.State) bool {
+	return st.Shutdown && !st.Dying && (st.Reason == '-' || st.Reason == 'c' || st.Reason == 'w')
 }
 
 // gone reports whether a stop outcome left the domain gone from this host.
@@ -367,7 +379,7 @@ func (r *Runner) stopOne(ctx context.Context, name, method string, p config.Stop
 		}
 		r.emit(name, d.ID, nil, "stopped after %s", round(time.Since(began)))
 		return finish(Done, nil)
-	case d.State.Shutdown:
+	case noOSLeft(d.State):
 		r.emit(name, d.ID, nil, "has shut down but is still listed (state %s): destroying, no OS is left", d.State.Raw)
 		return r.destroy(ctx, out, finish, Done)
 	}
@@ -429,7 +441,8 @@ func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(S
 		// The grace period keeps running: the guest may still go down.
 		r.emit(name, out.DomID, err, "shutdown request failed; waiting out the grace period")
 	}
-	var seen snapshot
+	// Only what xl list says after the request counts.
+	seen := snapshot{at: time.Now()}
 	for {
 		s, err := r.lister().get(ctx, seen.at)
 		if err != nil {
@@ -442,7 +455,7 @@ func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(S
 			case !ok:
 				r.emit(name, out.DomID, nil, "stopped after %s", round(time.Since(began)))
 				return finish(done, out.fellBack)
-			case d.State.Shutdown && !d.State.Dying:
+			case noOSLeft(d.State):
 				r.emit(name, d.ID, nil, "has shut down (state %s): destroying the remains", d.State.Raw)
 				return r.destroy(ctx, out, finish, done)
 			}

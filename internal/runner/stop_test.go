@@ -291,3 +291,32 @@ func TestInterruptedStopFinishesTheSaveInFlight(t *testing.T) {
 	}
 	_ = c
 }
+
+func TestSuspendedDomainIsNeverDestroyedAsIfShutDown(t *testing.T) {
+	// A domain suspended for a save keeps its OS: "---ss-" is not "no OS
+	// left", so it gets the whole grace period, not an instant destroy.
+	hv := newFake()
+	r, c := newRunner(t, "[guest.vm]\nstop_timeout = \"200ms\"\n", hv)
+	hv.add("vm", "---ss-")
+	hv.ignoreShutdown["vm"] = true
+	began := time.Now()
+	res := stop(t, r)
+	ds, ok := hv.first("destroy", "vm")
+	if !ok || ds.begin.Sub(began) < 200*time.Millisecond {
+		t.Errorf("suspended vm destroyed %v after the stop began (destroyed: %v)", ds.begin.Sub(began), ok)
+	}
+	if got := statusOf(res)["vm"]; got != Forced {
+		t.Errorf("status %v", got)
+	}
+	for _, l := range c.lines() {
+		if strings.Contains(l, "no OS is left") {
+			t.Errorf("treated as shut down: %s", l)
+		}
+	}
+	plan, _ := r.PlanStart(t.Context(), nil)
+	_ = plan
+	hv.add("vm", "---ss-")
+	if res := start(t, r); res.Outcomes[0].Err == nil || !strings.Contains(res.Outcomes[0].Err.Error(), "do not destroy it") {
+		t.Errorf("start of a suspended guest: %v", res.Outcomes[0].Err)
+	}
+}
