@@ -27,7 +27,7 @@ type fault struct {
 	setup func(h *host)
 	// act runs the xenorder commands of the scenario and returns what the
 	// message and exit-code invariants judge.
-	act func(t *testing.T, h *host) result
+	act  func(t *testing.T, h *host) result
 	code int
 	msgs []string // each must appear in stdout+stderr
 }
@@ -103,7 +103,9 @@ func TestFaultSuite(t *testing.T) {
 		{name: "SIGTERM in the middle of start", setup: func(h *host) {},
 			act: func(t *testing.T, h *host) result {
 				bg := h.background("start")
-				waitFor(t, h, func(c xlsim.Call) bool { return len(c.Args) > 1 && c.Args[0] == "create" && strings.HasSuffix(c.Args[1], "fileserver.cfg") })
+				waitFor(t, h, func(c xlsim.Call) bool {
+					return len(c.Args) > 1 && c.Args[0] == "create" && strings.HasSuffix(c.Args[1], "fileserver.cfg")
+				})
 				bg.signal(syscall.SIGTERM)
 				r := bg.wait()
 				if up := running(h); len(up) != 0 {
