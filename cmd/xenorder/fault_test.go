@@ -117,6 +117,22 @@ func TestFaultSuite(t *testing.T) {
 				return r
 			}, code: 1,
 			msgs: []string{"SIGTERM while starting: the host is going down and nothing else will stop the guests: stopping every running guest", "stop: "}},
+		{name: "SIGINT in the middle of start", setup: func(h *host) {},
+			act: func(t *testing.T, h *host) result {
+				bg := h.background("start")
+				waitFor(t, h, func(c xlsim.Call) bool { return len(c.Args) > 1 && c.Args[0] == "create" && strings.HasSuffix(c.Args[1], "opnsense.cfg") })
+				bg.signal(os.Interrupt)
+				r := bg.wait()
+				// Started guests are left as they are; nothing new is launched.
+				if up := running(h); !equalSets(up, []string{"Domain-N", "monitor", "opnsense", "scratch"}) {
+					t.Errorf("running after SIGINT during start: %v", up)
+				}
+				if n := len(h.callsOf("shutdown")) + len(h.callsOf("destroy")); n != 0 {
+					t.Errorf("SIGINT during start stopped %d guests", n)
+				}
+				return r
+			}, code: 1,
+			msgs: []string{"NOT RUN fileserver: interrupted"}},
 		{name: "SIGTERM in the middle of stop", setup: func(h *host) {
 			h.edit("xenorder.toml", "[guest.fileserver]\n", "[guest.fileserver]\nstop_action = \"save\"\n")
 			h.appendTo("xl/fileserver.cfg", "xlsim_save_time = \"2s\"")

@@ -320,3 +320,29 @@ func TestSuspendedDomainIsNeverDestroyedAsIfShutDown(t *testing.T) {
 		t.Errorf("start of a suspended guest: %v", res.Outcomes[0].Err)
 	}
 }
+
+// racedHV: someone else creates the guest just before our xl create.
+type racedHV struct{ *fakeHV }
+
+func (r *racedHV) Create(ctx context.Context, cfg string) error {
+	r.add(nameOf(cfg), "-b----")
+	return r.fakeHV.Create(ctx, cfg) // fails: already exists
+}
+
+func TestGuestCreatedMeanwhileIsRecognised(t *testing.T) {
+	hv := newFake()
+	r, c := newRunner(t, "[guest.vm]\n", &racedHV{hv})
+	res := start(t, r)
+	if !res.OK() {
+		t.Fatal(res.Summary())
+	}
+	if !slices.Contains(c.lines(), "vm: was created by someone else meanwhile") {
+		t.Errorf("events %v", c.lines())
+	}
+	hv.mu.Lock()
+	n := len(hv.doms)
+	hv.mu.Unlock()
+	if n != 2 { // Domain-0 and one vm
+		t.Errorf("%d domains", n)
+	}
+}
