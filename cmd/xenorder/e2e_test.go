@@ -48,6 +48,8 @@ type host struct {
 	dir  string // the config folder
 	sim  string // XLSIM_DIR
 	toml string
+	// extraEnv is added to the environment (later entries win).
+	extraEnv []string
 }
 
 func newHost(t *testing.T) *host {
@@ -99,7 +101,9 @@ func (r result) String() string {
 }
 
 func (h *host) env() []string {
-	return append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"), "XLSIM_DIR="+h.sim, "XLSIM_TOTAL_MEMORY=16384", "XLSIM_CONSOLE_DIR="+filepath.Join(h.dir, "console"), "XENORDER_CONFIG="+h.toml)
+	env := append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"), "XLSIM_DIR="+h.sim, "XLSIM_TOTAL_MEMORY=16384",
+		"XLSIM_CONSOLE_DIR="+filepath.Join(h.dir, "console"), "XENORDER_CONFIG="+h.toml, "NOTIFY_SOCKET=", "JOURNAL_STREAM=")
+	return append(env, h.extraEnv...)
 }
 
 // run runs a binary from binDir (xenorder or xl).

@@ -120,7 +120,9 @@ func TestFaultSuite(t *testing.T) {
 		{name: "SIGINT in the middle of start", setup: func(h *host) {},
 			act: func(t *testing.T, h *host) result {
 				bg := h.background("start")
-				waitFor(t, h, func(c xlsim.Call) bool { return len(c.Args) > 1 && c.Args[0] == "create" && strings.HasSuffix(c.Args[1], "opnsense.cfg") })
+				waitFor(t, h, func(c xlsim.Call) bool {
+					return len(c.Args) > 1 && c.Args[0] == "create" && strings.HasSuffix(c.Args[1], "opnsense.cfg")
+				})
 				bg.signal(os.Interrupt)
 				r := bg.wait()
 				// Started guests are left as they are; nothing new is launched.

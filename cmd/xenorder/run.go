@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/xenorder/xenorder/internal/config"
 	"github.com/xenorder/xenorder/internal/lock"
+	"github.com/xenorder/xenorder/internal/notify"
 	"github.com/xenorder/xenorder/internal/runner"
 	"github.com/xenorder/xenorder/internal/xl"
 )
@@ -81,7 +83,9 @@ type env struct {
 	stdout     io.Writer
 	stderr     io.Writer
 	out        *printer
-	log        *slog.Logger
+	log        *slog.Logger    // diagnostics
+	events     *slog.Logger    // the runner's events
+	notify     *notify.Systemd // nil unless under systemd
 }
 
 // printer serialises the lines of many goroutines onto one writer.
@@ -94,10 +98,6 @@ func (p *printer) printf(format string, args ...any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	fmt.Fprintf(p.w, format, args...)
-}
-
-func (p *printer) event(e runner.Event) {
-	p.printf("%s %s\n", e.Time.Format("15:04:05"), e)
 }
 
 type command struct {
@@ -171,11 +171,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if err != nil {
 			return usageErr("%s: %v (see xenorder help %s)", name, err, name)
 		}
-		level := slog.LevelInfo
-		if e.verbose {
-			level = slog.LevelDebug
-		}
-		e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+		toJournal := stderrIsJournal()
+		e.log = diagLogger(stderr, e.verbose, toJournal)
+		e.events = newEventLogger(e.out, toJournal)
+		e.notify = notify.FromEnv()
 		return c.run(ctx, e, fs, pos)
 	}
 	return usageErr("unknown command %q (commands: start, stop, plan, check, status, help)", name)
@@ -246,7 +245,10 @@ func (e *env) load() (*config.Config, *runner.Runner, error) {
 			e.log.Debug("xl", "args", strings.Join(args, " "), "took", d.Round(time.Millisecond), "err", err)
 		}
 	}
-	r := runner.New(cfg, client, e.out.event)
+	r := runner.New(cfg, client, func(ev runner.Event) { logEvent(e.events, ev) })
+	if e.notify != nil {
+		r.Notify = e.notify
+	}
 	return cfg, r, nil
 }
 
@@ -263,18 +265,28 @@ func cmdStart(ctx context.Context, e *env, fs *flag.FlagSet, names []string) err
 		printPlan(e, plan)
 		return nil
 	}
+	if e.notify != nil && xendomainsActive(ctx) {
+		return &exitErr{code: 2, err: errors.New(xendomainsMsg)}
+	}
 	l, err := e.lock(ctx, cfg, fs)
 	if err != nil {
 		return err
 	}
 	defer l.Release()
+	// Under systemd, READY=1 goes out on every path from here: a start
+	// process that exits before it fails the unit, and a failed unit's
+	// stop would not run at shutdown.
+	defer e.notify.Ready()
 	plan, err := r.PlanStart(ctx, names)
 	if err != nil {
+		e.notify.Status("start failed: " + err.Error())
 		return err
 	}
 	res := r.Start(ctx, plan)
+	e.notify.Status(res.StatusLine())
 	err = finish(e, res)
 	if sigTerm(ctx) {
+		e.notify.Stopping()
 		// systemd sends SIGTERM when the host goes down while the unit is
 		// still starting, and then never runs ExecStop: stop what is up.
 		e.out.printf("SIGTERM while starting: the host is going down and nothing else will stop the guests: stopping every running guest\n")
@@ -291,6 +303,18 @@ func cmdStart(ctx context.Context, e *env, fs *flag.FlagSet, names []string) err
 		}
 	}
 	return err
+}
+
+const xendomainsMsg = `xendomains.service is active: at shutdown it would stop the guests too, all at once and in its own order.
+Switch without stopping any guest: systemctl disable xendomains.service; systemctl enable xenorder.service; then reboot.
+(README: "Replacing xendomains on a Debian host".)`
+
+// xendomainsActive asks systemd whether xendomains.service is active.
+func xendomainsActive(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "systemctl", "is-active", "--quiet", "xendomains.service")
+	return cmd.Run() == nil
 }
 
 func sigTerm(ctx context.Context) bool {
@@ -312,6 +336,8 @@ func cmdStop(ctx context.Context, e *env, fs *flag.FlagSet, names []string) erro
 		printPlan(e, plan)
 		return nil
 	}
+	e.notify.Stopping()
+	e.notify.Status("stopping: waiting for the lock")
 	l, err := e.lock(ctx, cfg, fs)
 	if err != nil {
 		return err
@@ -319,12 +345,15 @@ func cmdStop(ctx context.Context, e *env, fs *flag.FlagSet, names []string) erro
 	defer l.Release()
 	plan, err := r.PlanStop(ctx, names, opts)
 	if err != nil {
+		e.notify.Status("stop failed: " + err.Error())
 		return err
 	}
 	for _, w := range plan.Warnings {
 		e.out.printf("warning: %s\n", w)
 	}
-	return finish(e, r.Stop(ctx, plan))
+	res := r.Stop(ctx, plan)
+	e.notify.Status(res.StatusLine())
+	return finish(e, res)
 }
 
 // lock takes the host's lock for a state-changing command, waiting up to

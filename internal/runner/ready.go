@@ -32,6 +32,7 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
 	}
 	// The whole start, from the first look until ready, is bounded.
 	deadline := began.Add(g.StartTimeout)
+	r.extend(g.StartTimeout + notifyMargin)
 	target := probe.Target{Name: g.Name, Since: began}
 	fresh := true // the probes that need to see the create apply
 	restoredFrom := ""
@@ -76,6 +77,7 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
 		if !created {
 			target.ConsoleOffset = probe.ConsoleSize(r.Config.Defaults.ConsoleLogDir, g.Name)
 			r.emit(g.Name, -1, nil, "creating (xl create %s)", g.XLConfig)
+			r.status("creating %s", g.Name)
 			// A create in flight is not abandoned on interruption: that
 			// would leave a half-built domain. It is bounded by the
 			// guest's start timeout.
@@ -127,7 +129,7 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
 		if err := os.Remove(restoredFrom); err != nil {
 			r.emit(g.Name, d.ID, err, "could not delete the save image after the restore")
 		} else {
-			r.emit(g.Name, d.ID, nil, "restored and ready after %s; save image %s deleted", round(out.Elapsed), restoredFrom)
+			r.emitAfter(out.Elapsed, g.Name, d.ID, nil, "restored and ready after %s; save image %s deleted", round(out.Elapsed), restoredFrom)
 		}
 		return out
 	}
@@ -139,9 +141,9 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
 		return out
 	}
 	if g.External {
-		r.emit(g.Name, -1, nil, "ready after %s", round(out.Elapsed))
+		r.emitAfter(out.Elapsed, g.Name, -1, nil, "ready after %s", round(out.Elapsed))
 	} else {
-		r.emit(g.Name, d.ID, nil, "ready after %s (domid %d)", round(out.Elapsed), d.ID)
+		r.emitAfter(out.Elapsed, g.Name, d.ID, nil, "ready after %s (domid %d)", round(out.Elapsed), d.ID)
 	}
 	if !fresh {
 		out.Status = AlreadyDone
@@ -228,6 +230,7 @@ func (w *readyWait) wait(ctx context.Context) (xl.Domain, error) {
 	tick = max(tick, 10*time.Millisecond)
 	progressEvery := orDefault(r.ProgressEvery, DefaultProgressEvery)
 	lastProgress := time.Now()
+	lastAwaited := ""
 	for {
 		if !w.g.External && time.Since(w.seen.at) >= poll {
 			if err := w.look(ctx); err != nil {
@@ -266,7 +269,7 @@ func (w *readyWait) wait(ctx context.Context) (xl.Domain, error) {
 				}
 				if err == nil {
 					st.passed = true
-					r.emit(w.g.Name, w.last.ID, nil, "%s passed after %s", p, round(time.Since(w.began)))
+					r.emitAfter(time.Since(w.began), w.g.Name, w.last.ID, nil, "%s passed after %s", p, round(time.Since(w.began)))
 				} else {
 					pending++
 				}
@@ -278,9 +281,13 @@ func (w *readyWait) wait(ctx context.Context) (xl.Domain, error) {
 		if !time.Now().Before(w.deadline) {
 			return w.last, w.timeoutErr(states)
 		}
+		if awaited := w.awaited(states, false); awaited != lastAwaited {
+			lastAwaited = awaited
+			r.status("waiting for %s (%s)", w.g.Name, awaited)
+		}
 		if time.Since(lastProgress) >= progressEvery {
 			lastProgress = time.Now()
-			r.emit(w.g.Name, w.last.ID, nil, "waiting for %s (%s of %s)", w.awaited(states), time.Since(w.began).Round(time.Second), w.g.StartTimeout)
+			r.emit(w.g.Name, w.last.ID, nil, "waiting for %s (%s of %s)", w.awaited(states, true), time.Since(w.began).Round(time.Second), w.g.StartTimeout)
 		}
 		if err := sleep(ctx, min(tick, time.Until(w.deadline)+time.Millisecond)); err != nil {
 			return w.last, err
@@ -338,14 +345,14 @@ func (w *readyWait) look(ctx context.Context) error {
 }
 
 // awaited names what is still awaited, for progress lines.
-func (w *readyWait) awaited(states []probeState) string {
+func (w *readyWait) awaited(states []probeState, why bool) string {
 	if !w.g.External && !w.running {
 		return "the domain to run"
 	}
 	for i, st := range states {
 		if !st.passed {
 			msg := w.probes[i].String()
-			if st.err != nil {
+			if why && st.err != nil {
 				msg += ": " + st.err.Error()
 			}
 			return msg

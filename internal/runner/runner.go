@@ -6,6 +6,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/xenorder/xenorder/internal/config"
@@ -34,7 +35,51 @@ type Runner struct {
 	Notify Notifier
 
 	list *lister
+	prog progress
 }
+
+// progress counts a run's finished guests for the service manager's status.
+type progress struct {
+	mu    sync.Mutex
+	verb  string // starting, stopping
+	total int
+	done  int
+}
+
+func (r *Runner) beginProgress(verb string, total int) {
+	r.prog.mu.Lock()
+	r.prog.verb, r.prog.total, r.prog.done = verb, total, 0
+	r.prog.mu.Unlock()
+}
+
+func (r *Runner) finished(*Outcome) {
+	r.prog.mu.Lock()
+	r.prog.done++
+	r.prog.mu.Unlock()
+}
+
+// status tells the service manager where the run is:
+// "starting 5/9: waiting for fileserver (tcp 192.168.2.20:2049)".
+func (r *Runner) status(format string, args ...any) {
+	if r.Notify == nil {
+		return
+	}
+	r.prog.mu.Lock()
+	prefix := fmt.Sprintf("%s %d/%d: ", r.prog.verb, r.prog.done, r.prog.total)
+	r.prog.mu.Unlock()
+	r.Notify.Status(prefix + fmt.Sprintf(format, args...))
+}
+
+// extend asks the service manager for d more before a long wait.
+func (r *Runner) extend(d time.Duration) {
+	if r.Notify != nil {
+		r.Notify.Extend(d)
+	}
+}
+
+// notifyMargin is added to every extension: the time xenorder itself needs
+// around a wait (an xl list, a destroy).
+const notifyMargin = 30 * time.Second
 
 // New returns a runner for cfg against hv.
 func New(cfg *config.Config, hv Hypervisor, report func(Event)) *Runner {
@@ -74,9 +119,39 @@ func orDefault(d, def time.Duration) time.Duration {
 }
 
 func (r *Runner) emit(guest string, domid int, err error, format string, args ...any) {
+	r.emitAfter(0, guest, domid, err, format, args...)
+}
+
+// emitAfter emits an event that closes a step which took elapsed.
+func (r *Runner) emitAfter(elapsed time.Duration, guest string, domid int, err error, format string, args ...any) {
 	if r.Report != nil {
-		r.Report(Event{Time: time.Now(), Guest: guest, DomID: domid, Err: err, Msg: fmt.Sprintf(format, args...)})
+		msg := fmt.Sprintf(format, args...)
+		r.Report(Event{Time: time.Now(), Guest: guest, DomID: domid, Err: err, Msg: msg, Step: stepOf(msg), Elapsed: elapsed})
 	}
+}
+
+// steps names the step of an event by its first word, for the journal's
+// STEP= field.
+var steps = map[string]string{
+	"creating": "create", "created": "create", "was": "create", "ready": "ready", "already": "check",
+	"waiting": "wait", "rebooted": "wait", "skipped": "skip", "not": "skip", "failed": "fail",
+	"shutting": "shutdown", "shutdown": "shutdown", "no": "shutdown", "stopped": "stopped",
+	"still": "destroy", "destroying": "destroy", "destroyed": "destroy", "has": "destroy",
+	"dying": "wait", "an": "check", "saving": "save", "saved": "save", "save": "save", "what": "save",
+	"restoring": "restore", "restored": "restore", "restore": "restore", "booting": "restore",
+	"migrating": "migrate", "migrated": "migrate", "migration": "migrate", "interrupted": "interrupt",
+	"could": "restore", "the": "restore",
+}
+
+func stepOf(msg string) string {
+	word, _, _ := strings.Cut(msg, " ")
+	if s, ok := steps[strings.ToLower(word)]; ok {
+		return s
+	}
+	if strings.Contains(msg, " passed after ") {
+		return "probe"
+	}
+	return strings.ToLower(strings.TrimRight(word, ":;,"))
 }
 
 // UsageError is a request that names something the config does not have.
@@ -243,6 +318,8 @@ func (r *Runner) Start(ctx context.Context, plan *Plan) *Result {
 		return nil
 	}
 	run := func(n string) *Outcome { return r.startOne(ctx, r.Config.Guests[n]) }
+	r.beginProgress("starting", len(order))
+	w.onDone = r.finished
 	w.walk(ctx, order, waitFor, gate, run)
 	res := &Result{Verb: "start", Elapsed: time.Since(began)}
 	for _, n := range order {

@@ -325,6 +325,8 @@ func (r *Runner) Stop(ctx context.Context, plan *Plan) *Result {
 		// A stop once begun is finished, whatever happens to ctx.
 		return r.stopOne(context.WithoutCancel(ctx), n, steps[n].Method, policy, grace)
 	}
+	r.beginProgress("stopping", len(order))
+	w.onDone = r.finished
 	w.walk(ctx, order, waitFor, gate, run)
 	res := &Result{Verb: "stop", Elapsed: time.Since(began)}
 	for _, n := range order {
@@ -377,7 +379,7 @@ func (r *Runner) stopOne(ctx context.Context, name, method string, p config.Stop
 		if err := r.waitGone(ctx, name, began.Add(grace)); err != nil {
 			return finish(Failed, fmt.Errorf("stop %s: dying domain %w", name, err))
 		}
-		r.emit(name, d.ID, nil, "stopped after %s", round(time.Since(began)))
+		r.emitAfter(time.Since(began), name, d.ID, nil, "stopped after %s", round(time.Since(began)))
 		return finish(Done, nil)
 	case noOSLeft(d.State):
 		r.emit(name, d.ID, nil, "has shut down but is still listed (state %s): destroying, no OS is left", d.State.Raw)
@@ -390,7 +392,7 @@ func (r *Runner) stopOne(ctx context.Context, name, method string, p config.Stop
 		return r.destroy(ctx, out, finish, Done)
 	case methodSave:
 		if err := r.save(ctx, d, p); err == nil {
-			r.emit(name, d.ID, nil, "saved to %s after %s", r.savePath(name), round(time.Since(began)))
+			r.emitAfter(time.Since(began), name, d.ID, nil, "saved to %s after %s", r.savePath(name), round(time.Since(began)))
 			return finish(Done, nil)
 		} else {
 			r.emit(name, d.ID, err, "SAVE FAILED; shutting it down instead")
@@ -398,12 +400,14 @@ func (r *Runner) stopOne(ctx context.Context, name, method string, p config.Stop
 		}
 	case methodMigrate:
 		r.emit(name, d.ID, nil, "migrating to %s (xl migrate; save_timeout %s)", p.MigrateTo, p.SaveTimeout)
+		r.status("migrating %s to %s", name, p.MigrateTo)
+		r.extend(p.SaveTimeout + orDefault(r.DestroyWait, DefaultDestroyWait) + notifyMargin)
 		mctx, cancel := context.WithTimeout(ctx, p.SaveTimeout)
 		err := r.HV.Migrate(mctx, name, p.MigrateTo)
 		cancel()
 		if err == nil {
 			if werr := r.waitGone(ctx, name, time.Now().Add(orDefault(r.DestroyWait, DefaultDestroyWait))); werr == nil {
-				r.emit(name, d.ID, nil, "migrated to %s after %s", p.MigrateTo, round(time.Since(began)))
+				r.emitAfter(time.Since(began), name, d.ID, nil, "migrated to %s after %s", p.MigrateTo, round(time.Since(began)))
 				return finish(Done, nil)
 			}
 			err = fmt.Errorf("xl migrate succeeded but %s is still listed here", name)
@@ -424,6 +428,9 @@ func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(S
 		done = FellBack
 	}
 	r.emit(name, out.DomID, nil, "shutting down (grace period %s)", grace)
+	r.status("shutting down %s (grace period %s)", name, grace)
+	wait := orDefault(r.DestroyWait, DefaultDestroyWait)
+	r.extend(xl.ShutdownTimeout + grace + 2*wait + notifyMargin)
 	// The call is bounded by the xl client's own shutdown timeout. The
 	// grace period counts from when the request was surely delivered: once
 	// xl shutdown has returned. So a guest always gets its whole grace.
@@ -453,7 +460,7 @@ func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(S
 			d, ok := s.find(name)
 			switch {
 			case !ok:
-				r.emit(name, out.DomID, nil, "stopped after %s", round(time.Since(began)))
+				r.emitAfter(time.Since(began), name, out.DomID, nil, "stopped after %s", round(time.Since(began)))
 				return finish(done, out.fellBack)
 			case noOSLeft(d.State):
 				r.emit(name, d.ID, nil, "has shut down (state %s): destroying the remains", d.State.Raw)
@@ -504,9 +511,8 @@ func (r *Runner) save(ctx context.Context, d xl.Domain, p config.StopPolicy) err
 		r.emit(d.Name, d.ID, nil, "an earlier save image was never restored; kept as %s", aside)
 	}
 	r.emit(d.Name, d.ID, nil, "saving to %s (%d MiB; save_timeout %s)", path, d.MemMiB, p.SaveTimeout)
-	if r.Notify != nil {
-		r.Notify.Extend(p.SaveTimeout + time.Minute)
-	}
+	r.status("saving %s to %s", d.Name, path)
+	r.extend(p.SaveTimeout + orDefault(r.DestroyWait, DefaultDestroyWait) + notifyMargin)
 	sctx, cancel := context.WithTimeout(ctx, p.SaveTimeout)
 	err = r.HV.Save(sctx, d.Name, path)
 	cancel()

@@ -94,6 +94,30 @@ func (r *Result) OK() bool {
 	return true
 }
 
+// StatusLine is the result in one line, for systemd's STATUS=:
+// "started 7/9 in 41.2s; FAILED: fileserver; skipped: web, mail".
+func (r *Result) StatusLine() string {
+	verb := "started"
+	if r.Verb == "stop" {
+		verb = "stopped"
+	}
+	ok := 0
+	var bad []string
+	for _, o := range r.Outcomes {
+		switch o.Status {
+		case Done, AlreadyDone:
+			ok++
+		default:
+			bad = append(bad, fmt.Sprintf("%s %s", o.Guest, o.Status))
+		}
+	}
+	line := fmt.Sprintf("%s %d/%d in %s", verb, ok, len(r.Outcomes), round(r.Elapsed))
+	if len(bad) > 0 {
+		line += "; NOT OK: " + strings.Join(bad, ", ")
+	}
+	return line
+}
+
 // Summary is the closing report: a count line, then one line per problem,
 // root causes first.
 func (r *Result) Summary() string {
@@ -160,11 +184,13 @@ func (r *Result) Summary() string {
 
 // Event is one step of one guest, reported as it happens.
 type Event struct {
-	Time  time.Time
-	Guest string
-	Msg   string // e.g. "created (domid 7)", "ready after 41.2s"
-	Err   error  // set for failures and warnings
-	DomID int
+	Time    time.Time
+	Guest   string
+	Msg     string // e.g. "created (domid 7)", "ready after 41.2s"
+	Err     error  // set for failures and warnings
+	DomID   int
+	Step    string        // create, ready, wait, probe, skip, fail, shutdown, destroy, save, restore, ...
+	Elapsed time.Duration // for an event that closes a step: how long it took
 }
 
 func (e Event) String() string {

@@ -19,6 +19,7 @@ type walker struct {
 
 	mu      sync.Mutex
 	results map[string]*Outcome
+	onDone  func(*Outcome) // optional, called as each node finishes
 }
 
 func newWalker(parallel int) *walker {
@@ -64,6 +65,9 @@ func (w *walker) walk(ctx context.Context, nodes []string, waitFor func(string) 
 			w.mu.Lock()
 			w.results[n] = out
 			w.mu.Unlock()
+			if w.onDone != nil {
+				w.onDone(out)
+			}
 		}()
 	}
 	wg.Wait()
