@@ -551,3 +551,28 @@ func TestXLCallsDoNotGrowWithProbedGuests(t *testing.T) {
 		t.Errorf("xl list calls grew with the guests being probed: %v", lists)
 	}
 }
+
+// TestReloadStartsOnlyWhatIsNew: the unit's ExecReload is `xenorder start`
+// after a config change; running guests are left alone.
+func TestReloadStartsOnlyWhatIsNew(t *testing.T) {
+	t.Parallel()
+	h := newHost(t)
+	mustExit(t, h.xenorder("start"), 0)
+	before := len(h.callsOf("create"))
+	h.edit("xenorder.toml", "[guest.backup]\nautostart = false\n", "[guest.backup]\n")
+	r := h.xenorder("start")
+	mustExit(t, r, 0)
+	creates := h.callsOf("create")
+	if len(creates) != before+1 {
+		t.Fatalf("%d creates after the reload, want %d", len(creates), before+1)
+	}
+	if _, ok := creates["backup"]; !ok {
+		t.Error("the newly autostart backup was not created")
+	}
+	if n := len(stateChanging(h)) - len(creates); n != 0 {
+		t.Errorf("the reload shut down or destroyed %d guests", n)
+	}
+	if !strings.Contains(r.stdout, "start: 9 guests in") || !strings.Contains(r.stdout, "1 started, 8 already running") {
+		t.Errorf("summary:\n%s", r.stdout)
+	}
+}
