@@ -30,13 +30,37 @@
 //	--dry-run          print the plan; change nothing
 //	--wait-lock D      wait up to D (e.g. 5m) for another xenorder to finish;
 //	                   without it, a second xenorder fails at once (exit 3)
+//	drain GUEST...     Stop the named guests and, first, every running guest
+//	                   that depends on them, in reverse order, and record
+//	                   them all as drained in state_dir: a plain start (the
+//	                   one at boot too) leaves them down, saying so, without
+//	                   failing. The plan is printed, then executed.
+//	                   --dry-run prints it only; --save saves instead.
+//	resume [GUEST...]  Start the drained guests again (all, or the named
+//	                   ones and the drained guests that depend on them), in
+//	                   order, probes and all; each drain is lifted once its
+//	                   guest is ready. start GUEST also lifts GUEST's drain;
+//	                   start of a guest whose dependency is drained refuses
+//	                   (exit 1) and names the command that lifts it.
+//	restart GUEST...   drain, then resume.
 //	plan [start|stop] [GUEST...]
 //	                   Print what start (the default) or stop would do, tier
 //	                   by tier, given the current xl list. Changes nothing.
 //	check              Validate the config and every guest's xl config path;
 //	                   list every problem found.
-//	status [--json]    One row per guest and per running domain the config
-//	                   does not name: state, domid, memory, dependencies.
+//	status [--json] [--timings]
+//	                   One row per guest and external node: state, ready
+//	                   (its probes, tried once now), drained, domid, uptime
+//	                   and last start time (for guests xenorder started),
+//	                   memory, dependencies; then the running domains the
+//	                   config does not name. Colours on a terminal only.
+//	                   Exit 0 when every autostart guest that is not drained
+//	                   runs and is ready, else 1. --timings: the last
+//	                   start's critical chain and every guest's slack.
+//	graph              The graph as Graphviz DOT, coloured by state:
+//	                   xenorder graph | dot -Tsvg > graph.svg
+//	plot               The last start (and stop) as an SVG timeline:
+//	                   xenorder plot > boot.svg
 //	help [COMMAND]     Print this manual, or one command's flags.
 //
 // Global flags:

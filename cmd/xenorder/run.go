@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -110,16 +109,24 @@ type command struct {
 func commands() []command {
 	return []command{
 		{name: "start", short: "start guests in dependency order", flags: changeFlags, run: cmdStart},
-		{name: "stop", short: "stop guests in reverse dependency order", flags: func(fs *flag.FlagSet) {
-			changeFlags(fs)
-			fs.Bool("save", false, "save the guests (xl save) instead of shutting them down")
-		}, run: cmdStop},
+		{name: "stop", short: "stop guests in reverse dependency order", flags: stopFlags, run: cmdStop},
+		{name: "drain", short: "stop guests and everything that depends on them, and keep them down", flags: stopFlags, run: cmdDrain},
+		{name: "resume", short: "start drained guests again", flags: changeFlags, run: cmdResume},
+		{name: "restart", short: "drain, then resume", flags: stopFlags, run: cmdRestart},
+		{name: "graph", short: "print the graph as Graphviz DOT", run: cmdGraph},
+		{name: "plot", short: "draw the last start and stop as an SVG timeline", run: cmdPlot},
 		{name: "plan", short: "print what start or stop would do", run: cmdPlan},
 		{name: "check", short: "validate the config", run: cmdCheck},
 		{name: "status", short: "show every guest's state", flags: func(fs *flag.FlagSet) {
 			fs.Bool("json", false, "print JSON")
+			fs.Bool("timings", false, "show where the last start's time went")
 		}, run: cmdStatus},
 	}
+}
+
+func stopFlags(fs *flag.FlagSet) {
+	changeFlags(fs)
+	fs.Bool("save", false, "save the guests (xl save) instead of shutting them down")
 }
 
 // changeFlags are the flags of every state-changing command.
@@ -177,7 +184,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		e.notify = notify.FromEnv()
 		return c.run(ctx, e, fs, pos)
 	}
-	return usageErr("unknown command %q (commands: start, stop, plan, check, status, help)", name)
+	return usageErr("unknown command %q (commands: start, stop, drain, resume, restart, plan, check, status, graph, plot, help)", name)
 }
 
 func newFlagSet(c command, e *env) *flag.FlagSet {
@@ -252,59 +259,6 @@ func (e *env) load() (*config.Config, *runner.Runner, error) {
 	return cfg, r, nil
 }
 
-func cmdStart(ctx context.Context, e *env, fs *flag.FlagSet, names []string) error {
-	cfg, r, err := e.load()
-	if err != nil {
-		return err
-	}
-	if flagBool(fs, "dry-run") {
-		plan, err := r.PlanStart(ctx, names)
-		if err != nil {
-			return err
-		}
-		printPlan(e, plan)
-		return nil
-	}
-	if e.notify != nil && xendomainsActive(ctx) {
-		return &exitErr{code: 2, err: errors.New(xendomainsMsg)}
-	}
-	l, err := e.lock(ctx, cfg, fs)
-	if err != nil {
-		return err
-	}
-	defer l.Release()
-	// Under systemd, READY=1 goes out on every path from here: a start
-	// process that exits before it fails the unit, and a failed unit's
-	// stop would not run at shutdown.
-	defer e.notify.Ready()
-	plan, err := r.PlanStart(ctx, names)
-	if err != nil {
-		e.notify.Status("start failed: " + err.Error())
-		return err
-	}
-	res := r.Start(ctx, plan)
-	e.notify.Status(res.StatusLine())
-	err = finish(e, res)
-	if sigTerm(ctx) {
-		e.notify.Stopping()
-		// systemd sends SIGTERM when the host goes down while the unit is
-		// still starting, and then never runs ExecStop: stop what is up.
-		e.out.printf("SIGTERM while starting: the host is going down and nothing else will stop the guests: stopping every running guest\n")
-		bg := context.WithoutCancel(ctx)
-		plan, perr := r.PlanStop(bg, nil, runner.StopOptions{})
-		if perr != nil {
-			return perr
-		}
-		if serr := finish(e, r.Stop(bg, plan)); serr != nil {
-			return serr
-		}
-		if err == nil {
-			err = &exitErr{code: 1, err: errors.New("start interrupted by SIGTERM; the guests were stopped")}
-		}
-	}
-	return err
-}
-
 const xendomainsMsg = `xendomains.service is active: at shutdown it would stop the guests too, all at once and in its own order.
 Switch without stopping any guest: systemctl disable xendomains.service; systemctl enable xenorder.service; then reboot.
 (README: "Replacing xendomains on a Debian host".)`
@@ -320,40 +274,6 @@ func xendomainsActive(ctx context.Context) bool {
 func sigTerm(ctx context.Context) bool {
 	var se *signalError
 	return errors.As(context.Cause(ctx), &se) && se.sig == syscall.SIGTERM
-}
-
-func cmdStop(ctx context.Context, e *env, fs *flag.FlagSet, names []string) error {
-	cfg, r, err := e.load()
-	if err != nil {
-		return err
-	}
-	opts := runner.StopOptions{Save: flagBool(fs, "save")}
-	if flagBool(fs, "dry-run") {
-		plan, err := r.PlanStop(ctx, names, opts)
-		if err != nil {
-			return err
-		}
-		printPlan(e, plan)
-		return nil
-	}
-	e.notify.Stopping()
-	e.notify.Status("stopping: waiting for the lock")
-	l, err := e.lock(ctx, cfg, fs)
-	if err != nil {
-		return err
-	}
-	defer l.Release()
-	plan, err := r.PlanStop(ctx, names, opts)
-	if err != nil {
-		e.notify.Status("stop failed: " + err.Error())
-		return err
-	}
-	for _, w := range plan.Warnings {
-		e.out.printf("warning: %s\n", w)
-	}
-	res := r.Stop(ctx, plan)
-	e.notify.Status(res.StatusLine())
-	return finish(e, res)
 }
 
 // lock takes the host's lock for a state-changing command, waiting up to
@@ -384,26 +304,42 @@ func cmdPlan(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 	if len(args) > 0 && (args[0] == "start" || args[0] == "stop") {
 		verb, args = args[0], args[1:]
 	}
-	_, r, err := e.load()
+	cfg, r, err := e.load()
 	if err != nil {
 		return err
 	}
 	var plan *runner.Plan
 	if verb == "start" {
-		plan, err = r.PlanStart(ctx, args)
+		drained, derr := drainTimes(e.store(cfg))
+		if derr != nil {
+			return derr
+		}
+		var lift []string
+		for _, n := range args {
+			if _, ok := drained[n]; ok {
+				lift = append(lift, n)
+			}
+		}
+		plan, err = r.PlanStart(ctx, args, runner.StartOptions{Drained: drained, Lift: lift})
+		err = startErr(err)
 	} else {
 		plan, err = r.PlanStop(ctx, args, runner.StopOptions{})
 	}
 	if err != nil {
 		return err
 	}
-	printPlan(e, plan)
+	printPlan(e, plan, false)
 	return nil
 }
 
-func printPlan(e *env, p *runner.Plan) {
-	n := len(p.Steps())
-	e.out.printf("plan %s: %d guests in %d tiers (nothing is changed)\n%s", p.Verb, n, len(p.Tiers), p)
+// printPlan prints a plan that is only shown (nothing is changed) or about
+// to be executed.
+func printPlan(e *env, p *runner.Plan, executing bool) {
+	note := "nothing is changed"
+	if executing {
+		note = "executing it now"
+	}
+	e.out.printf("plan %s: %d guests in %d tiers (%s)\n%s", p.Verb, len(p.Steps()), len(p.Tiers), note, p)
 }
 
 func cmdCheck(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
@@ -422,32 +358,5 @@ func cmdCheck(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 		e.out.printf("warning: %s\n", w)
 	}
 	e.out.printf("%s: OK: %d guests, %d dependencies\n", cfg.File, len(cfg.Guests), edges)
-	return nil
-}
-
-func cmdStatus(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	if len(args) > 0 {
-		return usageErr("status takes no guest names")
-	}
-	_, r, err := e.load()
-	if err != nil {
-		return err
-	}
-	rep, err := r.Status(ctx)
-	if err != nil {
-		return err
-	}
-	if flagBool(fs, "json") {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return err
-		}
-	} else {
-		e.out.printf("%s", rep)
-	}
-	if !rep.OK {
-		return &exitErr{code: 1, err: errors.New("")}
-	}
 	return nil
 }

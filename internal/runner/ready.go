@@ -66,6 +66,7 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
 			switch err := r.restore(ctx, g, deadline); {
 			case err == nil:
 				created, fresh, restoredFrom = true, false, r.savePath(g.Name)
+				out.Created = time.Now()
 			case errors.Is(err, errNoImage):
 			case g.Stop.RestoreFallback == config.RestoreCreate:
 				r.emit(g.Name, -1, nil, "BOOTING IT FRESH instead (restore_fallback = create): the state it was saved in is not used")
@@ -84,6 +85,7 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
 			cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 			err = r.HV.Create(cctx, g.XLConfig)
 			cancel()
+			out.Created = time.Now()
 			switch {
 			case err == nil:
 			case xl.IsAlreadyExists(err):

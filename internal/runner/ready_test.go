@@ -258,7 +258,7 @@ depends_on = ["nas"]
 	hv := newFake()
 	r, c := newRunner(t, src, hv)
 	opened := listenLater(t, addr, 150*time.Millisecond)
-	plan, err := r.PlanStart(t.Context(), nil)
+	plan, err := r.PlanStart(t.Context(), nil, StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +288,7 @@ depends_on = ["nas"]
 	if _, err := r.PlanStop(t.Context(), []string{"nas"}, StopOptions{}); err == nil || !strings.Contains(err.Error(), "nas is an external node") {
 		t.Errorf("stop nas: %v", err)
 	}
-	rep, err := r.Status(t.Context())
+	rep, err := r.Status(t.Context(), StatusOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

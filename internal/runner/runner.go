@@ -31,6 +31,9 @@ type Runner struct {
 	// FreeSpace reports the bytes free in a folder's filesystem; nil:
 	// statfs.
 	FreeSpace func(dir string) (int64, error)
+	// OnReady, if set, hears of every guest of a start that is up and
+	// ready (called from many goroutines).
+	OnReady func(guest string)
 	// Notify, if set, hears of progress and long waits.
 	Notify Notifier
 
@@ -183,7 +186,7 @@ func (r *Runner) checkNames(names []string, verb string) error {
 // PlanStart computes what `start names...` would do given the current
 // `xl list`: with no names, every autostart guest; with names, those. Either
 // way, plus everything they depend on through depends_on.
-func (r *Runner) PlanStart(ctx context.Context, names []string) (*Plan, error) {
+func (r *Runner) PlanStart(ctx context.Context, names []string, opts StartOptions) (*Plan, error) {
 	if err := r.checkNames(names, "start"); err != nil {
 		return nil, err
 	}
@@ -205,6 +208,42 @@ func (r *Runner) PlanStart(ctx context.Context, names []string) (*Plan, error) {
 		return nil, fmt.Errorf("plan start: %w", err)
 	}
 	inRun := set(run)
+	heldRoot := map[string]string{}
+	// Drained guests stay down unless lifted; so does whatever needs them.
+	lifted := set(opts.Lift)
+	held := map[string]string{} // guest → why
+	for _, n := range run {
+		if since, ok := opts.Drained[n]; ok && !lifted[n] {
+			if _, up := snap.find(n); !up {
+				held[n] = fmt.Sprintf("drained since %s, not started (xenorder resume %s)", since.Local().Format("2006-01-02 15:04"), n)
+			}
+		}
+	}
+	for _, n := range cfg.Graph.StartOrder(run) {
+		if _, h := held[n]; h {
+			continue
+		}
+		for _, e := range cfg.Graph.Dependencies(n) {
+			if _, h := held[e.To]; h && e.Kind == graph.Hard && inRun[e.To] {
+				root := e.To
+				if rr, ok := heldRoot[e.To]; ok {
+					root = rr
+				}
+				heldRoot[n] = root
+				held[n] = fmt.Sprintf("not started: its dependency %s is drained (xenorder resume %s)", root, root)
+				break
+			}
+		}
+	}
+	if len(names) > 0 {
+		var refuse []string
+		for _, n := range sortedKeys(heldRoot) {
+			refuse = append(refuse, fmt.Sprintf("%s depends on %s, which is drained since %s", n, heldRoot[n], opts.Drained[heldRoot[n]].Local().Format("2006-01-02 15:04")))
+		}
+		if len(refuse) > 0 {
+			return nil, &DrainedError{Msg: strings.Join(refuse, "; ") + ": lift the drain with xenorder resume " + strings.Join(uniqueSorted(heldRoot), " ") + ", or name it: xenorder start " + strings.Join(uniqueSorted(heldRoot), " ") + " " + strings.Join(names, " ")}
+		}
+	}
 	pulledBy := map[string][]string{}
 	for _, n := range run {
 		for _, e := range cfg.Graph.Dependents(n) {
@@ -238,6 +277,9 @@ func (r *Runner) PlanStart(ctx context.Context, names []string) (*Plan, error) {
 					s.Note = fmt.Sprintf("listed as %s: %s", d.State, bad)
 				}
 			}
+			if why, ok := held[n]; ok {
+				s.Action, s.Note, s.held = "held", why, true
+			}
 			if !seed[n] {
 				why := "required by " + strings.Join(pulledBy[n], ", ")
 				if !cfg.Guests[n].Autostart {
@@ -250,6 +292,34 @@ func (r *Runner) PlanStart(ctx context.Context, names []string) (*Plan, error) {
 		plan.Tiers = append(plan.Tiers, steps)
 	}
 	return plan, nil
+}
+
+// StartOptions shape a start plan.
+type StartOptions struct {
+	// Drained maps drained guests to when they were drained: they stay
+	// down, and so does whatever depends on them.
+	Drained map[string]time.Time
+	// Lift names drained guests this run starts anyway (start GUEST,
+	// resume).
+	Lift []string
+}
+
+// DrainedError refuses to start a guest whose dependency is drained.
+type DrainedError struct{ Msg string }
+
+func (e *DrainedError) Error() string { return e.Msg }
+
+func uniqueSorted(m map[string]string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, v := range m {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func joinNote(a, b string) string {
@@ -294,6 +364,10 @@ func (r *Runner) Start(ctx context.Context, plan *Plan) *Result {
 		return ps
 	}
 	gate := func(n string) *Outcome {
+		if steps[n].held {
+			r.emit(n, -1, nil, "%s", steps[n].Note)
+			return &Outcome{Guest: n, Status: Held, DomID: -1}
+		}
 		for _, e := range steps[n].Deps {
 			dep := w.result(e.To)
 			if e.Kind != graph.Hard || dep.Status == Done || dep.Status == AlreadyDone {
@@ -319,7 +393,12 @@ func (r *Runner) Start(ctx context.Context, plan *Plan) *Result {
 	}
 	run := func(n string) *Outcome { return r.startOne(ctx, r.Config.Guests[n]) }
 	r.beginProgress("starting", len(order))
-	w.onDone = r.finished
+	w.onDone = func(o *Outcome) {
+		r.finished(o)
+		if r.OnReady != nil && (o.Status == Done || o.Status == AlreadyDone || o.Status == FellBack) {
+			r.OnReady(o.Guest)
+		}
+	}
 	w.walk(ctx, order, waitFor, gate, run)
 	res := &Result{Verb: "start", Elapsed: time.Since(began)}
 	for _, n := range order {

@@ -36,7 +36,7 @@ after = ["backup", "lonely"]
 
 func start(t *testing.T, r *Runner, names ...string) *Result {
 	t.Helper()
-	plan, err := r.PlanStart(t.Context(), names)
+	plan, err := r.PlanStart(t.Context(), names, StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestWaitingGuestHoldsNoSlot(t *testing.T) {
 	r, _ := newRunner(t, src, hv)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
-	plan, _ := r.PlanStart(ctx, nil)
+	plan, _ := r.PlanStart(ctx, nil, StartOptions{})
 	res := r.Start(ctx, plan)
 	if !res.OK() {
 		t.Fatal(res.Summary())
@@ -210,7 +210,7 @@ func TestStartPullsInHardDependencyWithoutAutostart(t *testing.T) {
 	src := "[guest.web]\ndepends_on = [\"backup\"]\n[guest.backup]\nautostart = false\n"
 	hv := newFake()
 	r, _ := newRunner(t, src, hv)
-	plan, err := r.PlanStart(t.Context(), nil)
+	plan, err := r.PlanStart(t.Context(), nil, StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +375,7 @@ func (s *stuckHV) Destroy(ctx context.Context, name string) error {
 func TestPlanChangesNothing(t *testing.T) {
 	hv := newFake()
 	r, _ := newRunner(t, seed, hv)
-	p1, err := r.PlanStart(t.Context(), nil)
+	p1, err := r.PlanStart(t.Context(), nil, StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +396,7 @@ func TestPlanChangesNothing(t *testing.T) {
 
 func TestUnknownNameIsUsageError(t *testing.T) {
 	r, _ := newRunner(t, seed, newFake())
-	_, err := r.PlanStart(t.Context(), []string{"filesrver"})
+	_, err := r.PlanStart(t.Context(), []string{"filesrver"}, StartOptions{})
 	var ue *UsageError
 	if !asUsage(err, &ue) || !strings.Contains(err.Error(), `unknown guest "filesrver" (did you mean "fileserver"?)`) {
 		t.Errorf("err %v", err)

@@ -5,34 +5,57 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/xenorder/xenorder/internal/config"
 	"github.com/xenorder/xenorder/internal/graph"
 	"github.com/xenorder/xenorder/internal/probe"
 )
 
-// GuestStatus is one row of `xenorder status`.
+// GuestStatus is one row of `xenorder status`. Its JSON is the documented
+// schema of `status --json` (README, "status --json").
 type GuestStatus struct {
 	Name      string   `json:"name"`
 	Declared  bool     `json:"declared"`
-	Kind      string   `json:"kind"`            // guest, external, undeclared, dom0, stub
-	State     string   `json:"state"`           // running, blocked, runnable, paused, shutdown, crashed, dying, stopped; external: ready, not ready
-	Probe     string   `json:"probe,omitempty"` // external: the first failing probe and why
-	DomID     int      `json:"domid"`           // -1 when not running
+	Kind      string   `json:"kind"`  // guest, external, undeclared, dom0, stub
+	State     string   `json:"state"` // running, blocked, runnable, paused, shutdown, crashed, dying, stopped; external: ready, not ready
+	Ready     *bool    `json:"ready"` // last probe result; null when not probed (not running, no probes to run now)
+	Probe     string   `json:"probe,omitempty"`
+	DomID     int      `json:"domid"` // -1 when not running
 	MemoryMiB int      `json:"memory_mib"`
 	Autostart bool     `json:"autostart"`
 	DependsOn []string `json:"depends_on"`
 	After     []string `json:"after"`
 	StubOf    string   `json:"stub_of,omitempty"`
+	// DrainedSince is set for a drained guest.
+	DrainedSince *time.Time `json:"drained_since,omitempty"`
+	// UpSince is when xenorder last saw the guest ready, if this domid is
+	// the one it started.
+	UpSince *time.Time `json:"up_since,omitempty"`
+	// LastStartMS is how long its last start took, create to ready.
+	LastStartMS *int64 `json:"last_start_ms,omitempty"`
 }
 
 // StatusReport is the whole of `xenorder status`.
 type StatusReport struct {
 	Config string        `json:"config"`
-	OK     bool          `json:"ok"` // every autostart guest is up
+	OK     bool          `json:"ok"` // every autostart guest that is not drained runs and is ready
 	Guests []GuestStatus `json:"guests"`
 	Others []GuestStatus `json:"others"` // running domains the config does not name
+	Now    time.Time     `json:"now"`
+}
+
+// StatusOptions add what xenorder remembers to what xl says.
+type StatusOptions struct {
+	Drained   map[string]time.Time
+	LastStart map[string]LastStart
+}
+
+// LastStart is one guest's part of the last recorded start.
+type LastStart struct {
+	DomID int
+	Ready time.Time
+	Took  time.Duration
 }
 
 // up reports whether a state counts as running for status.
@@ -40,9 +63,13 @@ func up(state string) bool {
 	return state == "running" || state == "blocked" || state == "runnable"
 }
 
-// Status reads `xl list` once and reports every declared guest and every
-// other running domain.
-func (r *Runner) Status(ctx context.Context) (*StatusReport, error) {
+// statusProbeParallel bounds the probes status runs at once.
+const statusProbeParallel = 8
+
+// Status reads `xl list` once, probes the running guests once (without
+// console and delay probes, which need to see a create), and reports every
+// declared guest and every other running domain.
+func (r *Runner) Status(ctx context.Context, opts StatusOptions) (*StatusReport, error) {
 	snap, err := r.lister().fresh(ctx)
 	if err == nil {
 		err = snap.err
@@ -51,26 +78,28 @@ func (r *Runner) Status(ctx context.Context) (*StatusReport, error) {
 		return nil, fmt.Errorf("status: %w", err)
 	}
 	cfg := r.Config
-	rep := &StatusReport{Config: cfg.File, OK: true, Guests: []GuestStatus{}, Others: []GuestStatus{}}
+	rep := &StatusReport{Config: cfg.File, OK: true, Guests: []GuestStatus{}, Others: []GuestStatus{}, Now: time.Now()}
 	for _, n := range cfg.Names() {
 		g := cfg.Guests[n]
-		row := GuestStatus{Name: n, Declared: true, Kind: "guest", State: "stopped", DomID: -1,
-			Autostart: g.Autostart, DependsOn: edgesOf(cfg.Graph, n, graph.Hard), After: edgesOf(cfg.Graph, n, graph.Soft)}
-		if g.External {
-			row.Kind, row.State, row.Probe = "external", "ready", r.probeOnce(ctx, g)
-			if row.Probe != "" {
-				row.State = "not ready"
-			}
-			rep.Guests = append(rep.Guests, row)
-			continue
+		row := GuestStatus{Name: n, Declared: true, Kind: g.Kind(), State: "stopped", DomID: -1,
+			Autostart: g.Autostart && !g.External, DependsOn: edgesOf(cfg.Graph, n, graph.Hard), After: edgesOf(cfg.Graph, n, graph.Soft)}
+		if since, ok := opts.Drained[n]; ok {
+			row.DrainedSince = &since
 		}
-		if d, ok := snap.find(n); ok {
+		if d, ok := snap.find(n); ok && !g.External {
 			row.State, row.DomID, row.MemoryMiB = d.State.String(), d.ID, d.MemMiB
-		}
-		if g.Autostart && !up(row.State) {
-			rep.OK = false
+			if ls, ok := opts.LastStart[n]; ok && ls.DomID == d.ID {
+				t, ms := ls.Ready, ls.Took.Milliseconds()
+				row.UpSince, row.LastStartMS = &t, &ms
+			}
 		}
 		rep.Guests = append(rep.Guests, row)
+	}
+	r.probeRows(ctx, rep.Guests)
+	for _, row := range rep.Guests {
+		if row.Autostart && row.DrainedSince == nil && (!up(row.State) || (row.Ready != nil && !*row.Ready)) {
+			rep.OK = false
+		}
 	}
 	listed := map[string]bool{}
 	for _, d := range snap.doms {
@@ -95,18 +124,54 @@ func (r *Runner) Status(ctx context.Context) (*StatusReport, error) {
 	return rep, nil
 }
 
-// probeOnce makes one attempt of each of an external node's probes and
-// returns "" when all pass, else the first failure.
-func (r *Runner) probeOnce(ctx context.Context, g *config.Guest) string {
-	for _, p := range g.Probes {
-		actx, cancel := context.WithTimeout(ctx, p.AttemptTimeout)
-		err := p.Check(actx, probe.Target{Name: g.Name, Since: time.Now()})
-		cancel()
-		if err != nil {
-			return fmt.Sprintf("%s: %v", p, err)
+// probeRows runs, once and concurrently, the probes of every running guest
+// and external node, and fills in Ready and Probe.
+func (r *Runner) probeRows(ctx context.Context, rows []GuestStatus) {
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, statusProbeParallel)
+	for i := range rows {
+		row := &rows[i]
+		g := r.Config.Guests[row.Name]
+		if !g.External && !up(row.State) {
+			continue
 		}
+		probes := g.Probes
+		if !g.External {
+			probes = withoutKinds(probes, probe.KindConsole, probe.KindDelay)
+		}
+		if len(probes) == 0 {
+			if !g.External {
+				t := true // running, nothing else to ask
+				row.Ready = &t
+			}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			failed := ""
+			for _, p := range probes {
+				actx, cancel := context.WithTimeout(ctx, p.AttemptTimeout)
+				err := p.Check(actx, probe.Target{Name: g.Name, DomID: row.DomID, Since: time.Now()})
+				cancel()
+				if err != nil {
+					failed = fmt.Sprintf("%s: %v", p, err)
+					break
+				}
+			}
+			ok := failed == ""
+			row.Ready, row.Probe = &ok, failed
+			if g.External {
+				row.State = "ready"
+				if !ok {
+					row.State = "not ready"
+				}
+			}
+		}()
 	}
-	return ""
+	wg.Wait()
 }
 
 func edgesOf(g *graph.Graph, n string, kind graph.Kind) []string {
@@ -119,38 +184,78 @@ func edgesOf(g *graph.Graph, n string, kind graph.Kind) []string {
 	return out
 }
 
-// String renders the report as a table.
-func (s *StatusReport) String() string {
+// Colour is an ANSI colour for a state word; "" for none.
+func Colour(state string) string {
+	switch state {
+	case "running", "blocked", "runnable", "ready":
+		return "\x1b[32m"
+	case "crashed", "shutdown", "not ready":
+		return "\x1b[31m"
+	case "paused", "dying", "drained":
+		return "\x1b[33m"
+	}
+	return ""
+}
+
+// Text renders the report as a table; colour adds ANSI colours (a terminal
+// only).
+func (s *StatusReport) Text(colour bool) string {
 	var b strings.Builder
 	width := 10
 	for _, g := range append(append([]GuestStatus{}, s.Guests...), s.Others...) {
 		width = max(width, len(g.Name))
 	}
-	row := func(name, state, domid, mem, deps string) {
-		fmt.Fprintf(&b, "%-*s  %-9s %5s %7s  %s", width, name, state, domid, mem, deps)
+	row := func(name, state, ready, domid, uptime, mem, last, deps string) {
+		st := fmt.Sprintf("%-9s", state)
+		if c := Colour(state); colour && c != "" {
+			st = c + st + "\x1b[0m"
+		}
+		fmt.Fprintf(&b, "%-*s  %s %-5s %5s %9s %7s %7s  %s", width, name, st, ready, domid, uptime, mem, last, deps)
 		trimLine(&b)
 	}
-	row("GUEST", "STATE", "DOMID", "MEM", "DEPENDS ON")
+	row("GUEST", "STATE", "READY", "DOMID", "UPTIME", "MEM", "START", "DEPENDS ON")
+	var notes []string
 	for _, g := range s.Guests {
-		domid, mem := "-", "-"
+		domid, mem, uptime, last, ready := "-", "-", "-", "-", "-"
 		if g.DomID >= 0 {
 			domid, mem = fmt.Sprint(g.DomID), fmt.Sprintf("%dM", g.MemoryMiB)
+		}
+		if g.UpSince != nil {
+			uptime = shortDuration(s.Now.Sub(*g.UpSince))
+		}
+		if g.LastStartMS != nil {
+			last = fmt.Sprintf("%.1fs", float64(*g.LastStartMS)/1000)
+		}
+		if g.Ready != nil {
+			ready = map[bool]string{true: "yes", false: "NO"}[*g.Ready]
+		}
+		state := g.State
+		if g.DrainedSince != nil && !up(state) {
+			state = "drained"
 		}
 		deps := strings.Join(g.DependsOn, ", ")
 		if len(g.After) > 0 {
 			deps = strings.TrimPrefix(deps+", after "+strings.Join(g.After, ", "), ", ")
 		}
-		if !g.Autostart && g.Kind == "guest" {
-			deps = strings.TrimPrefix(deps+"  (autostart off)", "  ")
-		}
+		var tags []string
 		if g.Kind == "external" {
-			deps = strings.TrimPrefix(deps+"  (external", "  ")
-			if g.Probe != "" {
-				deps += ": " + g.Probe
-			}
-			deps += ")"
+			tags = append(tags, "external")
+		} else if !g.Autostart {
+			tags = append(tags, "autostart off")
 		}
-		row(g.Name, g.State, domid, mem, deps)
+		if g.DrainedSince != nil {
+			tags = append(tags, "drained since "+g.DrainedSince.Local().Format("2006-01-02 15:04"))
+		}
+		if len(tags) > 0 {
+			deps = strings.TrimSpace(deps + "  (" + strings.Join(tags, "; ") + ")")
+		}
+		if g.Probe != "" {
+			notes = append(notes, fmt.Sprintf("  %s: %s", g.Name, g.Probe))
+		}
+		row(g.Name, state, ready, domid, uptime, mem, last, deps)
+	}
+	if len(notes) > 0 {
+		b.WriteString("\nnot ready:\n" + strings.Join(notes, "\n") + "\n")
 	}
 	if len(s.Others) > 0 {
 		b.WriteString("\nnot in the config:\n")
@@ -164,8 +269,62 @@ func (s *StatusReport) String() string {
 			default:
 				note = "undeclared: stopped first by a bare stop"
 			}
-			row(g.Name, g.State, fmt.Sprint(g.DomID), fmt.Sprintf("%dM", g.MemoryMiB), note)
+			row(g.Name, g.State, "-", fmt.Sprint(g.DomID), "-", fmt.Sprintf("%dM", g.MemoryMiB), "-", note)
 		}
 	}
+	return b.String()
+}
+
+func shortDuration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+// DOT renders the graph as Graphviz DOT, nodes coloured by state, edges
+// from dependent to dependency (after: dashed). Sorted, so stable.
+func (s *StatusReport) DOT(g *graph.Graph) string {
+	var b strings.Builder
+	b.WriteString("digraph xenorder {\n\trankdir=RL;\n\tnode [shape=box, style=\"rounded,filled\", fontname=\"sans-serif\"];\n")
+	fill := func(row GuestStatus) string {
+		switch {
+		case row.DrainedSince != nil && !up(row.State):
+			return "lightblue"
+		case row.State == "ready" || (up(row.State) && (row.Ready == nil || *row.Ready)):
+			return "palegreen"
+		case up(row.State) || row.State == "paused" || row.State == "dying":
+			return "khaki"
+		case row.State == "stopped":
+			return "lightgrey"
+		}
+		return "salmon"
+	}
+	for _, row := range s.Guests {
+		label := row.Name + "\\n" + row.State
+		if row.DrainedSince != nil && !up(row.State) {
+			label = row.Name + "\\ndrained"
+		}
+		shape := ""
+		if row.Kind == "external" {
+			shape = ", shape=ellipse"
+		}
+		fmt.Fprintf(&b, "\t%q [label=\"%s\", fillcolor=%s%s];\n", row.Name, label, fill(row), shape)
+	}
+	for _, row := range s.Guests {
+		for _, e := range g.Dependencies(row.Name) {
+			style := ""
+			if e.Kind == graph.Soft {
+				style = " [style=dashed, label=\"after\"]"
+			}
+			fmt.Fprintf(&b, "\t%q -> %q%s;\n", row.Name, e.To, style)
+		}
+	}
+	b.WriteString("}\n")
 	return b.String()
 }

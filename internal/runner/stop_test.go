@@ -68,7 +68,7 @@ func TestSaveThenRestoreDeletesImageOnlyWhenReady(t *testing.T) {
 	if _, err := os.Stat(image); err != nil {
 		t.Fatalf("no image: %v", err)
 	}
-	plan, _ = r.PlanStart(t.Context(), nil)
+	plan, _ = r.PlanStart(t.Context(), nil, StartOptions{})
 	if !strings.Contains(plan.String(), "fs          restore") {
 		t.Errorf("start plan does not restore:\n%s", plan)
 	}
@@ -313,7 +313,7 @@ func TestSuspendedDomainIsNeverDestroyedAsIfShutDown(t *testing.T) {
 			t.Errorf("treated as shut down: %s", l)
 		}
 	}
-	plan, _ := r.PlanStart(t.Context(), nil)
+	plan, _ := r.PlanStart(t.Context(), nil, StartOptions{})
 	_ = plan
 	hv.add("vm", "---ss-")
 	if res := start(t, r); res.Outcomes[0].Err == nil || !strings.Contains(res.Outcomes[0].Err.Error(), "do not destroy it") {

@@ -57,10 +57,11 @@ const (
 	Skipped                       // not attempted: a dependency failed (or a dependent still runs)
 	NotRun                        // not attempted: interrupted
 	FellBack                      // done, but by a fallback: save → shutdown, restore → fresh create, migrate → shutdown
+	Held                          // not started, on purpose: drained, or its dependency is
 )
 
 func (s Status) String() string {
-	return [...]string{"?", "done", "already done", "forced", "failed", "skipped", "not run", "fell back"}[s]
+	return [...]string{"?", "done", "already done", "forced", "failed", "skipped", "not run", "fell back", "held"}[s]
 }
 
 // Outcome is one guest's result.
@@ -71,6 +72,7 @@ type Outcome struct {
 	Cause   string // for Skipped: the guest whose failure is the root cause
 	DomID   int
 	Began   time.Time
+	Created time.Time // start: when xl create (or restore) returned
 	Elapsed time.Duration
 
 	fellBack error // set when a fallback was taken
@@ -87,7 +89,7 @@ type Result struct {
 // skipped, interrupted or forced.
 func (r *Result) OK() bool {
 	for _, o := range r.Outcomes {
-		if o.Status != Done && o.Status != AlreadyDone {
+		if o.Status != Done && o.Status != AlreadyDone && o.Status != Held {
 			return false
 		}
 	}
@@ -107,6 +109,7 @@ func (r *Result) StatusLine() string {
 		switch o.Status {
 		case Done, AlreadyDone:
 			ok++
+		case Held:
 		default:
 			bad = append(bad, fmt.Sprintf("%s %s", o.Guest, o.Status))
 		}
@@ -135,7 +138,7 @@ func (r *Result) Summary() string {
 	for _, s := range []struct {
 		st   Status
 		word string
-	}{{Done, doneWord}, {AlreadyDone, alreadyWord}, {FellBack, "by a fallback"}, {Forced, forcedWord}, {Failed, "failed"}, {Skipped, "skipped"}, {NotRun, "not run"}} {
+	}{{Done, doneWord}, {AlreadyDone, alreadyWord}, {FellBack, "by a fallback"}, {Forced, forcedWord}, {Failed, "failed"}, {Skipped, "skipped"}, {NotRun, "not run"}, {Held, "held by a drain"}} {
 		if count[s.st] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", count[s.st], s.word))
 		}
@@ -209,6 +212,7 @@ type Step struct {
 	DomID  int          // -1 when not running
 	Method string       // stop: shutdown, save, migrate, destroy
 
+	held    bool         // start: drained, or a dependency is: not started
 	waitFor []graph.Edge // stop: every domain that must be gone first
 }
 

@@ -1,0 +1,335 @@
+package main
+
+// The state-changing commands: start, stop, drain, resume, restart.
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/xenorder/xenorder/internal/config"
+	"github.com/xenorder/xenorder/internal/graph"
+	"github.com/xenorder/xenorder/internal/runner"
+	"github.com/xenorder/xenorder/internal/state"
+	"github.com/xenorder/xenorder/internal/timeline"
+)
+
+func (e *env) store(cfg *config.Config) *state.Store {
+	return &state.Store{Dir: cfg.Defaults.StateDir}
+}
+
+// drainTimes reads the drained guests and when they were drained.
+func drainTimes(st *state.Store) (map[string]time.Time, error) {
+	d, err := st.Drains()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]time.Time, len(d))
+	for n, rec := range d {
+		out[n] = rec.Since
+	}
+	return out, nil
+}
+
+func cmdStart(ctx context.Context, e *env, fs *flag.FlagSet, names []string) error {
+	cfg, r, err := e.load()
+	if err != nil {
+		return err
+	}
+	drained, err := drainTimes(e.store(cfg))
+	if err != nil {
+		return err
+	}
+	// Naming a drained guest starts it and lifts its drain once it is ready.
+	var lift []string
+	for _, n := range names {
+		if _, ok := drained[n]; ok {
+			lift = append(lift, n)
+		}
+	}
+	return e.start(ctx, cfg, r, fs, names, runner.StartOptions{Drained: drained, Lift: lift})
+}
+
+// start plans and runs a start under the lock, telling systemd, lifting
+// drains as their guests become ready, and recording the run.
+func (e *env) start(ctx context.Context, cfg *config.Config, r *runner.Runner, fs *flag.FlagSet, names []string, opts runner.StartOptions) error {
+	if flagBool(fs, "dry-run") {
+		plan, err := r.PlanStart(ctx, names, opts)
+		if err != nil {
+			return startErr(err)
+		}
+		printPlan(e, plan, false)
+		return nil
+	}
+	if e.notify != nil && xendomainsActive(ctx) {
+		return &exitErr{code: 2, err: errors.New(xendomainsMsg)}
+	}
+	l, err := e.lock(ctx, cfg, fs)
+	if err != nil {
+		return err
+	}
+	defer l.Release()
+	// Under systemd, READY=1 goes out on every path from here: a start
+	// process that exits before it fails the unit, and a failed unit's
+	// stop would not run at shutdown.
+	defer e.notify.Ready()
+	plan, err := r.PlanStart(ctx, names, opts)
+	if err != nil {
+		e.notify.Status("start failed: " + err.Error())
+		return startErr(err)
+	}
+	st := e.store(cfg)
+	var mu sync.Mutex
+	lifted := set(opts.Lift)
+	r.OnReady = func(g string) {
+		if !lifted[g] {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if err := st.ClearDrain(g); err != nil {
+			e.log.Warn("could not lift the drain", "guest", g, "err", err)
+		} else {
+			e.out.printf("%s %s: drain lifted\n", time.Now().Format("15:04:05"), g)
+		}
+	}
+	res := r.Start(ctx, plan)
+	e.notify.Status(res.StatusLine())
+	run := record(plan, res)
+	if err := st.SaveRun("start", run); err != nil {
+		e.log.Warn("could not record the run for status --timings", "err", err)
+	}
+	err = finish(e, res)
+	if hasStatus(res, runner.Done, runner.FellBack) {
+		e.out.printf("\nwhere the time went (xenorder status --timings, xenorder plot):\n")
+		run.WriteText(e.stdout)
+	}
+	if sigTerm(ctx) {
+		e.notify.Stopping()
+		// systemd sends SIGTERM when the host goes down while the unit is
+		// still starting, and then never runs ExecStop: stop what is up.
+		e.out.printf("SIGTERM while starting: the host is going down and nothing else will stop the guests: stopping every running guest\n")
+		bg := context.WithoutCancel(ctx)
+		plan, perr := r.PlanStop(bg, nil, runner.StopOptions{})
+		if perr != nil {
+			return perr
+		}
+		if serr := finish(e, r.Stop(bg, plan)); serr != nil {
+			return serr
+		}
+		if err == nil {
+			err = &exitErr{code: 1, err: errors.New("start interrupted by SIGTERM; the guests were stopped")}
+		}
+	}
+	return err
+}
+
+// startErr gives a drained dependency its exit code (1: refused, not a
+// usage error).
+func startErr(err error) error {
+	var de *runner.DrainedError
+	if errors.As(err, &de) {
+		return &exitErr{code: 1, err: err}
+	}
+	return err
+}
+
+func cmdStop(ctx context.Context, e *env, fs *flag.FlagSet, names []string) error {
+	cfg, r, err := e.load()
+	if err != nil {
+		return err
+	}
+	return e.stop(ctx, cfg, r, fs, names, nil)
+}
+
+// stop plans and runs a stop under the lock. beforeRun, if set, sees the
+// plan first (a drain records it there).
+func (e *env) stop(ctx context.Context, cfg *config.Config, r *runner.Runner, fs *flag.FlagSet, names []string,
+	beforeRun func(*runner.Plan) error) error {
+	opts := runner.StopOptions{Save: flagBool(fs, "save")}
+	if flagBool(fs, "dry-run") {
+		plan, err := r.PlanStop(ctx, names, opts)
+		if err != nil {
+			return err
+		}
+		printPlan(e, plan, false)
+		return nil
+	}
+	e.notify.Stopping()
+	e.notify.Status("stopping: waiting for the lock")
+	l, err := e.lock(ctx, cfg, fs)
+	if err != nil {
+		return err
+	}
+	defer l.Release()
+	plan, err := r.PlanStop(ctx, names, opts)
+	if err != nil {
+		e.notify.Status("stop failed: " + err.Error())
+		return err
+	}
+	for _, w := range plan.Warnings {
+		e.out.printf("warning: %s\n", w)
+	}
+	if beforeRun != nil {
+		if err := beforeRun(plan); err != nil {
+			return err
+		}
+	}
+	res := r.Stop(ctx, plan)
+	e.notify.Status(res.StatusLine())
+	if err := e.store(cfg).SaveRun("stop", record(plan, res)); err != nil {
+		e.log.Warn("could not record the run", "err", err)
+	}
+	return finish(e, res)
+}
+
+// cmdDrain stops the named guests and, first, every running guest that
+// depends on them, and records them all as drained: a plain start, the one
+// at boot included, leaves them down until resume. The plan is printed,
+// then the same plan is executed.
+func cmdDrain(ctx context.Context, e *env, fs *flag.FlagSet, names []string) error {
+	if len(names) == 0 {
+		return usageErr("drain: name the guests to drain (xenorder drain GUEST...)")
+	}
+	cfg, r, err := e.load()
+	if err != nil {
+		return err
+	}
+	return e.drain(ctx, cfg, r, fs, names)
+}
+
+func (e *env) drain(ctx context.Context, cfg *config.Config, r *runner.Runner, fs *flag.FlagSet, names []string) error {
+	if !flagBool(fs, "dry-run") {
+		e.out.printf("drain %s: the plan\n", strings.Join(names, " "))
+	}
+	return e.stop(ctx, cfg, r, fs, names, func(plan *runner.Plan) error {
+		printPlan(e, plan, true)
+		var set []string
+		for _, s := range plan.Steps() {
+			if g := cfg.Guests[s.Guest]; g != nil && !g.External {
+				set = append(set, s.Guest)
+			}
+		}
+		slices.Sort(set)
+		// Recorded before anything stops: killed midway, the drain holds.
+		if err := e.store(cfg).AddDrains(set, "xenorder drain "+strings.Join(names, " "), time.Now()); err != nil {
+			return fmt.Errorf("drain: recording the drained guests: %w", err)
+		}
+		e.out.printf("drained (kept down through start, until xenorder resume): %s\n", strings.Join(set, ", "))
+		return nil
+	})
+}
+
+// cmdResume starts drained guests again: all, or the named ones and the
+// drained guests that depend on them; each record is lifted once its guest
+// is ready.
+func cmdResume(ctx context.Context, e *env, fs *flag.FlagSet, names []string) error {
+	cfg, r, err := e.load()
+	if err != nil {
+		return err
+	}
+	return e.resume(ctx, cfg, r, fs, names)
+}
+
+func (e *env) resume(ctx context.Context, cfg *config.Config, r *runner.Runner, fs *flag.FlagSet, names []string) error {
+	drained, err := drainTimes(e.store(cfg))
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if cfg.Guests[n] == nil {
+			return &runner.UsageError{Msg: fmt.Sprintf("resume: unknown guest %q in %s", n, cfg.File)}
+		}
+	}
+	var sel []string
+	if len(names) == 0 {
+		sel = state.SortedDrains(drainRecords(drained))
+	} else {
+		for _, n := range cfg.Graph.DependentClosure(names, graph.Hard) {
+			if _, ok := drained[n]; ok || slices.Contains(names, n) {
+				sel = append(sel, n)
+			}
+		}
+	}
+	if len(sel) == 0 {
+		e.out.printf("resume: nothing is drained\n")
+		return nil
+	}
+	return e.start(ctx, cfg, r, fs, sel, runner.StartOptions{Drained: drained, Lift: sel})
+}
+
+func drainRecords(m map[string]time.Time) map[string]state.Drain {
+	out := make(map[string]state.Drain, len(m))
+	for n, t := range m {
+		out[n] = state.Drain{Since: t}
+	}
+	return out
+}
+
+// cmdRestart is drain, then resume, of the same guests.
+func cmdRestart(ctx context.Context, e *env, fs *flag.FlagSet, names []string) error {
+	if len(names) == 0 {
+		return usageErr("restart: name the guests to restart (xenorder restart GUEST...)")
+	}
+	cfg, r, err := e.load()
+	if err != nil {
+		return err
+	}
+	if err := e.drain(ctx, cfg, r, fs, names); err != nil || flagBool(fs, "dry-run") {
+		return err
+	}
+	if ctx.Err() != nil {
+		return &exitErr{code: 1, err: errors.New("restart interrupted after the drain: the guests stay drained (xenorder resume)")}
+	}
+	return e.resume(ctx, cfg, r, fs, names)
+}
+
+// record turns a plan and its result into a timeline for status --timings
+// and plot.
+func record(plan *runner.Plan, res *runner.Result) runRecord {
+	deps := map[string][]string{}
+	for _, s := range plan.Steps() {
+		for _, d := range s.Deps {
+			deps[s.Guest] = append(deps[s.Guest], d.To)
+		}
+	}
+	run := runRecord{Run: timeline.Run{Verb: res.Verb, Ended: time.Now()}, DomIDs: map[string]int{}}
+	run.Began = run.Ended.Add(-res.Elapsed)
+	for _, o := range res.Outcomes {
+		if o.DomID >= 0 {
+			run.DomIDs[o.Guest] = o.DomID
+		}
+		sp := timeline.Span{Guest: o.Guest, Deps: deps[o.Guest], Began: o.Began, Created: o.Created, Outcome: o.Status.String()}
+		if sp.Deps == nil {
+			sp.Deps = []string{}
+		}
+		switch o.Status {
+		case runner.Done, runner.AlreadyDone, runner.FellBack, runner.Forced:
+			sp.Ended = o.Began.Add(o.Elapsed)
+		}
+		run.Spans = append(run.Spans, sp)
+	}
+	return run
+}
+
+func hasStatus(res *runner.Result, sts ...runner.Status) bool {
+	for _, o := range res.Outcomes {
+		if slices.Contains(sts, o.Status) {
+			return true
+		}
+	}
+	return false
+}
+
+func set(names []string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
