@@ -291,3 +291,35 @@ func parseJournal(s string) map[string]string {
 	}
 	return m
 }
+
+// TestUnitCommandLinesParse runs every xenorder command line of the unit
+// (as --dry-run, or as check) so a flag the binary does not take cannot
+// make the unit's stop do nothing at shutdown.
+func TestUnitCommandLinesParse(t *testing.T) {
+	t.Parallel()
+	h := newHost(t)
+	unit, err := os.ReadFile("../../contrib/systemd/xenorder.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(unit), "\n") {
+		key, val, ok := strings.Cut(line, "=")
+		if !ok || !strings.HasPrefix(key, "Exec") {
+			continue
+		}
+		args := strings.Fields(strings.TrimLeft(val, "-@:+!"))
+		if filepath.Base(args[0]) != "xenorder" {
+			t.Errorf("%s runs %s", key, args[0])
+			continue
+		}
+		n++
+		r := h.xenorder(append(args[1:], "--dry-run")...)
+		if r.code != 0 {
+			t.Errorf("%s=%s: %s", key, val, r)
+		}
+	}
+	if n < 3 {
+		t.Errorf("%d xenorder command lines in the unit", n)
+	}
+}

@@ -1,0 +1,97 @@
+# xenorder: build, test, install and package for a Debian dom0.
+#
+#   make                         build bin/xenorder (static, CGO_ENABLED=0)
+#   make test                    go test ./...
+#   make install                 install under $(DESTDIR)$(PREFIX) (default /usr)
+#   make deb                     dist/xenorder_$(VERSION)_amd64.deb
+#   make clean
+#
+# Go lives in /usr/local/go/bin on a stock install: put it on PATH or run
+# `make GO=/usr/local/go/bin/go`.
+#
+# `make install` never overwrites /etc/xen/xenorder.toml, and neither `install`
+# nor the package's maintainer scripts start, stop, restart or enable
+# xenorder.service: its stop stops every guest.
+
+GO      ?= go
+VERSION ?= 0.1.0
+PREFIX  ?= /usr
+DESTDIR ?=
+
+# Where the build and the package go; the tests point them at a scratch folder.
+BUILDDIR ?= bin
+DISTDIR  ?= dist
+
+# The Debian architecture of the package; the binary is built for the same
+# GOARCH (Debian and Go spell amd64 and arm64 alike).
+DEB_ARCH ?= amd64
+MAINTAINER ?= xenorder maintainers <root@localhost>
+
+GOBUILDFLAGS ?= -trimpath -buildvcs=false
+GOLDFLAGS    ?= -s -w -buildid=
+
+SBINDIR    = $(PREFIX)/sbin
+MANDIR     = $(PREFIX)/share/man
+DOCDIR     = $(PREFIX)/share/doc/xenorder
+COMPLDIR   = $(PREFIX)/share/bash-completion/completions
+UNITDIR    = /lib/systemd/system
+CONFDIR    = /etc/xen
+
+DEB       = $(DISTDIR)/xenorder_$(VERSION)_$(DEB_ARCH).deb
+DEBROOT   = $(DISTDIR)/debroot
+
+.PHONY: all build test install deb clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build $(GOBUILDFLAGS) -ldflags '$(GOLDFLAGS)' -o $(BUILDDIR)/xenorder ./cmd/xenorder
+
+test:
+	$(GO) test ./...
+
+install: build
+	install -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(COMPLDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(CONFDIR)
+	install -m 0755 $(BUILDDIR)/xenorder $(DESTDIR)$(SBINDIR)/xenorder
+# The unit names /usr/sbin/xenorder; follow PREFIX (no change for /usr).
+	sed 's|/usr/sbin/xenorder|$(SBINDIR)/xenorder|g' contrib/systemd/xenorder.service > $(DESTDIR)$(UNITDIR)/xenorder.service.tmp
+	chmod 0644 $(DESTDIR)$(UNITDIR)/xenorder.service.tmp
+	mv -f $(DESTDIR)$(UNITDIR)/xenorder.service.tmp $(DESTDIR)$(UNITDIR)/xenorder.service
+	gzip -9n -c man/xenorder.1 > $(DESTDIR)$(MANDIR)/man1/xenorder.1.gz
+	gzip -9n -c man/xenorder.toml.5 > $(DESTDIR)$(MANDIR)/man5/xenorder.toml.5.gz
+	chmod 0644 $(DESTDIR)$(MANDIR)/man1/xenorder.1.gz $(DESTDIR)$(MANDIR)/man5/xenorder.toml.5.gz
+	install -m 0644 contrib/bash-completion/xenorder $(DESTDIR)$(COMPLDIR)/xenorder
+	install -m 0644 contrib/xenorder.toml.example $(DESTDIR)$(DOCDIR)/xenorder.toml.example
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	@if [ -e $(DESTDIR)$(CONFDIR)/xenorder.toml ] || [ -L $(DESTDIR)$(CONFDIR)/xenorder.toml ]; then \
+		echo "note: $(DESTDIR)$(CONFDIR)/xenorder.toml exists and was left alone; the example is $(DESTDIR)$(DOCDIR)/xenorder.toml.example"; \
+	else \
+		echo "install -m 0644 contrib/xenorder.toml.example $(DESTDIR)$(CONFDIR)/xenorder.toml"; \
+		install -m 0644 contrib/xenorder.toml.example $(DESTDIR)$(CONFDIR)/xenorder.toml; \
+	fi
+	@if [ -z "$(DESTDIR)" ]; then \
+		echo "note: xenorder.service is neither enabled nor started; run systemctl daemon-reload, and see NOTES in xenorder(1) to switch from xendomains"; \
+	fi
+
+# The package: a staging tree from `make install`, plus DEBIAN/. The binary is
+# built for $(DEB_ARCH) whatever the build machine is.
+deb:
+	rm -rf $(DEBROOT)
+	mkdir -p $(DEBROOT)
+	$(MAKE) install DESTDIR=$(abspath $(DEBROOT)) PREFIX=/usr GOOS=linux GOARCH=$(DEB_ARCH)
+	install -d -m 0755 $(DEBROOT)/DEBIAN
+# dpkg-deb takes the modes as they are: make them independent of the umask.
+	find $(DEBROOT) -type d -exec chmod 0755 {} +
+	sed -e 's|@VERSION@|$(VERSION)|' -e 's|@ARCH@|$(DEB_ARCH)|' -e 's|@MAINTAINER@|$(MAINTAINER)|' \
+		-e "s/@INSTALLED_SIZE@/$$(du -sk --exclude=DEBIAN $(DEBROOT) | cut -f1)/" \
+		packaging/debian/control.in > $(DEBROOT)/DEBIAN/control
+	install -m 0644 packaging/debian/conffiles $(DEBROOT)/DEBIAN/conffiles
+	install -m 0755 packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm $(DEBROOT)/DEBIAN/
+	cd $(DEBROOT) && find . -path ./DEBIAN -prune -o -type f -printf '%P\n' | LC_ALL=C sort | xargs md5sum > DEBIAN/md5sums
+	chmod 0644 $(DEBROOT)/DEBIAN/md5sums
+	dpkg-deb --root-owner-group --build $(DEBROOT) $(DEB)
+
+clean:
+	rm -rf $(BUILDDIR) $(DISTDIR)
