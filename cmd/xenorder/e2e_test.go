@@ -231,7 +231,7 @@ func TestStartStatusStop(t *testing.T) {
 			t.Errorf("status lacks %q:\n%s", want, st.stdout)
 		}
 	}
-	if !regexp.MustCompile(`(?m)^fileserver\s+blocked\s+\d+\s+4096M\s+opnsense$`).MatchString(st.stdout) {
+	if !regexp.MustCompile(`(?m)^fileserver\s+blocked\s+yes\s+\d+\s+\d+s\s+4096M\s+\d+\.\ds\s+opnsense$`).MatchString(st.stdout) {
 		t.Errorf("status row of fileserver:\n%s", st.stdout)
 	}
 
