@@ -19,6 +19,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/xenorder/xenorder/internal/xlsim"
 )
 
 func main() {
@@ -64,6 +66,13 @@ func demo(ctx context.Context, keep bool) error {
 	}
 	sim := filepath.Join(tmp, "sim")
 	if err := os.MkdirAll(sim, 0o755); err != nil {
+		return err
+	}
+	// The host's NIC for Domain-N's passthrough, with xen-pciback loaded.
+	if err := xlsim.SetHostPCI(sim, "0000:00:19.0 e1000e"); err != nil {
+		return err
+	}
+	if err := xlsim.SetPciback(sim, true); err != nil {
 		return err
 	}
 	env := append(os.Environ(),

@@ -354,7 +354,7 @@ func lostImages(h *host, calls []xlsim.Call) []string {
 func stateChanging(h *host) []string {
 	var out []string
 	for _, c := range h.calls() {
-		if c.Prog == "xl" && len(c.Args) > 0 && c.Args[0] != "list" && c.Args[0] != "info" {
+		if c.Prog == "xl" && len(c.Args) > 0 && c.Args[0] != "list" && c.Args[0] != "info" && !strings.HasPrefix(c.Args[0], "pci-assignable-") {
 			out = append(out, strings.Join(c.Args, " "))
 		}
 	}

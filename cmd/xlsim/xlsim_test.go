@@ -309,6 +309,7 @@ vif = [ 'bridge=br_lan,vifname=vif_web,backend=Domain-N' ]
 	run("xl restore /var/lib/xen/save/fileserver", 0, false)
 	run("xl restore /var/lib/xen/save/corrupt", 0, false)
 	run("xl -N create /etc/xen/web.cfg", 0, true)
+	run("xl pci-assignable-list", 0, false)
 
 	// xl info: all but free_memory, which is what the domains leave.
 	r := h.mustXL("info")

@@ -84,6 +84,7 @@ type Defaults struct {
 	XenstoreRead  string
 	Undeclared    string // UndeclaredStopFirst or UndeclaredLeave
 	LockFile      string // absolute
+	Infer         bool   // add the dependencies the xl configs imply (backend=)
 	Stop          StopPolicy
 }
 
@@ -108,6 +109,14 @@ type Guest struct {
 	StopTimeout  time.Duration
 	Stop         StopPolicy
 	Probes       []Probe
+	// PCIAssignable: make the xl config's pci devices assignable before
+	// xl create. PCISeize: even when dom0's own driver holds one.
+	PCIAssignable bool
+	PCISeize      bool
+	// From the xl config (when it could be read): its pci devices (as
+	// normalised BDFs) and the dependencies its backend= devices imply.
+	PCI      []string
+	Inferred []Inferred
 	// External is a node xenorder never starts or stops, only waits for
 	// (something on the network, a guest on another host).
 	External bool
@@ -204,6 +213,8 @@ type rawDefaults struct {
 	XenstoreRead  *string `toml:"xenstore_read"`
 	Undeclared    *string `toml:"undeclared"`
 	LockFile      *string `toml:"lock_file"`
+	Infer         *bool   `toml:"infer"`
+	PCIAssignable *bool   `toml:"pci_assignable"`
 	rawStop
 }
 
@@ -217,13 +228,15 @@ type rawStop struct {
 }
 
 type rawGuest struct {
-	Config       *string    `toml:"config"`
-	DependsOn    []string   `toml:"depends_on"`
-	After        []string   `toml:"after"`
-	Autostart    *bool      `toml:"autostart"`
-	StartTimeout *string    `toml:"start_timeout"`
-	StopTimeout  *string    `toml:"stop_timeout"`
-	Ready        []rawProbe `toml:"ready"`
+	Config        *string    `toml:"config"`
+	DependsOn     []string   `toml:"depends_on"`
+	After         []string   `toml:"after"`
+	Autostart     *bool      `toml:"autostart"`
+	StartTimeout  *string    `toml:"start_timeout"`
+	StopTimeout   *string    `toml:"stop_timeout"`
+	Ready         []rawProbe `toml:"ready"`
+	PCIAssignable *bool      `toml:"pci_assignable"`
+	PCISeize      *bool      `toml:"pci_seize"`
 	rawStop
 }
 
@@ -244,9 +257,22 @@ type rawProbe struct {
 // are not ParseErrors.
 var decodeErrRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
 
-// Load reads and validates the config file at path. Any problem yields an
-// *Error listing all of them (or, for a TOML syntax error, the first).
+// Load reads and validates the config file at path, and, with infer on,
+// every guest's xl config. Any problem yields an *Error listing all of them
+// (or, for a TOML syntax error, the first).
 func Load(path string) (*Config, error) {
+	cfg, err := LoadTOML(path)
+	if err != nil {
+		return nil, err
+	}
+	if ps := cfg.ReadXLConfigs(); len(ps) > 0 {
+		return nil, &Error{Problems: ps}
+	}
+	return cfg, nil
+}
+
+// LoadTOML reads and validates the TOML file alone.
+func LoadTOML(path string) (*Config, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
@@ -403,6 +429,7 @@ func (v *validator) build(raw *rawFile, md toml.MetaData) *Config {
 		XenstoreRead:  DefaultXenstoreRead,
 		Undeclared:    UndeclaredStopFirst,
 		LockFile:      DefaultLockFile,
+		Infer:         raw.Defaults.Infer == nil || *raw.Defaults.Infer,
 	}
 	d.Stop = v.stopPolicy("", raw.Defaults.rawStop, StopPolicy{
 		Action: StopShutdown, ACPIFallback: true, SaveTimeout: DefaultSaveTimeout, RestoreFallback: RestoreCreate,
@@ -470,6 +497,11 @@ func (v *validator) build(raw *rawFile, md toml.MetaData) *Config {
 		}
 		if !ext {
 			g.Stop = v.stopPolicy(name, rg.rawStop, d.Stop)
+			g.PCIAssignable = raw.Defaults.PCIAssignable == nil || *raw.Defaults.PCIAssignable
+			if rg.PCIAssignable != nil {
+				g.PCIAssignable = *rg.PCIAssignable
+			}
+			g.PCISeize = rg.PCISeize != nil && *rg.PCISeize
 		}
 		if ext {
 			g.XLConfig = ""
@@ -478,7 +510,8 @@ func (v *validator) build(raw *rawFile, md toml.MetaData) *Config {
 				set bool
 			}{{"config", rg.Config != nil}, {"autostart", rg.Autostart != nil}, {"stop_timeout", rg.StopTimeout != nil},
 				{"stop_action", rg.StopAction != nil}, {"migrate_to", rg.MigrateTo != nil}, {"acpi_fallback", rg.ACPIFallback != nil},
-				{"save_timeout", rg.SaveTimeout != nil}, {"restore_fallback", rg.RestoreFallback != nil}} {
+				{"save_timeout", rg.SaveTimeout != nil}, {"restore_fallback", rg.RestoreFallback != nil},
+				{"pci_assignable", rg.PCIAssignable != nil}, {"pci_seize", rg.PCISeize != nil}} {
 				if k.set {
 					v.add(name, k.key, "an external node is never started or stopped by xenorder; remove %s", k.key)
 				}
@@ -643,8 +676,8 @@ func (v *validator) edges(cfg *Config, g *Guest, key string, deps []string, kind
 // knownKeys lists the keys of each table, for "did you mean".
 var knownKeys = map[string][]string{
 	"":         {"defaults", "guest", "external"},
-	"defaults": {"xl", "config_dir", "start_timeout", "stop_timeout", "max_parallel", "state_dir", "poll_interval", "probe_interval", "console_log_dir", "xenstore_read", "undeclared", "lock_file", "stop_action", "migrate_to", "acpi_fallback", "save_timeout", "restore_fallback"},
-	"guest":    {"config", "depends_on", "after", "autostart", "start_timeout", "stop_timeout", "ready", "stop_action", "migrate_to", "acpi_fallback", "save_timeout", "restore_fallback"},
+	"defaults": {"xl", "config_dir", "start_timeout", "stop_timeout", "max_parallel", "state_dir", "poll_interval", "probe_interval", "console_log_dir", "xenstore_read", "undeclared", "lock_file", "stop_action", "migrate_to", "acpi_fallback", "save_timeout", "restore_fallback", "infer", "pci_assignable"},
+	"guest":    {"config", "depends_on", "after", "autostart", "start_timeout", "stop_timeout", "ready", "stop_action", "migrate_to", "acpi_fallback", "save_timeout", "restore_fallback", "pci_assignable", "pci_seize"},
 	"ready":    {"tcp", "exec", "xenstore", "equals", "http", "status", "console", "delay", "interval", "attempt_timeout"},
 }
 

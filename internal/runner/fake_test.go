@@ -28,6 +28,8 @@ type fakeHV struct {
 	restoreFail    bool
 	migrateFail    bool
 	backends       map[string][]string // domain → the domains serving its devices
+	assignable     []string
+	pciback        bool
 	shutdownDelay  time.Duration
 	inCreate, peak int
 }
@@ -257,4 +259,22 @@ func stateOf(raw string) xl.State {
 		Raw: raw, Running: raw[0] == 'r', Blocked: raw[1] == 'b', Paused: raw[2] == 'p',
 		Shutdown: raw[3] == 's', Reason: xl.ShutdownReason(raw[4]), Dying: raw[5] == 'd',
 	}
+}
+
+func (f *fakeHV) PCIAssignableList(ctx context.Context) ([]string, bool, error) {
+	defer f.record("pci-assignable-list", "", time.Now())
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.assignable...), f.pciback, nil
+}
+
+func (f *fakeHV) PCIAssignableAdd(ctx context.Context, bdf string) error {
+	defer f.record("pci-assignable-add", bdf, time.Now())
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.pciback {
+		return &xl.Error{Args: []string{"pci-assignable-add", bdf}, ExitCode: 1, Stderr: "libxl: error: libxl_pci.c:693:pciback_dev_is_assigned: Looks like pciback driver is not loaded"}
+	}
+	f.assignable = append(f.assignable, bdf)
+	return nil
 }

@@ -76,6 +76,9 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
 			}
 		}
 		if !created {
+			if err := r.preparePCI(ctx, g); err != nil {
+				return fail(err)
+			}
 			target.ConsoleOffset = probe.ConsoleSize(r.Config.Defaults.ConsoleLogDir, g.Name)
 			r.emit(g.Name, -1, nil, "creating (xl create %s)", g.XLConfig)
 			r.status("creating %s", g.Name)

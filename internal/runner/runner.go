@@ -28,6 +28,11 @@ type Runner struct {
 	// ProgressEvery is how often a waiting guest says what it waits for;
 	// 0: DefaultProgressEvery.
 	ProgressEvery time.Duration
+	// SysfsRoot is where sysfs is mounted ("": /sys), for the dom0 driver
+	// of a PCI device. Modprobe is the program that loads xen-pciback ("":
+	// modprobe).
+	SysfsRoot string
+	Modprobe  string
 	// FreeSpace reports the bytes free in a folder's filesystem; nil:
 	// statfs.
 	FreeSpace func(dir string) (int64, error)
@@ -263,6 +268,8 @@ func (r *Runner) PlanStart(ctx context.Context, names []string, opts StartOption
 			} else if _, err := os.Stat(r.savePath(n)); err == nil {
 				s.Action = "restore"
 				s.Note = "from " + r.savePath(n)
+			} else if p := r.pciStep(cfg.Guests[n]); p != "" {
+				s.Note = "first " + p
 			}
 			for _, e := range cfg.Graph.Dependencies(n) {
 				if inRun[e.To] {

@@ -319,8 +319,11 @@ func (s *StatusReport) DOT(g *graph.Graph) string {
 	for _, row := range s.Guests {
 		for _, e := range g.Dependencies(row.Name) {
 			style := ""
-			if e.Kind == graph.Soft {
+			switch {
+			case e.Kind == graph.Soft:
 				style = " [style=dashed, label=\"after\"]"
+			case strings.HasPrefix(e.Why, "inferred: "):
+				style = fmt.Sprintf(" [color=grey40, label=%q]", strings.TrimPrefix(e.Why, "inferred: "))
 			}
 			fmt.Fprintf(&b, "\t%q -> %q%s;\n", row.Name, e.To, style)
 		}

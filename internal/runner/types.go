@@ -24,6 +24,10 @@ type Hypervisor interface {
 	Save(ctx context.Context, name, path string) error
 	Restore(ctx context.Context, path string) error
 	Migrate(ctx context.Context, name, host string) error
+	// PCIAssignableList lists the assignable PCI devices; pciback is false
+	// when the xen-pciback driver is not loaded.
+	PCIAssignableList(ctx context.Context) (bdfs []string, pciback bool, err error)
+	PCIAssignableAdd(ctx context.Context, bdf string) error
 }
 
 // Notifier hears of progress and of long waits, for a service manager
@@ -245,8 +249,11 @@ func (p *Plan) String() string {
 		var deps []string
 		for _, e := range s.Deps {
 			d := e.To
-			if e.Kind == graph.Soft {
+			switch {
+			case e.Kind == graph.Soft:
 				d += " (after)"
+			case strings.HasPrefix(e.Why, "inferred: "):
+				d += " (" + e.Why + ")"
 			}
 			deps = append(deps, d)
 		}

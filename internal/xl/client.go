@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -148,6 +149,13 @@ func checkArg(cmd, what, arg string) error {
 // ctx. When ctx ends, xl gets SIGINT, and is killed if it is still running
 // after WaitDelay. Any failure is an *Error; stdout is returned even then.
 func (c *Client) Run(ctx context.Context, timeout time.Duration, args ...string) (stdout []byte, err error) {
+	stdout, _, err = c.run(ctx, timeout, args...)
+	return stdout, err
+}
+
+// run is Run that also returns stderr, for the commands that report
+// problems on stderr with exit status 0.
+func (c *Client) run(ctx context.Context, timeout time.Duration, args ...string) (stdout, stderr []byte, err error) {
 	parent := ctx
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -210,7 +218,46 @@ func (c *Client) Run(ctx context.Context, timeout time.Duration, args ...string)
 	if c.Trace != nil {
 		c.Trace(slices.Clone(args), took, err)
 	}
-	return outBuf.Bytes(), err
+	return outBuf.Bytes(), errBuf.Bytes(), err
+}
+
+// PCITimeout bounds the pci-assignable commands.
+const PCITimeout = 60 * time.Second
+
+// PCIAssignableList runs `xl pci-assignable-list` and returns the
+// assignable devices (normalised DDDD:BB:DD.F). pciback is false when xl
+// says the xen-pciback driver is not loaded: it then prints an error but
+// exits 0.
+func (c *Client) PCIAssignableList(ctx context.Context) (bdfs []string, pciback bool, err error) {
+	out, errOut, err := c.run(ctx, PCITimeout, "pci-assignable-list")
+	if err != nil {
+		return nil, false, err
+	}
+	if bytes.Contains(errOut, []byte("pciback driver not loaded")) {
+		return nil, false, nil
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if !bdfRE.MatchString(f[0]) {
+			return nil, true, fmt.Errorf("xl pci-assignable-list: line %q is not a PCI address", clip(line))
+		}
+		bdfs = append(bdfs, strings.ToLower(f[0]))
+	}
+	return bdfs, true, nil
+}
+
+var bdfRE = regexp.MustCompile(`^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$`)
+
+// PCIAssignableAdd runs `xl pci-assignable-add BDF`.
+func (c *Client) PCIAssignableAdd(ctx context.Context, bdf string) error {
+	if err := checkArg("pci-assignable-add", "device", bdf); err != nil {
+		return err
+	}
+	_, err := c.Run(ctx, PCITimeout, "pci-assignable-add", bdf)
+	return err
 }
 
 // killed reports whether the process died of SIGKILL.

@@ -127,7 +127,9 @@ type launchOpts struct {
 	ev        string
 	restored  *Domain // restore: the saved domain, whose xenstore it gets
 	onStart   func(domid int)
-	onDone    func(domid int)
+	// onDone is called once the domain is built (for restore: the stream
+	// is read), also when attaching its PCI devices then fails.
+	onDone func(domid int)
 }
 
 // errAlreadyExists prints libxl's errors for a name in use (the domid was
@@ -177,6 +179,7 @@ func (e *Env) launch(d *Domain, o launchOpts) int {
 	d.StubID, d.StubFor = 0, 0
 	d.Paused = false
 	d.CPU, d.RunSince = 0, time.Time{}
+	d.PCIAttached = nil
 	d.XS = baseXenstore(d)
 	s.st.add(d)
 	if d.WantStub {
@@ -233,6 +236,27 @@ func (e *Env) launch(d *Domain, o launchOpts) int {
 		fmt.Fprintf(e.Stderr, "xc: error: panic: xg_dom_core.c:690: xc_dom_find_loader: no loader found: Invalid kernel\n")
 		fmt.Fprintf(e.Stderr, "libxl: error: libxl_dom.c:571:libxl__build_dom: xc_dom_parse_image failed\n")
 		fmt.Fprintf(e.Stderr, "libxl: error: libxl_create.c:1640:domcreate_rebuild_done: Domain %d:cannot (re-)build domain: -3\n", id)
+		return o.failRC
+	}
+	// The devices are attached last; PCI passthrough can fail.
+	var pciMsgs strings.Builder
+	pciOK, err := s.attachPCI(&pciMsgs, dd)
+	if err != nil {
+		s.removeDomain(dd, s.now, GoneInfo{Why: "destroyed"}, "destroyed")
+		s.commit()
+		return e.fatal(err)
+	}
+	if !pciOK {
+		s.removeDomain(dd, s.now, GoneInfo{Why: "destroyed"}, "destroyed")
+		if err := s.commit(); err != nil {
+			return e.fatal(err)
+		}
+		if o.onDone != nil {
+			o.onDone(id)
+		}
+		fmt.Fprint(e.Stderr, pciMsgs.String())
+		// libxl destroys the domain; then xl destroys it again.
+		e.errDestroyNonexistent(id)
 		return o.failRC
 	}
 	s.built(dd, s.now)

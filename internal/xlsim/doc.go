@@ -32,6 +32,44 @@
 //	            hosts xl migrate cannot reach, one a line ("#" starts a
 //	            comment): migrating to one fails as when ssh cannot resolve
 //	            the name, and the guest keeps running here
+//	pci         the host's PCI devices, one a line: "BDF DRIVER", e.g.
+//	            "0000:00:19.0 e1000e" ("#" starts a comment; the BDF in any
+//	            form xl accepts). DRIVER is the dom0 driver the device is
+//	            bound to at boot: "none" for none, "pciback" for one
+//	            xen-pciback holds from boot (xen-pciback.hide). No file, no
+//	            devices. What xl does to them later is kept in state.json.
+//	pciback-loaded
+//	            exists when the xen-pciback module is loaded (a test or a
+//	            fake modprobe creates it); without it pciback has no
+//	            /sys/bus/pci/drivers/pciback and nothing is assignable
+//
+// PCI passthrough (pci.go; tools/xl/xl_pci.c and
+// tools/libs/light/libxl_pci.c): the simulated host has an IOMMU.
+//
+//	xl pci-assignable-list [-n]
+//	            the devices bound to pciback that no guest has, as
+//	            "0000:00:19.0 \n" (xl prints the name after the space with
+//	            -n, nothing without); without pciback libxl's error and rc 0
+//	xl pci-assignable-add [-n NAME] BDF
+//	            unbinds the device from its driver (remembered in
+//	            /libxl/pci/<bdf>/driver_path), binds it to pciback and
+//	            quarantines it (Xen's dom_io); silent, rc 0. A device
+//	            already bound to pciback: a warning, rc 0. libxl's errors
+//	            and rc 1 without pciback, for a device the host lacks, for a
+//	            bad name, or for a device a guest has; a BDF xl cannot parse:
+//	            rc 2
+//	xl pci-assignable-remove [-r] BDF|NAME
+//	            takes it out of quarantine and off pciback, with -r rebinds
+//	            it to its remembered driver (libxl's info message); only a
+//	            quarantined device no guest has, else libxl's error, rc 1
+//	pci = [ 'BDF[@VSLOT][,KEY=VALUE...]', 'name=NAME', ... ] in a guest's
+//	            config (and pci_permissive, pci_msitranslate, pci_power_mgmt,
+//	            pci_seize): xl create (and restore) attach the devices when
+//	            the domain is built; a device that is not assignable (not
+//	            bound to pciback, or some guest's) fails it like libxl, rc 3
+//	            (restore: 1), the domain destroyed. A guest has its devices
+//	            while it exists (/libxl/pci/<bdf>/domid); when it goes they
+//	            stay quarantined and assignable.
 //
 // Guests behave as their xl config files ask with simulator-only keys
 // (real xl ignores unknown keys); see guestFromConfig for the list.

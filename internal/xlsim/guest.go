@@ -173,6 +173,32 @@ func (e *Env) guestFromConfig(c *xlcfg.Config) (*Domain, int) {
 		}
 	}
 
+	// PCI passthrough (after the actions, before the disks, like xl).
+	var pciDefaults PCISpec
+	for _, k := range []struct {
+		key string
+		dst *bool
+	}{{"pci_msitranslate", &pciDefaults.Msitranslate}, {"pci_power_mgmt", &pciDefaults.PowerMgmt},
+		{"pci_permissive", &pciDefaults.Permissive}, {"pci_seize", &pciDefaults.Seize}} {
+		if n, ok := getLong(k.key); ok {
+			*k.dst = n != 0
+		}
+	}
+	if v, ok := c.Keys["pci"]; ok {
+		if !v.IsList {
+			fmt.Fprintf(e.Stderr, "%s:%d: warning: parameter `pci' is a single value but should be a list\n", c.File, v.Line)
+		} else {
+			for _, str := range v.List {
+				p, ret := parsePCISpec(e.Stderr, pciDefaults, str)
+				if ret != 0 {
+					fmt.Fprintf(e.Stderr, "unable to parse PCI_SPEC_STRING `%s' for passthrough\n", str)
+					return nil, -ret
+				}
+				d.PCI = append(d.PCI, p)
+			}
+		}
+	}
+
 	for _, spec := range c.List("disk") {
 		d.Disks = append(d.Disks, parseDisk(spec))
 	}

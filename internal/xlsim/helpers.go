@@ -45,3 +45,38 @@ func SetFaults(dir string, faults ...string) error {
 	}
 	return os.WriteFile(path, []byte(strings.Join(faults, "\n")+"\n"), 0o644)
 }
+
+// SetHostPCI writes the host's PCI devices of the simulator state in dir
+// ($XLSIM_DIR/pci), each "BDF DRIVER" (DRIVER "none" for an unbound
+// device); no devices removes the file.
+func SetHostPCI(dir string, devices ...string) error {
+	path := filepath.Join(dir, PCIFile)
+	if len(devices) == 0 {
+		err := os.Remove(path)
+		if os.IsNotExist(err) {
+			err = nil
+		}
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(strings.Join(devices, "\n")+"\n"), 0o644)
+}
+
+// SetPciback loads (creates $XLSIM_DIR/pciback-loaded) or unloads
+// xen-pciback on the simulated host in dir.
+func SetPciback(dir string, loaded bool) error {
+	path := filepath.Join(dir, PCIbackLoadedFile)
+	if !loaded {
+		err := os.Remove(path)
+		if os.IsNotExist(err) {
+			err = nil
+		}
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, nil, 0o644)
+}

@@ -87,6 +87,10 @@ type Domain struct {
 	Cmdline   string `json:"cmdline,omitempty"`
 	Disks     []Disk `json:"disks,omitempty"`
 	Nics      []Nic  `json:"nics,omitempty"`
+	// PCI are the devices of its `pci = [...]`; PCIAttached the BDFs of
+	// the host devices it has (once built).
+	PCI         []PCISpec `json:"pci,omitempty"`
+	PCIAttached []string  `json:"pci_attached,omitempty"`
 	// What the cfg gave explicitly (for `xl -N create`).
 	MemGiven   bool `json:"mem_given,omitempty"`
 	VCPUsGiven bool `json:"vcpus_given,omitempty"`
@@ -140,6 +144,9 @@ type State struct {
 	NextDomid int              `json:"next_domid"`
 	Domains   []*Domain        `json:"domains"`
 	Gone      map[int]GoneInfo `json:"gone,omitempty"`
+	// PCI is what xl did to the host's PCI devices ($XLSIM_DIR/pci), by
+	// BDF: a device not here is as the file says.
+	PCI map[string]*PCIDevState `json:"pci,omitempty"`
 }
 
 func newState(now time.Time) *State {

@@ -21,6 +21,12 @@ func (s *session) xsRead(path string) (string, bool) {
 	case "/", "/local", "/local/domain", "/vm", "/tool", "/libxl":
 		return "", true
 	}
+	if path == "/libxl/pci" {
+		return s.xsReadPCI("")
+	}
+	if rest, ok := strings.CutPrefix(path, "/libxl/pci/"); ok {
+		return s.xsReadPCI(rest)
+	}
 	if rest, ok := strings.CutPrefix(path, "/vm/"); ok {
 		for _, d := range s.st.Domains {
 			if d.UUID == rest {

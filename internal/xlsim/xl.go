@@ -158,6 +158,23 @@ func init() {
 				"-F                      Fallback to ACPI power event for HVM guests with\n" +
 				"                        no PV drivers.\n" +
 				"-w, --wait              Wait for guest(s) to shutdown.\n"},
+		{"pci-assignable-add", (*Env).cmdPCIAssignableAdd, false, true,
+			"Make a device assignable for pci-passthru",
+			"[options] <BDF>",
+			"-n NAME, --name=NAME    Name the assignable device.\n" +
+				"-h                      Print this help.\n"},
+		{"pci-assignable-remove", (*Env).cmdPCIAssignableRemove, false, true,
+			"Remove a device from being assignable",
+			"[options] <BDF>|NAME",
+			"-h                      Print this help.\n" +
+				"-r                      Attempt to re-assign the device to the\n" +
+				"                        original driver."},
+		{"pci-assignable-list", (*Env).cmdPCIAssignableList, false, false,
+			"List all the assignable pci devices",
+			"[options]",
+			"-h                      Print this help.\n" +
+				"-n, --show-names        Display assignable device names where\n" +
+				"                        supplied.\n"},
 		{"pause", (*Env).cmdPause, false, true, "Pause execution of a domain", "<Domain>", ""},
 		{"unpause", (*Env).cmdUnpause, false, true, "Unpause a paused domain", "<Domain>", ""},
 		{"save", (*Env).cmdSave, false, true,

@@ -157,7 +157,12 @@ func configJSON(d *Domain, mode cfgMode) jobj {
 	if d.Ramdisk != "" {
 		binfo = append(binfo, jkv{"ramdisk", d.Ramdisk})
 	}
-	binfo = append(binfo, jkv{"type." + d.Type, jobj{}}, jkv{"arch_arm", jobj{}})
+	typeInfo := jobj{}
+	if d.Type == "pv" && len(d.PCI) > 0 {
+		// xl sets e820_host for a PV guest with PCI devices.
+		typeInfo = append(typeInfo, jkv{"e820_host", "True"})
+	}
+	binfo = append(binfo, jkv{"type." + d.Type, typeInfo}, jkv{"arch_arm", jobj{}})
 	if dryrun {
 		binfo = append(binfo, jkv{"arch_x86", jobj{}})
 	} else {
@@ -205,6 +210,13 @@ func configJSON(d *Domain, mode cfgMode) jobj {
 			nics = append(nics, o)
 		}
 		cfg = append(cfg, jkv{"nics", nics})
+	}
+	if len(d.PCI) > 0 {
+		pcidevs := jarr{}
+		for _, p := range d.PCI {
+			pcidevs = append(pcidevs, pciJSON(p))
+		}
+		cfg = append(cfg, jkv{"pcidevs", pcidevs})
 	}
 	// libxl leaves out fields at their default, and destroy is the default
 	// of every action.

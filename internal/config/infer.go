@@ -1,0 +1,125 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/xenorder/xenorder/internal/graph"
+	"github.com/xenorder/xenorder/internal/xlcfg"
+)
+
+// Inferred is a dependency a guest's xl config implies: a device it has
+// whose backend is another domain.
+type Inferred struct {
+	To       string // the backend domain
+	Why      string // e.g. "vif backend=Domain-N"
+	Declared bool   // depends_on already says so
+}
+
+// ReadXLConfigs reads every guest's xl config: its name= must match its
+// key, its pci devices are noted, and, with infer on, every backend=X
+// device makes the guest depend on X. A missing xl config is skipped here
+// (CheckFiles reports it). It returns the problems found; the inferred
+// edges are added to the graph.
+func (c *Config) ReadXLConfigs() []Problem {
+	var ps []Problem
+	add := func(g *Guest, format string, args ...any) {
+		ps = append(ps, Problem{File: c.File, Line: g.Line, Guest: g.Name, Msg: fmt.Sprintf(format, args...)})
+	}
+	for _, name := range c.Names() {
+		g := c.Guests[name]
+		if g.External {
+			continue
+		}
+		xc, err := xlcfg.ParseFile(g.XLConfig)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+			continue
+		}
+		if err != nil {
+			add(g, "xl config: %v", err)
+			continue
+		}
+		if n, ok := xc.String("name"); !ok {
+			add(g, "xl config %s has no name = %q", g.XLConfig, name)
+		} else if n != name {
+			add(g, "xl config %s:%d says name = %q, but the guest is [guest.%s]: xl would create a domain of another name",
+				g.XLConfig, xc.Keys["name"].Line, n, name)
+		}
+		pcis, err := xc.PCIDevices()
+		if err != nil {
+			add(g, "xl config: %v", err)
+		}
+		for _, p := range pcis {
+			g.PCI = append(g.PCI, p.BDF)
+		}
+		if !c.Defaults.Infer {
+			continue
+		}
+		bs, err := xc.Backends()
+		if err != nil {
+			add(g, "xl config: %v", err)
+			continue
+		}
+		for _, b := range bs {
+			why := fmt.Sprintf("%s backend=%s", b.Kind, b.Domain)
+			switch {
+			case xlcfg.IsDom0(b.Domain):
+			case isNumber(b.Domain):
+				add(g, "xl config %s:%d: %s names a domid, which changes at every boot: name the backend domain instead", g.XLConfig, b.Line, why)
+			case b.Domain == name:
+				add(g, "xl config %s:%d: %s: a guest cannot serve its own devices", g.XLConfig, b.Line, why)
+			case c.Guests[b.Domain] == nil:
+				add(g, "xl config %s:%d: %s, but %s is not in %s: declare [guest.%s] (or [external.%s] if it runs elsewhere), or set infer = false",
+					g.XLConfig, b.Line, why, b.Domain, c.File, b.Domain, b.Domain)
+			default:
+				if slices.ContainsFunc(g.Inferred, func(i Inferred) bool { return i.To == b.Domain }) {
+					continue
+				}
+				declared := slices.ContainsFunc(c.Graph.Dependencies(name), func(e graph.Edge) bool { return e.To == b.Domain && e.Kind == graph.Hard })
+				g.Inferred = append(g.Inferred, Inferred{To: b.Domain, Why: why, Declared: declared})
+				if !declared {
+					c.Graph.AddEdge(name, b.Domain, graph.Hard, "inferred: "+why)
+				}
+			}
+		}
+	}
+	// Declared edges the xl configs contradict close a cycle.
+	for _, cyc := range c.Graph.Cycles() {
+		path := append(slices.Clone(cyc), cyc[0])
+		var inferred []string
+		for i := 0; i+1 < len(path); i++ {
+			for _, e := range c.Graph.Dependencies(path[i]) {
+				if e.To == path[i+1] && strings.HasPrefix(e.Why, "inferred: ") {
+					inferred = append(inferred, fmt.Sprintf("%s → %s (%s)", path[i], path[i+1], e.Why))
+				}
+			}
+		}
+		ps = append(ps, Problem{File: c.File, Line: c.Guests[cyc[0]].Line, Guest: cyc[0],
+			Msg: fmt.Sprintf("the xl configs contradict the declared dependencies: cycle %s, where the xl configs say %s; fix depends_on/after",
+				strings.Join(path, " → "), strings.Join(inferred, ", "))})
+	}
+	return ps
+}
+
+func isNumber(s string) bool {
+	_, err := strconv.Atoi(strings.TrimSpace(s))
+	return err == nil
+}
+
+// InferredNotDeclared lists, for check, the dependencies only the xl
+// configs state.
+func (c *Config) InferredNotDeclared() []string {
+	var out []string
+	for _, n := range c.Names() {
+		for _, i := range c.Guests[n].Inferred {
+			if !i.Declared {
+				out = append(out, fmt.Sprintf("%s depends on %s (inferred: %s)", n, i.To, i.Why))
+			}
+		}
+	}
+	return out
+}
