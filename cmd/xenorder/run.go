@@ -19,6 +19,7 @@ import (
 	"github.com/xenorder/xenorder/internal/lock"
 	"github.com/xenorder/xenorder/internal/notify"
 	"github.com/xenorder/xenorder/internal/runner"
+	"github.com/xenorder/xenorder/internal/xdimport"
 	"github.com/xenorder/xenorder/internal/xl"
 )
 
@@ -114,6 +115,10 @@ func commands() []command {
 		{name: "resume", short: "start drained guests again", flags: changeFlags, run: cmdResume},
 		{name: "restart", short: "drain, then resume", flags: stopFlags, run: cmdRestart},
 		{name: "graph", short: "print the graph as Graphviz DOT", run: cmdGraph},
+		{name: "import", short: "write a xenorder.toml from xendomains' setup", flags: func(fs *flag.FlagSet) {
+			fs.String("auto-dir", "", "the folder of linked xl configs (default: XENDOMAINS_AUTO, or "+xdimport.DefaultAutoDir+")")
+			fs.String("defaults", xdimport.DefaultDefaults, "xendomains' settings")
+		}, run: cmdImport},
 		{name: "plot", short: "draw the last start and stop as an SVG timeline", run: cmdPlot},
 		{name: "plan", short: "print what start or stop would do", run: cmdPlan},
 		{name: "check", short: "validate the config", run: cmdCheck},
@@ -184,7 +189,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		e.notify = notify.FromEnv()
 		return c.run(ctx, e, fs, pos)
 	}
-	return usageErr("unknown command %q (commands: start, stop, drain, resume, restart, plan, check, status, graph, plot, help)", name)
+	return usageErr("unknown command %q (commands: start, stop, drain, resume, restart, plan, check, status, graph, plot, import, help)", name)
 }
 
 func newFlagSet(c command, e *env) *flag.FlagSet {
@@ -354,9 +359,38 @@ func cmdCheck(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	for _, n := range cfg.Names() {
 		edges += len(cfg.Graph.Dependencies(n))
 	}
+	for _, i := range cfg.InferredNotDeclared() {
+		e.out.printf("inferred: %s\n", i)
+	}
 	for _, w := range cfg.Warnings(config.XenconsoledDefaults) {
 		e.out.printf("warning: %s\n", w)
 	}
 	e.out.printf("%s: OK: %d guests, %d dependencies\n", cfg.File, len(cfg.Guests), edges)
 	return nil
+}
+
+// cmdImport prints a xenorder.toml for what xendomains runs today.
+func cmdImport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	if len(args) > 0 {
+		return usageErr("import takes no arguments (xenorder import > /etc/xen/xenorder.toml)")
+	}
+	defaults := fs.Lookup("defaults").Value.String()
+	if defaults != xdimport.DefaultDefaults {
+		// A file named on purpose must be there; the default may be absent.
+		if _, err := os.Stat(defaults); err != nil {
+			return usageErr("import: --defaults: %v", err)
+		}
+	}
+	set, err := xdimport.ReadSettings(defaults)
+	if err != nil {
+		return err
+	}
+	auto := fs.Lookup("auto-dir").Value.String()
+	if auto == "" {
+		auto = set.Auto
+	}
+	if auto == "" {
+		auto = xdimport.DefaultAutoDir
+	}
+	return xdimport.Write(e.stdout, auto, set)
 }
