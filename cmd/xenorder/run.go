@@ -187,7 +187,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		e.log = diagLogger(stderr, e.verbose, toJournal)
 		e.events = newEventLogger(e.out, toJournal)
 		e.notify = notify.FromEnv()
-		return c.run(ctx, e, fs, pos)
+		err = c.run(ctx, e, fs, pos)
+		e.log.Debug("resources", "cpu", cpuUsed().Round(time.Millisecond))
+		return err
 	}
 	return usageErr("unknown command %q (commands: start, stop, drain, resume, restart, plan, check, status, graph, plot, import, help)", name)
 }
@@ -393,4 +395,13 @@ func cmdImport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		auto = xdimport.DefaultAutoDir
 	}
 	return xdimport.Write(e.stdout, auto, set)
+}
+
+// cpuUsed is the CPU time xenorder itself used, without its children (xl).
+func cpuUsed() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

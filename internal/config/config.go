@@ -37,6 +37,7 @@ const (
 	DefaultAttemptTimeout = 5 * time.Second
 	DefaultConsoleLogDir  = "/var/log/xen/console"
 	DefaultXenstoreRead   = "xenstore-read"
+	DefaultXenstoreWatch  = "xenstore-watch"
 	DefaultSaveTimeout    = 10 * time.Minute
 	DefaultLockFile       = "/run/xenorder.lock"
 )
@@ -82,6 +83,7 @@ type Defaults struct {
 	ProbeInterval time.Duration
 	ConsoleLogDir string // absolute
 	XenstoreRead  string
+	XenstoreWatch string // "" when off
 	Undeclared    string // UndeclaredStopFirst or UndeclaredLeave
 	LockFile      string // absolute
 	Infer         bool   // add the dependencies the xl configs imply (backend=)
@@ -211,6 +213,7 @@ type rawDefaults struct {
 	ProbeInterval *string `toml:"probe_interval"`
 	ConsoleLogDir *string `toml:"console_log_dir"`
 	XenstoreRead  *string `toml:"xenstore_read"`
+	XenstoreWatch *string `toml:"xenstore_watch"`
 	Undeclared    *string `toml:"undeclared"`
 	LockFile      *string `toml:"lock_file"`
 	Infer         *bool   `toml:"infer"`
@@ -427,6 +430,7 @@ func (v *validator) build(raw *rawFile, md toml.MetaData) *Config {
 		ProbeInterval: v.duration("", "probe_interval", raw.Defaults.ProbeInterval, DefaultProbeInterval),
 		ConsoleLogDir: DefaultConsoleLogDir,
 		XenstoreRead:  DefaultXenstoreRead,
+		XenstoreWatch: DefaultXenstoreWatch,
 		Undeclared:    UndeclaredStopFirst,
 		LockFile:      DefaultLockFile,
 		Infer:         raw.Defaults.Infer == nil || *raw.Defaults.Infer,
@@ -456,6 +460,9 @@ func (v *validator) build(raw *rawFile, md toml.MetaData) *Config {
 	d.LockFile = absFrom(dir, d.LockFile)
 	if d.Undeclared != UndeclaredStopFirst && d.Undeclared != UndeclaredLeave {
 		v.add("", "undeclared", "%q is not one of %q, %q", d.Undeclared, UndeclaredStopFirst, UndeclaredLeave)
+	}
+	if p := raw.Defaults.XenstoreWatch; p != nil {
+		d.XenstoreWatch = *p // "" turns the watch off
 	}
 	if p := raw.Defaults.MaxParallel; p != nil {
 		if *p <= 0 {
@@ -676,7 +683,7 @@ func (v *validator) edges(cfg *Config, g *Guest, key string, deps []string, kind
 // knownKeys lists the keys of each table, for "did you mean".
 var knownKeys = map[string][]string{
 	"":         {"defaults", "guest", "external"},
-	"defaults": {"xl", "config_dir", "start_timeout", "stop_timeout", "max_parallel", "state_dir", "poll_interval", "probe_interval", "console_log_dir", "xenstore_read", "undeclared", "lock_file", "stop_action", "migrate_to", "acpi_fallback", "save_timeout", "restore_fallback", "infer", "pci_assignable"},
+	"defaults": {"xl", "config_dir", "start_timeout", "stop_timeout", "max_parallel", "state_dir", "poll_interval", "probe_interval", "console_log_dir", "xenstore_read", "xenstore_watch", "undeclared", "lock_file", "stop_action", "migrate_to", "acpi_fallback", "save_timeout", "restore_fallback", "infer", "pci_assignable"},
 	"guest":    {"config", "depends_on", "after", "autostart", "start_timeout", "stop_timeout", "ready", "stop_action", "migrate_to", "acpi_fallback", "save_timeout", "restore_fallback", "pci_assignable", "pci_seize"},
 	"ready":    {"tcp", "exec", "xenstore", "equals", "http", "status", "console", "delay", "interval", "attempt_timeout"},
 }

@@ -16,6 +16,7 @@ type lister struct {
 	hv Hypervisor
 
 	mu        sync.Mutex
+	pokes     chan struct{} // closed when something worth a new look happened
 	snap      snapshot
 	inflight  chan struct{} // closed when the call in flight returns
 	flightAt  time.Time     // when the call in flight began
@@ -93,4 +94,39 @@ func (l *lister) recent(ctx context.Context, interval time.Duration) (snapshot, 
 // fresh returns a snapshot begun now or later.
 func (l *lister) fresh(ctx context.Context) (snapshot, error) {
 	return l.get(ctx, time.Now().Add(-time.Nanosecond))
+}
+
+// changed returns a channel closed at the next poke.
+func (l *lister) changed() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pokes == nil {
+		l.pokes = make(chan struct{})
+	}
+	return l.pokes
+}
+
+// poke wakes everyone waiting in changed: a domain went away.
+func (l *lister) poke() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pokes != nil {
+		close(l.pokes)
+		l.pokes = nil
+	}
+}
+
+// sleepOrPoke waits for d, a poke, or the end of ctx.
+func (l *lister) sleepOrPoke(ctx context.Context, d time.Duration) error {
+	ch := l.changed()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

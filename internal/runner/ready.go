@@ -112,6 +112,8 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
 		probes = withoutKinds(probes, probe.KindConsole, probe.KindDelay)
 	}
 	w := &readyWait{r: r, g: g, deadline: deadline, began: began, target: target, probes: probes, announced: !fresh}
+	// After a create, only what xl list says after it counts.
+	w.seen.at = out.Created
 	if out.DomID >= 0 {
 		w.last.ID = out.DomID
 	}
@@ -196,6 +198,20 @@ func withoutKinds(ps []config.Probe, kinds ...string) []config.Probe {
 	return out
 }
 
+// Adaptive checking: something awaited for a while is checked every
+// 1/adaptiveDivisor of that while, never more often than minCheck and never
+// less often than its configured interval. Quick first checks, then back
+// off: the reaction comes within ~6% of the wait, while the checks per
+// second stay bounded whatever the number of guests waited on.
+const (
+	adaptiveDivisor = 16
+	minCheck        = 100 * time.Millisecond
+)
+
+func adaptive(elapsed, interval time.Duration) time.Duration {
+	return min(max(elapsed/adaptiveDivisor, minCheck), interval)
+}
+
 // readyWait is one guest's wait until it runs and its probes pass.
 type readyWait struct {
 	r         *Runner
@@ -227,17 +243,19 @@ type probeState struct {
 func (w *readyWait) wait(ctx context.Context) (xl.Domain, error) {
 	r := w.r
 	poll := r.interval()
-	tick := poll
+	fastest := poll
 	states := make([]probeState, len(w.probes))
 	for _, p := range w.probes {
-		tick = min(tick, p.Interval)
+		fastest = min(fastest, p.Interval)
 	}
-	tick = max(tick, 10*time.Millisecond)
 	progressEvery := orDefault(r.ProgressEvery, DefaultProgressEvery)
 	lastProgress := time.Now()
 	lastAwaited := ""
+	var lastLook time.Time // the first look is at once
 	for {
-		if !w.g.External && time.Since(w.seen.at) >= poll {
+		elapsed := time.Since(w.began)
+		if !w.g.External && (lastLook.IsZero() || time.Since(lastLook) >= adaptive(elapsed, poll)) {
+			lastLook = time.Now()
 			if err := w.look(ctx); err != nil {
 				return w.last, err
 			}
@@ -255,7 +273,7 @@ func (w *readyWait) wait(ctx context.Context) (xl.Domain, error) {
 					continue
 				}
 				st.attempts++
-				st.next = now.Add(p.Interval)
+				st.next = now.Add(adaptive(elapsed, p.Interval))
 				// An attempt never outlasts the start timeout. If the
 				// deadline, not attempt_timeout, cut it short, its "timed
 				// out" says nothing: keep the previous failure.
@@ -294,7 +312,7 @@ func (w *readyWait) wait(ctx context.Context) (xl.Domain, error) {
 			lastProgress = time.Now()
 			r.emit(w.g.Name, w.last.ID, nil, "waiting for %s (%s of %s)", w.awaited(states, true), time.Since(w.began).Round(time.Second), w.g.StartTimeout)
 		}
-		if err := sleep(ctx, min(tick, time.Until(w.deadline)+time.Millisecond)); err != nil {
+		if err := sleep(ctx, min(adaptive(time.Since(w.began), fastest), time.Until(w.deadline)+time.Millisecond)); err != nil {
 			return w.last, err
 		}
 	}

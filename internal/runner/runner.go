@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xenorder/xenorder/internal/config"
@@ -42,8 +43,9 @@ type Runner struct {
 	// Notify, if set, hears of progress and long waits.
 	Notify Notifier
 
-	list *lister
-	prog progress
+	list     *lister
+	prog     progress
+	watching atomic.Bool // the @releaseDomain watch runs
 }
 
 // progress counts a run's finished guests for the service manager's status.
@@ -416,6 +418,7 @@ func (r *Runner) Start(ctx context.Context, plan *Plan) *Result {
 
 // waitGone polls until name is no longer listed or the deadline passes.
 func (r *Runner) waitGone(ctx context.Context, name string, deadline time.Time) error {
+	began := time.Now()
 	var seen snapshot
 	for {
 		s, err := r.lister().get(ctx, seen.at)
@@ -431,7 +434,7 @@ func (r *Runner) waitGone(ctx context.Context, name string, deadline time.Time) 
 		if !time.Now().Before(deadline) {
 			return fmt.Errorf("still listed after waiting until %s", deadline.Format(time.TimeOnly))
 		}
-		if err := sleep(ctx, min(r.interval(), time.Until(deadline)+time.Millisecond)); err != nil {
+		if err := r.lister().sleepOrPoke(ctx, min(r.deathCheck(time.Since(began)), time.Until(deadline)+time.Millisecond)); err != nil {
 			return err
 		}
 	}

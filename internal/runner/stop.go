@@ -325,6 +325,11 @@ func (r *Runner) Stop(ctx context.Context, plan *Plan) *Result {
 		// A stop once begun is finished, whatever happens to ctx.
 		return r.stopOne(context.WithoutCancel(ctx), n, steps[n].Method, policy, grace)
 	}
+	// A death is seen at once through xenstore's @releaseDomain watch where
+	// there is one; the waits poll either way.
+	wctx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWatch()
+	r.watchReleases(wctx)
 	r.beginProgress("stopping", len(order))
 	w.onDone = r.finished
 	w.walk(ctx, order, waitFor, gate, run)
@@ -439,7 +444,8 @@ func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(S
 		r.emit(name, out.DomID, nil, "no PV control interface (an HVM guest without PV drivers): pressing its ACPI power button instead (xl shutdown -F)")
 		err = r.HV.Shutdown(ctx, name, true)
 	}
-	deadline := time.Now().Add(grace)
+	requested := time.Now()
+	deadline := requested.Add(grace)
 	if err != nil {
 		if xl.IsNoSuchDomain(err) {
 			r.emit(name, out.DomID, nil, "stopped (gone before the request)")
@@ -470,7 +476,7 @@ func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(S
 		if !time.Now().Before(deadline) {
 			break
 		}
-		if err := sleep(ctx, min(r.interval(), time.Until(deadline)+time.Millisecond)); err != nil {
+		if err := r.lister().sleepOrPoke(ctx, min(r.deathCheck(time.Since(requested)), time.Until(deadline)+time.Millisecond)); err != nil {
 			return finish(Failed, err)
 		}
 	}

@@ -220,7 +220,7 @@ xen_scheduler          : credit2
 xen_pagesize           : 4096
 platform_params        : virt_start=0xffff800000000000
 xen_changeset          : 
-xen_commandline        : console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=1 loglvl=all guest_loglvl=all noreboot bootscrub=false
+xen_commandline        : %s
 cc_compiler            : x86_64-linux-gnu-gcc (Debian 12.2.0-14+deb12u1) 12.2.0
 cc_compile_by          : pkg-xen-devel
 cc_compile_domain      : lists.alioth.debian.org
@@ -239,12 +239,9 @@ func (e *Env) cmdInfo(args []string) int {
 	if err != nil {
 		return e.fatal(err)
 	}
-	free := e.TotalMemMiB - s.st.usedMiB()
-	if free < 0 {
-		free = 0
-	}
+	free := s.freeMiB()
 	s.commit()
-	fmt.Fprintf(e.Stdout, infoTemplate, e.TotalMemMiB, free)
+	fmt.Fprintf(e.Stdout, infoTemplate, e.TotalMemMiB, free, e.xenCommandline())
 	return 0
 }
 

@@ -154,12 +154,9 @@ func (e *Env) launch(d *Domain, o launchOpts) int {
 	if err != nil {
 		return e.fatal(err)
 	}
-	need := d.MemMiB
-	if d.WantStub {
-		need += d.StubMemMiB
-	}
-	if need > e.TotalMemMiB-s.st.usedMiB() {
-		fmt.Fprintf(e.Stderr, "failed to free memory for the domain\n")
+	// xl's freemem, under the lock like xl's: the memory is the new
+	// domain's from here on (it holds it while it is being built).
+	if !s.reserveMemory(d) {
 		if err := s.commit(); err != nil {
 			return e.fatal(err)
 		}

@@ -17,6 +17,56 @@
 //	XLSIM_CONSOLE_DIR   where guest-<name>.log console logs go ($XLSIM_DIR/console)
 //	XLSIM_ACK_TIMEOUT   how long xl shutdown waits for a guest to acknowledge (1s)
 //	XLSIM_TOTAL_MEMORY  the host's memory in MiB for xl info and create (3071)
+//	XLSIM_AUTOBALLOON   off (default) or on: whether xl balloons Domain-0
+//	                    (see Host memory below)
+//	XLSIM_DOM0_MIN_MEMORY
+//	                    with autoballoon, the least memory in MiB xl may
+//	                    balloon Domain-0 down to (512)
+//	XLSIM_XL_CONF       an xl.conf the simulated xl reads like real xl reads
+//	                    /etc/xen/xl.conf (unset: none); its autoballoon=
+//	                    overrides XLSIM_AUTOBALLOON (see below)
+//
+// Host memory (memory.go; tools/xl/xl_vmcontrol.c: freemem,
+// tools/libs/light/libxl_mem.c). xl info shows total_memory
+// (XLSIM_TOTAL_MEMORY) and free_memory: the total less the memory of every
+// domain (xl list's Mem, Domain-0 and stub domains included). A domain
+// holds its memory from the moment xl create (or restore) starts building
+// it; when it goes away its memory is free again (Domain-0 is never
+// ballooned back up). xl create's memory check and reservation happen in
+// one locked step, like real xl's under its lock, so parallel creates that
+// together do not fit fail for the later ones. The two modes:
+//
+//	off         as on a host booted with dom0_mem=1024M,max:1024M (in xl
+//	            info's xen_commandline, as in the samples): Domain-0 has
+//	            1024 MiB. A create whose memory (plus its stub domain's) is
+//	            not free fails: "failed to free memory for the domain", rc 3
+//	            (restore: 1), no domid taken, nothing left. (Real xl does
+//	            not check without autoballoon and leaves it to Xen to
+//	            refuse; the simulator fails early with xl's message.)
+//	on          as on a host where xl.conf has autoballoon="on" (or "auto"
+//	            and Xen has no dom0_mem=, which xen_commandline then lacks):
+//	            Domain-0 boots with all the memory but 3 MiB (free_memory
+//	            3). When free memory is short of what libxl says the domain
+//	            needs (libxl_domain_need_memory: memory + 1 MiB per vcpu + 4
+//	            KiB per MiB of maxmem + IOMMU tables with pci= + 1 MiB for
+//	            PV or 2 MiB for HVM/PVH + an HVM stub domain's memory,
+//	            rounded up to 2 MiB), xl create balloons Domain-0 down by
+//	            the difference (xl list shows its new Mem; xenstore its
+//	            memory/target). If that takes Domain-0 below
+//	            XLSIM_DOM0_MIN_MEMORY it fails with libxl's
+//	            "libxl: error: libxl_mem.c:287:libxl_set_memory_target: Domain 0:New target <KiB> for dom0 is below the minimum threshold"
+//	            then "failed to free memory for the domain", rc 3 (restore:
+//	            1), Domain-0 untouched, no domid taken.
+//
+// With XLSIM_XL_CONF, autoballoon="on" or "1" picks on and "off" or "0"
+// picks off; "auto", no autoballoon= or no file leave the mode
+// XLSIM_AUTOBALLOON picks, which is what xl's auto gives for the command
+// line that mode shows. Like xl, every xl command first prints "Failed to
+// read config file: PATH: <strerror>" when the file cannot be read, "invalid
+// autoballoon option" (no newline) for another value, and exits 1 after
+// "Failed to parse config file: Invalid argument" when it does not parse.
+// Set the mode before the state directory is first used: Domain-0 gets its
+// memory when the state is created.
 //
 // Files in $XLSIM_DIR besides state.json and lock:
 //

@@ -149,10 +149,12 @@ type State struct {
 	PCI map[string]*PCIDevState `json:"pci,omitempty"`
 }
 
+// newState is a freshly booted host: Domain-0 alone, with the 1024 MiB of
+// dom0_mem= (Env.bootDom0 resizes it for autoballoon).
 func newState(now time.Time) *State {
 	d0 := &Domain{
 		ID: 0, Name: "Domain-0", UUID: "00000000-0000-0000-0000-000000000000", Type: "pv",
-		MemMiB: 1024, MaxMemMiB: 1024, VCPUs: 1, MaxVCPUs: 1,
+		MemMiB: dom0FixedMiB, MaxMemMiB: dom0FixedMiB, VCPUs: 1, MaxVCPUs: 1,
 		Phase: phaseRunning, Booted: true, CreatedAt: now, BuiltAt: now,
 		CPU: 12.0, RunSince: now,
 		OnPoweroff: "destroy", OnReboot: "restart", OnWatchdog: "destroy", OnCrash: "destroy", OnSoftReset: "soft-reset",
@@ -308,7 +310,9 @@ func (e *Env) begin() (*session, error) {
 func (e *Env) loadState(now time.Time) (*State, error) {
 	b, err := os.ReadFile(filepath.Join(e.Dir, "state.json"))
 	if errors.Is(err, fs.ErrNotExist) {
-		return newState(now), nil
+		st := newState(now)
+		e.bootDom0(st.Domains[0])
+		return st, nil
 	}
 	if err != nil {
 		return nil, err
@@ -321,7 +325,9 @@ func (e *Env) loadState(now time.Time) (*State, error) {
 		st.Gone = map[int]GoneInfo{}
 	}
 	if st.byID(0) == nil {
-		st.add(newState(now).Domains[0])
+		d0 := newState(now).Domains[0]
+		e.bootDom0(d0)
+		st.add(d0)
 	}
 	if st.NextDomid < 1 {
 		st.NextDomid = 1

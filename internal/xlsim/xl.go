@@ -17,8 +17,17 @@ type Env struct {
 	ConsoleDir  string        // $XLSIM_CONSOLE_DIR, default $XLSIM_DIR/console
 	AckTimeout  time.Duration // $XLSIM_ACK_TIMEOUT, default 1s
 	TotalMemMiB int64         // $XLSIM_TOTAL_MEMORY, default 3071
+	// Autoballoon: the host boots without dom0_mem= and xl balloons
+	// Domain-0 down to make room ($XLSIM_AUTOBALLOON=on, or the
+	// autoballoon= of $XLSIM_XL_CONF).
+	Autoballoon bool
+	Dom0MinMiB  int64  // $XLSIM_DOM0_MIN_MEMORY, default 512
+	XLConf      string // $XLSIM_XL_CONF: an xl.conf to read, or ""
 	Stdout      io.Writer
 	Stderr      io.Writer
+
+	xlConfMsgs string // what xl prints about XLConf
+	xlConfFail bool   // xl exits 1 for XLConf
 }
 
 // Defaults of the environment.
@@ -34,6 +43,8 @@ func EnvFromOS(stdout, stderr io.Writer) (*Env, error) {
 		ConsoleDir:  os.Getenv("XLSIM_CONSOLE_DIR"),
 		AckTimeout:  DefaultAckTimeout,
 		TotalMemMiB: DefaultTotalMemory,
+		Dom0MinMiB:  DefaultDom0MinMemory,
+		XLConf:      os.Getenv("XLSIM_XL_CONF"),
 		Stdout:      stdout,
 		Stderr:      stderr,
 	}
@@ -60,6 +71,21 @@ func EnvFromOS(stdout, stderr io.Writer) (*Env, error) {
 		}
 		e.TotalMemMiB = n
 	}
+	switch v := os.Getenv("XLSIM_AUTOBALLOON"); v {
+	case "", "off":
+	case "on":
+		e.Autoballoon = true
+	default:
+		return nil, fmt.Errorf("bad XLSIM_AUTOBALLOON %q (off or on)", v)
+	}
+	if v := os.Getenv("XLSIM_DOM0_MIN_MEMORY"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("bad XLSIM_DOM0_MIN_MEMORY %q", v)
+		}
+		e.Dom0MinMiB = n
+	}
+	e.readXLConf()
 	return e, nil
 }
 
@@ -288,6 +314,11 @@ func (e *Env) xl(args []string) int {
 	args = args[i:]
 	if len(args) == 0 {
 		e.help("")
+		return 1
+	}
+	// xl reads its xl.conf before it looks at the command.
+	fmt.Fprint(e.Stderr, e.xlConfMsgs)
+	if e.xlConfFail {
 		return 1
 	}
 	cmd := args[0]
