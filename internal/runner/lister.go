@@ -23,6 +23,9 @@ type lister struct {
 	callCount int
 }
 
+// listGather is how long a new xl list waits for others to join it.
+const listGather = 10 * time.Millisecond
+
 type snapshot struct {
 	at   time.Time // when the call that produced it began
 	doms []xl.Domain
@@ -69,12 +72,16 @@ func (l *lister) get(ctx context.Context, after time.Time) (snapshot, error) {
 				return snapshot{}, ctx.Err()
 			}
 		}
+		// The call begins after a short gather, so that the guests asking
+		// at about the same moment (a tier's creates returning together)
+		// share it.
 		ch := make(chan struct{})
-		began := time.Now()
+		began := time.Now().Add(listGather)
 		l.inflight, l.flightAt = ch, began
 		l.callCount++
 		l.mu.Unlock()
 
+		time.Sleep(listGather)
 		doms, err := l.hv.List(context.WithoutCancel(ctx))
 
 		l.mu.Lock()

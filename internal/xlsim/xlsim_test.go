@@ -3,6 +3,7 @@ package xlsim
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -330,6 +331,9 @@ func TestMainInProcess(t *testing.T) {
 	t.Setenv("XLSIM_CONSOLE_DIR", "")
 	t.Setenv("XLSIM_ACK_TIMEOUT", "")
 	t.Setenv("XLSIM_TOTAL_MEMORY", "2048")
+	t.Setenv("XLSIM_AUTOBALLOON", "")
+	t.Setenv("XLSIM_DOM0_MIN_MEMORY", "")
+	t.Setenv("XLSIM_XL_CONF", "")
 	cfg := filepath.Join(dir, "web.cfg")
 	os.WriteFile(cfg, []byte("name='web'\nxlsim_create_time='5ms'\nxlsim_shutdown_time='5ms'\n"), 0o644)
 	if _, errOut, rc := runMain(t, "/usr/sbin/xl", "create", cfg); rc != 0 || errOut != "Parsing config from "+cfg+"\n" {
@@ -471,5 +475,95 @@ func TestMigratedEventJSON(t *testing.T) {
 	evs, err := ReadEvents(dir)
 	if err != nil || len(evs) != 2 || evs[1].Host != "h2" || evs[0].Host != "" {
 		t.Errorf("%+v %v", evs, err)
+	}
+}
+
+func TestNeedMemKiB(t *testing.T) {
+	for _, tc := range []struct {
+		d    Domain
+		want int64
+	}{
+		// memory + 4*(256*vcpus + maxmem) KiB + 1 MiB (PV) or 2 MiB, rounded to 2 MiB
+		{Domain{Type: "pv", MemMiB: 96, MaxMemMiB: 96, VCPUs: 1, MaxVCPUs: 1}, 100 << 10},
+		// 1048576 + 12288 + 1024 = 1061888 KiB, rounded up
+		{Domain{Type: "pv", MemMiB: 1024, MaxMemMiB: 2048, VCPUs: 2, MaxVCPUs: 4}, 1062912},
+		// 524288 + 3072 + 2048 = 529408 KiB, rounded up
+		{Domain{Type: "pvh", MemMiB: 512, MaxMemMiB: 512, VCPUs: 1, MaxVCPUs: 1}, 518 << 10},
+		{Domain{Type: "hvm", MemMiB: 64, MaxMemMiB: 64, VCPUs: 1, MaxVCPUs: 1, WantStub: true, StubMemMiB: 32}, 100 << 10},
+		// 524280 + 1024 + 1024 = 526328 KiB; with PCI passthrough plus
+		// IOMMU page tables for 510 MiB: 255 + 1 + 1 + 1 pages.
+		{Domain{Type: "pv", MemMiB: 510, MaxMemMiB: 510, VCPUs: 1, MaxVCPUs: 1}, 514 << 10},
+		{Domain{Type: "pv", MemMiB: 510, MaxMemMiB: 510, VCPUs: 1, MaxVCPUs: 1, PCI: []PCISpec{{}}}, 516 << 10},
+	} {
+		if got := needMemKiB(&tc.d); got != tc.want || got%2048 != 0 {
+			t.Errorf("%s %d/%d MiB %d vcpus pci %d: %d KiB, want %d", tc.d.Type, tc.d.MemMiB, tc.d.MaxMemMiB, tc.d.MaxVCPUs, len(tc.d.PCI), got, tc.want)
+		}
+	}
+}
+
+func TestDom0MemRE(t *testing.T) {
+	for s, want := range map[string]bool{
+		cmdlineDom0Mem: true, cmdlineNoMem: false,
+		"dom0_mem=2G": true, "x dom0_mem=min:512M,max:2G": true, "dom0_mem=-512M": true,
+		"dom0_mem=10%": true, "dom0_mem=1G+10%": true, "xdom0_mem=1G": false, "dom0_mem=": false,
+		"dom0_mem=lots": false, "dom0_max_vcpus=1": false,
+	} {
+		if got := dom0MemRE.MatchString(s); got != want {
+			t.Errorf("%q: %v", s, got)
+		}
+	}
+}
+
+func TestEnvAutoballoon(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XLSIM_DIR", dir)
+	t.Setenv("XLSIM_TOTAL_MEMORY", "")
+	conf := filepath.Join(dir, "xl.conf")
+	for _, tc := range []struct {
+		env, conf string // conf "-": no XLSIM_XL_CONF
+		want      bool
+		msgs      string
+		fail      bool
+	}{
+		{"", "-", false, "", false},
+		{"off", "-", false, "", false},
+		{"on", "-", true, "", false},
+		{"on", "", true, "", false},
+		{"off", `autoballoon="auto"`, false, "", false},
+		{"on", `autoballoon="auto"`, true, "", false},
+		{"off", `autoballoon="on"`, true, "", false},
+		{"on", `autoballoon='off'`, false, "", false},
+		{"off", `autoballoon=1`, true, "", false},
+		{"off", `autoballoon="bogus"`, false, "invalid autoballoon option", false},
+		{"on", `autoballoon="bogus"`, true, "invalid autoballoon option", false},
+		{"on", `autoballoon=`, true, conf + ":1: config parsing error near <newline>: syntax error, unexpected NEWLINE, expecting STRING or NUMBER or '['\nFailed to parse config file: Invalid argument\n", true},
+	} {
+		t.Setenv("XLSIM_AUTOBALLOON", tc.env)
+		if tc.conf == "-" {
+			t.Setenv("XLSIM_XL_CONF", "")
+		} else {
+			t.Setenv("XLSIM_XL_CONF", conf)
+			os.WriteFile(conf, []byte(tc.conf+"\n"), 0o644)
+		}
+		e, err := EnvFromOS(io.Discard, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Autoballoon != tc.want || e.xlConfMsgs != tc.msgs || e.xlConfFail != tc.fail || e.Dom0MinMiB != 512 {
+			t.Errorf("%q %q: %v %q %v %d", tc.env, tc.conf, e.Autoballoon, e.xlConfMsgs, e.xlConfFail, e.Dom0MinMiB)
+		}
+	}
+	t.Setenv("XLSIM_AUTOBALLOON", "")
+	t.Setenv("XLSIM_XL_CONF", filepath.Join(dir, "none"))
+	if e, err := EnvFromOS(io.Discard, io.Discard); err != nil || e.Autoballoon || e.xlConfMsgs != "Failed to read config file: "+filepath.Join(dir, "none")+": No such file or directory\n" {
+		t.Errorf("no xl.conf: %v %+v", err, e)
+	}
+	t.Setenv("XLSIM_XL_CONF", "")
+	for k, v := range map[string]string{"XLSIM_AUTOBALLOON": "auto", "XLSIM_DOM0_MIN_MEMORY": "x"} {
+		t.Setenv(k, v)
+		if _, err := EnvFromOS(io.Discard, io.Discard); err == nil {
+			t.Errorf("%s=%s accepted", k, v)
+		}
+		t.Setenv(k, "")
 	}
 }
