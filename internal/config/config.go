@@ -38,6 +38,7 @@ const (
 	DefaultConsoleLogDir  = "/var/log/xen/console"
 	DefaultXenstoreRead   = "xenstore-read"
 	DefaultXenstoreWatch  = "xenstore-watch"
+	DefaultXLConf         = "/etc/xen/xl.conf"
 	DefaultSaveTimeout    = 10 * time.Minute
 	DefaultLockFile       = "/run/xenorder.lock"
 )
@@ -87,7 +88,10 @@ type Defaults struct {
 	Undeclared    string // UndeclaredStopFirst or UndeclaredLeave
 	LockFile      string // absolute
 	Infer         bool   // add the dependencies the xl configs imply (backend=)
-	Stop          StopPolicy
+	// MemoryAdmission: create a guest only when xl info shows room for it.
+	MemoryAdmission bool
+	XLConf          string // xl's own config, for autoballoon
+	Stop            StopPolicy
 }
 
 // StopPolicy is how a guest is stopped; [defaults] and each guest have one.
@@ -119,6 +123,10 @@ type Guest struct {
 	// normalised BDFs) and the dependencies its backend= devices imply.
 	PCI      []string
 	Inferred []Inferred
+	// MemoryMiB is the guest's memory (xl config `memory`, default 128 as
+	// libxl's); StubMemoryMiB its device-model stub domain's, if any.
+	MemoryMiB     int
+	StubMemoryMiB int
 	// External is a node xenorder never starts or stops, only waits for
 	// (something on the network, a guest on another host).
 	External bool
@@ -203,21 +211,23 @@ type rawFile struct {
 }
 
 type rawDefaults struct {
-	XL            *string `toml:"xl"`
-	ConfigDir     *string `toml:"config_dir"`
-	StartTimeout  *string `toml:"start_timeout"`
-	StopTimeout   *string `toml:"stop_timeout"`
-	MaxParallel   *int    `toml:"max_parallel"`
-	StateDir      *string `toml:"state_dir"`
-	PollInterval  *string `toml:"poll_interval"`
-	ProbeInterval *string `toml:"probe_interval"`
-	ConsoleLogDir *string `toml:"console_log_dir"`
-	XenstoreRead  *string `toml:"xenstore_read"`
-	XenstoreWatch *string `toml:"xenstore_watch"`
-	Undeclared    *string `toml:"undeclared"`
-	LockFile      *string `toml:"lock_file"`
-	Infer         *bool   `toml:"infer"`
-	PCIAssignable *bool   `toml:"pci_assignable"`
+	XL              *string `toml:"xl"`
+	ConfigDir       *string `toml:"config_dir"`
+	StartTimeout    *string `toml:"start_timeout"`
+	StopTimeout     *string `toml:"stop_timeout"`
+	MaxParallel     *int    `toml:"max_parallel"`
+	StateDir        *string `toml:"state_dir"`
+	PollInterval    *string `toml:"poll_interval"`
+	ProbeInterval   *string `toml:"probe_interval"`
+	ConsoleLogDir   *string `toml:"console_log_dir"`
+	XenstoreRead    *string `toml:"xenstore_read"`
+	XenstoreWatch   *string `toml:"xenstore_watch"`
+	Undeclared      *string `toml:"undeclared"`
+	LockFile        *string `toml:"lock_file"`
+	Infer           *bool   `toml:"infer"`
+	MemoryAdmission *bool   `toml:"memory_admission"`
+	XLConf          *string `toml:"xl_conf"`
+	PCIAssignable   *bool   `toml:"pci_assignable"`
 	rawStop
 }
 
@@ -420,20 +430,22 @@ func (v *validator) build(raw *rawFile, md toml.MetaData) *Config {
 		}
 	}
 	d := Defaults{
-		XL:            DefaultXL,
-		ConfigDir:     DefaultConfigDir,
-		StartTimeout:  v.duration("", "start_timeout", raw.Defaults.StartTimeout, DefaultStartTimeout),
-		StopTimeout:   v.duration("", "stop_timeout", raw.Defaults.StopTimeout, DefaultStopTimeout),
-		MaxParallel:   DefaultMaxParallel,
-		StateDir:      DefaultStateDir,
-		PollInterval:  v.duration("", "poll_interval", raw.Defaults.PollInterval, DefaultPollInterval),
-		ProbeInterval: v.duration("", "probe_interval", raw.Defaults.ProbeInterval, DefaultProbeInterval),
-		ConsoleLogDir: DefaultConsoleLogDir,
-		XenstoreRead:  DefaultXenstoreRead,
-		XenstoreWatch: DefaultXenstoreWatch,
-		Undeclared:    UndeclaredStopFirst,
-		LockFile:      DefaultLockFile,
-		Infer:         raw.Defaults.Infer == nil || *raw.Defaults.Infer,
+		XL:              DefaultXL,
+		ConfigDir:       DefaultConfigDir,
+		StartTimeout:    v.duration("", "start_timeout", raw.Defaults.StartTimeout, DefaultStartTimeout),
+		StopTimeout:     v.duration("", "stop_timeout", raw.Defaults.StopTimeout, DefaultStopTimeout),
+		MaxParallel:     DefaultMaxParallel,
+		StateDir:        DefaultStateDir,
+		PollInterval:    v.duration("", "poll_interval", raw.Defaults.PollInterval, DefaultPollInterval),
+		ProbeInterval:   v.duration("", "probe_interval", raw.Defaults.ProbeInterval, DefaultProbeInterval),
+		ConsoleLogDir:   DefaultConsoleLogDir,
+		XenstoreRead:    DefaultXenstoreRead,
+		XenstoreWatch:   DefaultXenstoreWatch,
+		Undeclared:      UndeclaredStopFirst,
+		LockFile:        DefaultLockFile,
+		Infer:           raw.Defaults.Infer == nil || *raw.Defaults.Infer,
+		MemoryAdmission: raw.Defaults.MemoryAdmission == nil || *raw.Defaults.MemoryAdmission,
+		XLConf:          DefaultXLConf,
 	}
 	d.Stop = v.stopPolicy("", raw.Defaults.rawStop, StopPolicy{
 		Action: StopShutdown, ACPIFallback: true, SaveTimeout: DefaultSaveTimeout, RestoreFallback: RestoreCreate,
@@ -445,7 +457,7 @@ func (v *validator) build(raw *rawFile, md toml.MetaData) *Config {
 	}{{"xl", raw.Defaults.XL, &d.XL}, {"config_dir", raw.Defaults.ConfigDir, &d.ConfigDir},
 		{"state_dir", raw.Defaults.StateDir, &d.StateDir}, {"console_log_dir", raw.Defaults.ConsoleLogDir, &d.ConsoleLogDir},
 		{"xenstore_read", raw.Defaults.XenstoreRead, &d.XenstoreRead}, {"undeclared", raw.Defaults.Undeclared, &d.Undeclared},
-		{"lock_file", raw.Defaults.LockFile, &d.LockFile}} {
+		{"lock_file", raw.Defaults.LockFile, &d.LockFile}, {"xl_conf", raw.Defaults.XLConf, &d.XLConf}} {
 		if s.in == nil {
 			continue
 		}
@@ -683,7 +695,7 @@ func (v *validator) edges(cfg *Config, g *Guest, key string, deps []string, kind
 // knownKeys lists the keys of each table, for "did you mean".
 var knownKeys = map[string][]string{
 	"":         {"defaults", "guest", "external"},
-	"defaults": {"xl", "config_dir", "start_timeout", "stop_timeout", "max_parallel", "state_dir", "poll_interval", "probe_interval", "console_log_dir", "xenstore_read", "xenstore_watch", "undeclared", "lock_file", "stop_action", "migrate_to", "acpi_fallback", "save_timeout", "restore_fallback", "infer", "pci_assignable"},
+	"defaults": {"xl", "config_dir", "start_timeout", "stop_timeout", "max_parallel", "state_dir", "poll_interval", "probe_interval", "console_log_dir", "xenstore_read", "xenstore_watch", "undeclared", "lock_file", "stop_action", "migrate_to", "acpi_fallback", "save_timeout", "restore_fallback", "infer", "pci_assignable", "memory_admission", "xl_conf"},
 	"guest":    {"config", "depends_on", "after", "autostart", "start_timeout", "stop_timeout", "ready", "stop_action", "migrate_to", "acpi_fallback", "save_timeout", "restore_fallback", "pci_assignable", "pci_seize"},
 	"ready":    {"tcp", "exec", "xenstore", "equals", "http", "status", "console", "delay", "interval", "attempt_timeout"},
 }

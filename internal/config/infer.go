@@ -49,6 +49,18 @@ func (c *Config) ReadXLConfigs() []Problem {
 			add(g, "xl config %s:%d says name = %q, but the guest is [guest.%s]: xl would create a domain of another name",
 				g.XLConfig, xc.Keys["name"].Line, n, name)
 		}
+		g.MemoryMiB = 128
+		if m, ok, err := xc.Int("memory"); err != nil {
+			add(g, "xl config: %v", err)
+		} else if ok {
+			g.MemoryMiB = int(m)
+		}
+		if s, ok, _ := xc.Int("device_model_stubdomain_override"); ok && s != 0 {
+			g.StubMemoryMiB = 32 // libxl's MiniOS stub domain: 28 MiB + 4 MiB video
+			if m, ok, _ := xc.Int("stubdomain_memory"); ok {
+				g.StubMemoryMiB = int(m)
+			}
+		}
 		pcis, err := xc.PCIDevices()
 		if err != nil {
 			add(g, "xl config: %v", err)

@@ -30,6 +30,9 @@ type fakeHV struct {
 	backends       map[string][]string // domain → the domains serving its devices
 	assignable     []string
 	pciback        bool
+	totalMiB       int64 // 0: plenty
+	mem            map[string]int64
+	balloon        bool
 	shutdownDelay  time.Duration
 	inCreate, peak int
 }
@@ -277,4 +280,30 @@ func (f *fakeHV) PCIAssignableAdd(ctx context.Context, bdf string) error {
 	}
 	f.assignable = append(f.assignable, bdf)
 	return nil
+}
+
+func (f *fakeHV) Info(ctx context.Context) (xl.Info, error) {
+	defer f.record("info", "", time.Now())
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	total := f.totalMiB
+	if total == 0 {
+		total = 1 << 20
+	}
+	used := int64(0)
+	for name := range f.doms {
+		used += f.memOf(name)
+	}
+	cmdline := "dom0_mem=1024M,max:1024M"
+	if f.balloon {
+		cmdline = "console=com1"
+	}
+	return xl.Info{TotalMemoryMiB: total, FreeMemoryMiB: total - used, XenCommandline: cmdline}, nil
+}
+
+func (f *fakeHV) memOf(name string) int64 {
+	if m, ok := f.mem[name]; ok {
+		return m
+	}
+	return 96
 }

@@ -79,6 +79,11 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
 			if err := r.preparePCI(ctx, g); err != nil {
 				return fail(err)
 			}
+			release, err := r.admit(ctx, g, deadline)
+			if err != nil {
+				return fail(err)
+			}
+			defer release()
 			target.ConsoleOffset = probe.ConsoleSize(r.Config.Defaults.ConsoleLogDir, g.Name)
 			r.emit(g.Name, -1, nil, "creating (xl create %s)", g.XLConfig)
 			r.status("creating %s", g.Name)

@@ -44,6 +44,7 @@ type Runner struct {
 	Notify Notifier
 
 	list     *lister
+	mem      *memGate
 	prog     progress
 	watching atomic.Bool // the @releaseDomain watch runs
 }
@@ -402,6 +403,7 @@ func (r *Runner) Start(ctx context.Context, plan *Plan) *Result {
 	}
 	run := func(n string) *Outcome { return r.startOne(ctx, r.Config.Guests[n]) }
 	r.beginProgress("starting", len(order))
+	r.mem = &memGate{} // one memory account per start
 	w.onDone = func(o *Outcome) {
 		r.finished(o)
 		if r.OnReady != nil && (o.Status == Done || o.Status == AlreadyDone || o.Status == FellBack) {

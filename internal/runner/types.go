@@ -28,6 +28,7 @@ type Hypervisor interface {
 	// when the xen-pciback driver is not loaded.
 	PCIAssignableList(ctx context.Context) (bdfs []string, pciback bool, err error)
 	PCIAssignableAdd(ctx context.Context, bdf string) error
+	Info(ctx context.Context) (xl.Info, error)
 }
 
 // Notifier hears of progress and of long waits, for a service manager
