@@ -54,7 +54,8 @@ func newHost(t *testing.T) *host {
 	root := t.TempDir()
 	h := &host{t: t, dir: filepath.Join(root, "state"), cfg: filepath.Join(root, "etc")}
 	os.MkdirAll(h.cfg, 0o755)
-	h.env = append(os.Environ(), "XLSIM_DIR="+h.dir, "XLSIM_CONSOLE_DIR=", "XLSIM_ACK_TIMEOUT=", "XLSIM_TOTAL_MEMORY=")
+	h.env = append(os.Environ(), "XLSIM_DIR="+h.dir, "XLSIM_CONSOLE_DIR=", "XLSIM_ACK_TIMEOUT=", "XLSIM_TOTAL_MEMORY=",
+		"XLSIM_AUTOBALLOON=", "XLSIM_DOM0_MIN_MEMORY=", "XLSIM_XL_CONF=")
 	return h
 }
 
