@@ -56,9 +56,11 @@ func demo(ctx context.Context, keep bool) error {
 			return fmt.Errorf("go build %s: %w", b.pkg, err)
 		}
 	}
-	// xenstore-read is the simulator too, under another name.
-	if err := os.Symlink("xl", filepath.Join(bin, "xenstore-read")); err != nil {
-		return err
+	// xenstore-read and xenstore-watch are the simulator too, under other names.
+	for _, alias := range []string{"xenstore-read", "xenstore-watch"} {
+		if err := os.Symlink("xl", filepath.Join(bin, alias)); err != nil {
+			return err
+		}
 	}
 	host := filepath.Join(tmp, "host")
 	if err := os.CopyFS(host, os.DirFS(filepath.Join(root, "testdata", "seed"))); err != nil {

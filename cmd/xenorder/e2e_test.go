@@ -37,6 +37,7 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Symlink("xl", filepath.Join(dir, "xenstore-read"))
+	os.Symlink("xl", filepath.Join(dir, "xenstore-watch"))
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -589,5 +590,60 @@ func TestReloadStartsOnlyWhatIsNew(t *testing.T) {
 	}
 	if !strings.Contains(r.stdout, "start: 9 guests in") || !strings.Contains(r.stdout, "1 started, 8 already running") {
 		t.Errorf("summary:\n%s", r.stdout)
+	}
+}
+
+// TestStopReactionLatency measures, on a chain whose guests take 300ms to
+// shut down, the time from a guest's death (the simulator's event) to the
+// shutdown request of the guest it depended on: with the @releaseDomain
+// watch and with polling alone.
+func TestStopReactionLatency(t *testing.T) {
+	t.Parallel()
+	latency := map[bool]time.Duration{}
+	lists := map[bool]int{}
+	for _, watch := range []bool{false, true} {
+		h := newHost(t)
+		var b strings.Builder
+		b.WriteString("[defaults]\nconfig_dir = \"chain\"\nlock_file = \"x.lock\"\nstate_dir = \"state\"\n")
+		if !watch {
+			b.WriteString("xenstore_watch = \"\"\n")
+		}
+		os.MkdirAll(filepath.Join(h.dir, "chain"), 0o755)
+		for i := range 5 {
+			fmt.Fprintf(&b, "[guest.c%d]\n", i)
+			if i > 0 {
+				fmt.Fprintf(&b, "depends_on = [\"c%d\"]\n", i-1)
+			}
+			os.WriteFile(filepath.Join(h.dir, "chain", fmt.Sprintf("c%d.cfg", i)),
+				[]byte(fmt.Sprintf("name = \"c%d\"\nmemory = 64\nxlsim_create_time = \"50ms\"\nxlsim_shutdown_time = \"300ms\"\n", i)), 0o644)
+		}
+		os.WriteFile(h.toml, []byte(b.String()), 0o644)
+		mustExit(t, h.xenorder("start"), 0)
+		before := len(h.calls())
+		mustExit(t, h.xenorder("stop"), 0)
+		for _, c := range h.calls()[before:] {
+			if c.Prog == "xl" && len(c.Args) == 1 && c.Args[0] == "list" {
+				lists[watch]++
+			}
+		}
+		gone := goneTimes(t, h)
+		sd := h.callsOf("shutdown")
+		var sum time.Duration
+		for i := range 4 {
+			sum += sd[fmt.Sprintf("c%d", i)].Begin.Sub(gone[fmt.Sprintf("c%d", i+1)])
+		}
+		latency[watch] = sum / 4
+	}
+	t.Logf("reaction to a death during stop: adaptive polling %s with %d xl list; @releaseDomain watch %s with %d xl list",
+		latency[false].Round(time.Millisecond), lists[false], latency[true].Round(time.Millisecond), lists[true])
+	// Both react within a fraction of the 300ms shutdown (a fixed 1s poll
+	// took 500ms on average); the watch needs fewer xl calls for it.
+	for w, l := range latency {
+		if l > 200*time.Millisecond {
+			t.Errorf("watch %v: reaction %s", w, l)
+		}
+	}
+	if lists[true] >= lists[false] {
+		t.Errorf("the watch did not save xl calls: %v", lists)
 	}
 }

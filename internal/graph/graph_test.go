@@ -129,33 +129,65 @@ func TestAddEdgeKeepsStrongerKind(t *testing.T) {
 	}
 }
 
-// bigGraph is a layered DAG of n nodes with about 5n edges.
+// bigGraph is a DAG of n nodes and 5n edges: node i depends on five
+// earlier nodes.
 func bigGraph(n int) *Graph {
 	g := New()
 	for i := 0; i < n; i++ {
-		g.Add(fmt.Sprint("g", i))
-		for k := 1; k <= 5 && i-k*7 >= 0; k++ {
-			g.AddEdge(fmt.Sprint("g", i), fmt.Sprint("g", i-k*7-(i%3)), Hard, "")
+		name := fmt.Sprint("g", i)
+		g.Add(name)
+		if i == 0 {
+			continue
+		}
+		for k := 1; k <= 5; k++ {
+			g.AddEdge(name, fmt.Sprint("g", (i*7919+k*104729)%i), Hard, "")
 		}
 	}
 	return g
 }
 
-func BenchmarkCycles10k(b *testing.B) {
-	g := bigGraph(10000)
-	b.ReportAllocs()
-	for b.Loop() {
-		if c := g.Cycles(); c != nil {
-			b.Fatal(c)
-		}
+func benchSizes(b *testing.B, f func(b *testing.B, g *Graph)) {
+	for _, n := range []int{1000, 10000} {
+		g := bigGraph(n)
+		b.Run(fmt.Sprintf("guests=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			f(b, g)
+		})
 	}
 }
 
-func BenchmarkStartTiers10k(b *testing.B) {
-	g := bigGraph(10000)
-	nodes := g.Nodes()
-	b.ReportAllocs()
-	for b.Loop() {
-		g.StartTiers(nodes)
-	}
+func BenchmarkCycles(b *testing.B) {
+	benchSizes(b, func(b *testing.B, g *Graph) {
+		for b.Loop() {
+			if c := g.Cycles(); c != nil {
+				b.Fatal(c)
+			}
+		}
+	})
+}
+
+func BenchmarkStartOrder(b *testing.B) {
+	benchSizes(b, func(b *testing.B, g *Graph) {
+		nodes := g.Nodes()
+		for b.Loop() {
+			g.StartOrder(nodes)
+		}
+	})
+}
+
+func BenchmarkStartTiers(b *testing.B) {
+	benchSizes(b, func(b *testing.B, g *Graph) {
+		nodes := g.Nodes()
+		for b.Loop() {
+			g.StartTiers(nodes)
+		}
+	})
+}
+
+func BenchmarkDrainClosure(b *testing.B) {
+	benchSizes(b, func(b *testing.B, g *Graph) {
+		for b.Loop() {
+			g.DependentClosure([]string{"g1"}, Hard, Soft)
+		}
+	})
 }

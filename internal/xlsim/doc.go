@@ -1,8 +1,10 @@
 // Package xlsim simulates the `xl` toolstack of Xen 4.17 (and
-// `xenstore-read`) for tests: the same output, messages and exit codes as
-// the real commands (testdata/xl-samples), on a simulated host whose state
-// lives in a directory. cmd/xlsim is the binary; tests install it as `xl`
-// and `xenstore-read` (see Build).
+// `xenstore-read`, and `xenstore-watch @releaseDomain`) for tests: the same
+// output, messages and exit codes as the real commands (testdata/xl-samples),
+// on a simulated host whose state lives in a directory. cmd/xlsim is the
+// binary; tests install it as `xl`, `xenstore-read` and `xenstore-watch`
+// (see Build). `xenstore-watch @releaseDomain` prints the path once when set
+// and again whenever a domain has gone, looking every 20ms.
 //
 // There is no daemon: every invocation takes an exclusive flock on
 // $XLSIM_DIR/lock, brings the state up to the present (booting, shutting

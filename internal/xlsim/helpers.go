@@ -24,9 +24,14 @@ func Build(binDir string) error {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build cmd/xlsim: %v\n%s", err, out)
 	}
-	link := filepath.Join(binDir, "xenstore-read")
-	os.Remove(link)
-	return os.Symlink("xl", link)
+	for _, name := range []string{"xenstore-read", "xenstore-watch"} {
+		link := filepath.Join(binDir, name)
+		os.Remove(link)
+		if err := os.Symlink("xl", link); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // SetFaults writes the fault file of the simulator state in dir, one

@@ -103,9 +103,9 @@ func Main(argv []string, stdout, stderr io.Writer) int {
 		base = filepath.Base(argv[0])
 		args = argv[1:]
 	}
-	if base == "xenstore-read" {
-		prog = "xenstore-read"
-	} else if len(args) > 0 && (args[0] == "xenstore-read" || args[0] == "xl") && base != "xl" {
+	if base == "xenstore-read" || base == "xenstore-watch" {
+		prog = base
+	} else if len(args) > 0 && (args[0] == "xenstore-read" || args[0] == "xenstore-watch" || args[0] == "xl") && base != "xl" {
 		prog = args[0]
 		args = args[1:]
 	}
@@ -117,7 +117,9 @@ func Main(argv []string, stdout, stderr io.Writer) int {
 	id := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()+callSeq.Add(1))
 	env.logBegin(id, prog, args, time.Now())
 	var rc int
-	if prog == "xenstore-read" {
+	if prog == "xenstore-watch" {
+		rc = env.xenstoreWatch(args)
+	} else if prog == "xenstore-read" {
 		argv0 := "xenstore-read"
 		if base == "xenstore-read" && len(argv) > 0 {
 			argv0 = argv[0]
