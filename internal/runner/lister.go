@@ -17,6 +17,7 @@ type lister struct {
 
 	mu        sync.Mutex
 	pokes     chan struct{} // closed when something worth a new look happened
+	gen       uint64        // pokes so far
 	snap      snapshot
 	inflight  chan struct{} // closed when the call in flight returns
 	flightAt  time.Time     // when the call in flight began
@@ -103,29 +104,38 @@ func (l *lister) fresh(ctx context.Context) (snapshot, error) {
 	return l.get(ctx, time.Now().Add(-time.Nanosecond))
 }
 
-// changed returns a channel closed at the next poke.
-func (l *lister) changed() <-chan struct{} {
+// generation counts pokes: a waiter notes it before it looks, and its
+// sleep ends at once if a poke came in between.
+func (l *lister) generation() uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.pokes == nil {
-		l.pokes = make(chan struct{})
-	}
-	return l.pokes
+	return l.gen
 }
 
-// poke wakes everyone waiting in changed: a domain went away.
+// poke wakes everyone waiting: a domain went away.
 func (l *lister) poke() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.gen++
 	if l.pokes != nil {
 		close(l.pokes)
 		l.pokes = nil
 	}
 }
 
-// sleepOrPoke waits for d, a poke, or the end of ctx.
-func (l *lister) sleepOrPoke(ctx context.Context, d time.Duration) error {
-	ch := l.changed()
+// sleepOrPoke waits for d, the end of ctx, or a poke after generation gen
+// (one that came before the call counts too).
+func (l *lister) sleepOrPoke(ctx context.Context, d time.Duration, gen uint64) error {
+	l.mu.Lock()
+	if l.gen != gen {
+		l.mu.Unlock()
+		return nil
+	}
+	if l.pokes == nil {
+		l.pokes = make(chan struct{})
+	}
+	ch := l.pokes
+	l.mu.Unlock()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

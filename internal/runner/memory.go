@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/xenorder/xenorder/internal/config"
+	"github.com/xenorder/xenorder/internal/xl"
 )
 
 // memGate admits creates by memory: a guest is created only when `xl info`'s
@@ -18,12 +19,40 @@ import (
 // and its stub domain. Otherwise it waits (a create finishing, a guest
 // going) instead of failing with xl's "failed to free memory for the
 // domain"; one that can never fit fails at once.
+//
+// One `xl info` serves many admissions: each admitted create holds its
+// memory until an xl info taken after the create finished shows it.
 type memGate struct {
-	mu       sync.Mutex
-	reserved int64         // MiB taken by creates under way
-	changed  chan struct{} // closed when reserved drops
-	mode     string        // "admit", or why admission stands aside
-	decided  bool
+	mu      sync.Mutex
+	info    xl.Info
+	infoAt  time.Time // when the xl info call began; zero: none yet
+	holds   []*hold
+	changed chan struct{} // closed when a create finishes
+	mode    string        // "admit", or why admission stands aside
+	decided bool
+}
+
+type hold struct {
+	mib    int64
+	doneAt time.Time // zero while the create is under way
+}
+
+// pending is what the free memory of an xl info taken at `at` does not yet
+// show: creates under way, and creates that finished after it.
+func (g *memGate) pending(at time.Time) (total, underWay int64) {
+	keep := g.holds[:0]
+	for _, h := range g.holds {
+		if !h.doneAt.IsZero() && h.doneAt.Before(at) {
+			continue // the info shows it
+		}
+		keep = append(keep, h)
+		total += h.mib
+		if h.doneAt.IsZero() {
+			underWay += h.mib
+		}
+	}
+	g.holds = keep
+	return total, underWay
 }
 
 var dom0MemRE = regexp.MustCompile(`(^|\s)dom0_mem=`)
@@ -56,45 +85,57 @@ func ballooning(xlConf, xenCmdline string) (bool, string) {
 	return true, "autoballoon=auto without dom0_mem= on Xen's command line"
 }
 
-// admit waits until g fits, reserves its memory and returns the release.
+// admit waits until g fits, holds its memory and returns the release.
 func (r *Runner) admit(ctx context.Context, g *config.Guest, deadline time.Time) (func(), error) {
 	need := int64(g.MemoryMiB + g.StubMemoryMiB)
 	nothing := func() {}
-	if need <= 0 || !r.Config.Defaults.MemoryAdmission || r.mem == nil {
-		return nothing, nil
-	}
 	gate := r.mem
-	info, err := r.HV.Info(ctx)
-	if err != nil {
-		// Admission is a help, not a gate keeper: without xl info, create
-		// as before and let xl say what it says.
-		r.emit(g.Name, -1, err, "cannot read xl info; creating without the memory check")
+	if need <= 0 || !r.Config.Defaults.MemoryAdmission || gate == nil {
 		return nothing, nil
 	}
-	gate.mu.Lock()
-	if !gate.decided {
-		gate.decided = true
-		if b, why := ballooning(r.Config.Defaults.XLConf, info.XenCommandline); b {
-			gate.mode = why + ": xl balloons dom0 down to make room, so free memory means nothing; not checking"
-		} else {
-			gate.mode = "admit"
-		}
-	}
-	if gate.mode != "admit" {
-		gate.mu.Unlock()
-		return nothing, nil
-	}
-	gate.mu.Unlock()
 	said := false
+	fresh := false // the next look needs an xl info begun now
 	for {
 		gate.mu.Lock()
-		room := info.FreeMemoryMiB - gate.reserved
+		stale := gate.infoAt.IsZero() || fresh || time.Since(gate.infoAt) >= r.interval()
+		gate.mu.Unlock()
+		if stale {
+			began := time.Now()
+			info, err := r.HV.Info(ctx)
+			if err != nil {
+				// Admission is a help, not a gate keeper: without xl
+				// info, create as before and let xl say what it says.
+				r.emit(g.Name, -1, err, "cannot read xl info; creating without the memory check")
+				return nothing, nil
+			}
+			gate.mu.Lock()
+			if began.After(gate.infoAt) {
+				gate.info, gate.infoAt = info, began
+			}
+			if !gate.decided {
+				gate.decided = true
+				gate.mode = "admit"
+				if b, why := ballooning(r.Config.Defaults.XLConf, info.XenCommandline); b {
+					gate.mode = why + ": xl balloons dom0 down to make room, so free memory means nothing"
+				}
+			}
+			gate.mu.Unlock()
+		}
+		gate.mu.Lock()
+		if gate.mode != "admit" {
+			gate.mu.Unlock()
+			return nothing, nil
+		}
+		info := gate.info
+		pending, underWay := gate.pending(gate.infoAt)
+		room := info.FreeMemoryMiB - pending
 		if need <= room {
-			gate.reserved += need
+			h := &hold{mib: need}
+			gate.holds = append(gate.holds, h)
 			gate.mu.Unlock()
 			return func() {
 				gate.mu.Lock()
-				gate.reserved -= need
+				h.doneAt = time.Now()
 				if gate.changed != nil {
 					close(gate.changed)
 					gate.changed = nil
@@ -102,20 +143,27 @@ func (r *Runner) admit(ctx context.Context, g *config.Guest, deadline time.Time)
 				gate.mu.Unlock()
 			}, nil
 		}
+		if !fresh && !stale {
+			// Decide on an xl info taken now, not on one from before.
+			gate.mu.Unlock()
+			fresh = true
+			continue
+		}
 		// Nothing frees memory during a start: once no create is under way,
 		// a guest that does not fit never will.
-		if need > info.FreeMemoryMiB+gate.reserved {
+		if underWay == 0 {
 			gate.mu.Unlock()
 			return nil, fmt.Errorf("needs %d MiB (memory %d%s) but the host has %d MiB free of %d (xl info): it cannot fit; "+
-				"stop another guest or lower its memory", need, g.MemoryMiB, stubNote(g), info.FreeMemoryMiB, info.TotalMemoryMiB)
+				"stop another guest or lower its memory", need, g.MemoryMiB, stubNote(g), room, info.TotalMemoryMiB)
 		}
 		if gate.changed == nil {
 			gate.changed = make(chan struct{})
 		}
-		ch, reserved := gate.changed, gate.reserved
+		ch := gate.changed
 		gate.mu.Unlock()
+		fresh = true
 		if !said {
-			r.emit(g.Name, -1, nil, "waiting for memory: needs %d MiB; %d MiB free, %d MiB of it for creates under way", need, info.FreeMemoryMiB, reserved)
+			r.emit(g.Name, -1, nil, "waiting for memory: needs %d MiB; %d MiB free, %d MiB of it for creates under way", need, info.FreeMemoryMiB, pending)
 			r.status("waiting for memory for %s (%d MiB)", g.Name, need)
 			said = true
 		}
@@ -129,10 +177,7 @@ func (r *Runner) admit(ctx context.Context, g *config.Guest, deadline time.Time)
 		}
 		t.Stop()
 		if !time.Now().Before(deadline) {
-			return nil, fmt.Errorf("not enough memory within start_timeout %s: needs %d MiB, %d MiB free", g.StartTimeout, need, info.FreeMemoryMiB)
-		}
-		if info, err = r.HV.Info(ctx); err != nil {
-			return nothing, nil
+			return nil, fmt.Errorf("not enough memory within start_timeout %s: needs %d MiB, %d MiB free", g.StartTimeout, need, room)
 		}
 	}
 }

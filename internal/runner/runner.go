@@ -423,6 +423,7 @@ func (r *Runner) waitGone(ctx context.Context, name string, deadline time.Time) 
 	began := time.Now()
 	var seen snapshot
 	for {
+		gen := r.lister().generation()
 		s, err := r.lister().get(ctx, seen.at)
 		if err != nil {
 			return err
@@ -436,7 +437,7 @@ func (r *Runner) waitGone(ctx context.Context, name string, deadline time.Time) 
 		if !time.Now().Before(deadline) {
 			return fmt.Errorf("still listed after waiting until %s", deadline.Format(time.TimeOnly))
 		}
-		if err := r.lister().sleepOrPoke(ctx, min(r.deathCheck(time.Since(began)), time.Until(deadline)+time.Millisecond)); err != nil {
+		if err := r.lister().sleepOrPoke(ctx, min(r.deathCheck(time.Since(began)), time.Until(deadline)+time.Millisecond), gen); err != nil {
 			return err
 		}
 	}

@@ -454,9 +454,18 @@ func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(S
 		// The grace period keeps running: the guest may still go down.
 		r.emit(name, out.DomID, err, "shutdown request failed; waiting out the grace period")
 	}
-	// Only what xl list says after the request counts.
+	// Only what xl list says after the request counts. With the watch, the
+	// first look waits for a death (or poll_interval): a guest is not gone
+	// the instant it is asked.
 	seen := snapshot{at: time.Now()}
+	gen := r.lister().generation()
+	if r.watching.Load() {
+		if err := r.lister().sleepOrPoke(ctx, min(r.interval(), time.Until(deadline)+time.Millisecond), gen); err != nil {
+			return finish(Failed, err)
+		}
+	}
 	for {
+		gen = r.lister().generation()
 		s, err := r.lister().get(ctx, seen.at)
 		if err != nil {
 			return finish(Failed, fmt.Errorf("stop %s: %w", name, err))
@@ -476,7 +485,7 @@ func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(S
 		if !time.Now().Before(deadline) {
 			break
 		}
-		if err := r.lister().sleepOrPoke(ctx, min(r.deathCheck(time.Since(requested)), time.Until(deadline)+time.Millisecond)); err != nil {
+		if err := r.lister().sleepOrPoke(ctx, min(r.deathCheck(time.Since(requested)), time.Until(deadline)+time.Millisecond), gen); err != nil {
 			return finish(Failed, err)
 		}
 	}
