@@ -647,3 +647,37 @@ func TestStopReactionLatency(t *testing.T) {
 		t.Errorf("the watch did not save xl calls: %v", lists)
 	}
 }
+
+// TestMemoryAdmissionThroughSimulator: on a host without ballooning, a
+// guest that cannot fit fails at once, before xl create, and the others
+// start; where xl balloons dom0, admission stands aside and xl makes room.
+func TestMemoryAdmissionThroughSimulator(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, balloon string
+	}{{"no ballooning", "off"}, {"xl balloons dom0", "on"}} {
+		h := newHost(t)
+		conf := filepath.Join(h.dir, "xl.conf")
+		os.WriteFile(conf, []byte("autoballoon=\""+tt.balloon+"\"\n"), 0o644)
+		h.edit("xenorder.toml", "[defaults]\n", "[defaults]\nxl_conf = \""+conf+"\"\n")
+		// 8 GiB: Domain-0 1024, Domain-N 512, opnsense 2048+32, fileserver
+		// 4096 — fileserver no longer fits once the others run.
+		h.extraEnv = append(h.extraEnv, "XLSIM_TOTAL_MEMORY=8192", "XLSIM_XL_CONF="+conf, "XLSIM_DOM0_MIN_MEMORY=256")
+		r := h.xenorder("start")
+		_, created := h.callsOf("create")["fileserver"]
+		switch tt.balloon {
+		case "off":
+			mustExit(t, r, 1)
+			if created {
+				t.Errorf("%s: fileserver created without room", tt.name)
+			}
+			if !regexp.MustCompile(`FAILED  fileserver: start fileserver: needs 4096 MiB \(memory 4096\) but the host has \d+ MiB free of 8192 \(xl info\): it cannot fit`).MatchString(r.stdout) {
+				t.Errorf("%s:\n%s", tt.name, r)
+			}
+		case "on":
+			if !created {
+				t.Errorf("%s: admission did not stand aside:\n%s", tt.name, r)
+			}
+		}
+	}
+}
