@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -368,5 +369,29 @@ func TestWarnings(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestInferFromXLConfigs(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "drv.cfg"), []byte("name = 'drv'\npci = [ '00:19.0' ]\nmemory = 512\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "web.cfg"), []byte("name = 'web'\nvif = [ 'bridge=br0,backend=drv' ]\ndisk = [ 'backend=Domain-0,vdev=xvda,target=/x' ]\n"), 0o644)
+	for _, infer := range []bool{true, false} {
+		toml := filepath.Join(dir, "x.toml")
+		os.WriteFile(toml, []byte(fmt.Sprintf("[defaults]\nconfig_dir = \".\"\ninfer = %v\n[guest.drv]\n[guest.web]\n", infer)), 0o644)
+		cfg, err := Load(toml)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deps := cfg.Graph.Dependencies("web")
+		if infer && (len(deps) != 1 || deps[0].To != "drv" || deps[0].Why != "inferred: vif backend=drv") {
+			t.Errorf("infer on: %+v", deps)
+		}
+		if !infer && len(deps) != 0 {
+			t.Errorf("infer off: %+v", deps)
+		}
+		if d := cfg.Guests["drv"]; len(d.PCI) != 1 || d.PCI[0] != "0000:00:19.0" || d.MemoryMiB != 512 || !d.PCIAssignable {
+			t.Errorf("drv %+v", d)
+		}
 	}
 }

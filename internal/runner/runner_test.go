@@ -466,3 +466,22 @@ func mapsEqual(a, b map[string]Status) bool {
 var _ = graph.Hard
 
 func asUsage(err error, target **UsageError) bool { return errors.As(err, target) }
+
+func TestStatusColoursOnlyWhenAsked(t *testing.T) {
+	hv := newFake()
+	r, _ := newRunner(t, "[guest.a]\n[guest.b]\n", hv)
+	start(t, r, "a")
+	rep, err := r.Status(t.Context(), StatusOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain := rep.Text(false); strings.Contains(plain, "\x1b[") {
+		t.Errorf("colours without a terminal:\n%q", plain)
+	}
+	if col := rep.Text(true); !strings.Contains(col, "\x1b[32mblocked") {
+		t.Errorf("no colour for a running guest:\n%q", col)
+	}
+	if rep.OK {
+		t.Error("b (autostart) is down but status is OK")
+	}
+}
