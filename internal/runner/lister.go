@@ -53,17 +53,9 @@ func (l *lister) get(ctx context.Context, after time.Time) (snapshot, error) {
 			l.mu.Unlock()
 			return s, nil
 		}
-		if l.inflight != nil && l.flightAt.After(after) {
-			ch := l.inflight
-			l.mu.Unlock()
-			select {
-			case <-ch:
-				continue
-			case <-ctx.Done():
-				return snapshot{}, ctx.Err()
-			}
-		}
-		if l.inflight != nil { // too old for us: wait for it, then call anew
+		if l.inflight != nil {
+			// Join it; if it began too early for us, the loop then calls
+			// anew (one call at a time).
 			ch := l.inflight
 			l.mu.Unlock()
 			select {

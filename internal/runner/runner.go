@@ -359,12 +359,7 @@ func badStartState(s xl.State) string {
 // launched; guests already created are left as they are.
 func (r *Runner) Start(ctx context.Context, plan *Plan) *Result {
 	began := time.Now()
-	steps := map[string]Step{}
-	var order []string
-	for _, s := range plan.Steps() {
-		steps[s.Guest] = s
-		order = append(order, s.Guest)
-	}
+	steps, order := plan.index()
 	w := newWalker(r.Config.Defaults.MaxParallel)
 	waitFor := func(n string) []string {
 		var ps []string

@@ -282,12 +282,7 @@ func (r *Runner) stopAction(d xl.Domain, listed bool, method string, p config.St
 // starts.
 func (r *Runner) Stop(ctx context.Context, plan *Plan) *Result {
 	began := time.Now()
-	steps := map[string]Step{}
-	var order []string
-	for _, s := range plan.Steps() {
-		steps[s.Guest] = s
-		order = append(order, s.Guest)
-	}
+	steps, order := plan.index()
 	w := newWalker(r.Config.Defaults.MaxParallel)
 	waitFor := func(n string) []string {
 		var ps []string

@@ -229,6 +229,17 @@ type Plan struct {
 	Warnings []string
 }
 
+// index returns the steps by guest and the guests in tier order.
+func (p *Plan) index() (map[string]Step, []string) {
+	steps := map[string]Step{}
+	var order []string
+	for _, s := range p.Steps() {
+		steps[s.Guest] = s
+		order = append(order, s.Guest)
+	}
+	return steps, order
+}
+
 // Steps returns every step in tier order.
 func (p *Plan) Steps() []Step {
 	var out []Step
