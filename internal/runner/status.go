@@ -107,8 +107,8 @@ func (r *Runner) Status(ctx context.Context, opts StatusOptions) (*StatusReport,
 	}
 	declared := func(n string) bool { return cfg.Guests[n] != nil && !cfg.Guests[n].External }
 	for _, d := range snap.doms {
-		if declared(d.Name) {
-			continue
+		if declared(d.Name) || d.Name == "(null)" {
+			continue // a dying domain that lost its name is already going
 		}
 		row := GuestStatus{Name: d.Name, Kind: "undeclared", State: d.State.String(), DomID: d.ID,
 			MemoryMiB: d.MemMiB, DependsOn: []string{}, After: []string{}}

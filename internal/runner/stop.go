@@ -17,6 +17,10 @@ import (
 	"github.com/xenorder/xenorder/internal/xl"
 )
 
+// destroyRecheck is how long a failed xl destroy waits for the domain to
+// turn out gone anyway.
+const destroyRecheck = 5 * time.Second
+
 // StubSuffix is what libxl appends to a guest's name to name its device
 // model stub domain (libxl__stub_dm_name).
 const StubSuffix = "-dm"
@@ -576,7 +580,13 @@ func (r *Runner) destroy(ctx context.Context, out *Outcome, finish func(Status, 
 	err := r.HV.Destroy(dctx, name)
 	cancel()
 	if err != nil && !xl.IsNoSuchDomain(err) {
-		return finish(Failed, fmt.Errorf("stop %s: %w", name, err))
+		// The monitor process xl create left destroys a powered-off guest
+		// itself; when both destroy at once, the later xl destroy fails
+		// (xc_domain_destroy: No such process, rc=-3). Gone is gone.
+		if werr := r.waitGone(ctx, name, time.Now().Add(destroyRecheck)); werr != nil {
+			return finish(Failed, fmt.Errorf("stop %s: %w", name, err))
+		}
+		r.emit(name, out.DomID, nil, "gone: destroyed meanwhile by xl's own monitor (our xl destroy said: %v)", err)
 	}
 	if err := r.waitGone(ctx, name, time.Now().Add(wait)); err != nil {
 		return finish(Failed, fmt.Errorf("stop %s: destroyed but %w", name, err))

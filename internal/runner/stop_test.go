@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"github.com/xenorder/xenorder/internal/xl"
 	"os"
 	"path/filepath"
 	"slices"
@@ -344,5 +345,31 @@ func TestGuestCreatedMeanwhileIsRecognised(t *testing.T) {
 	hv.mu.Unlock()
 	if n != 2 { // Domain-0 and one vm
 		t.Errorf("%d domains", n)
+	}
+}
+
+// racingDestroyHV: xl's own monitor destroys the guest as we do; our xl
+// destroy then fails with rc=-3, though the domain is gone.
+type racingDestroyHV struct{ *fakeHV }
+
+func (r *racingDestroyHV) Destroy(ctx context.Context, name string) error {
+	r.fakeHV.Destroy(ctx, name)
+	return &xl.Error{Args: []string{"destroy", name}, ExitCode: 1,
+		Stderr: "libxl: error: libxl_domain.c:1616:domain_destroy_domid_cb: Domain 1:xc_domain_destroy failed: No such process\ndestroy failed (rc=-3)"}
+}
+
+func TestDestroyRacingXLMonitorCountsAsGone(t *testing.T) {
+	hv := newFake()
+	r, c := newRunner(t, "[guest.base]\n[guest.top]\ndepends_on = [\"base\"]\n", &racingDestroyHV{hv})
+	start(t, r)
+	hv.mu.Lock()
+	hv.doms["top"].state = "--ps--" // powered off, paused: the monitor is on it
+	hv.mu.Unlock()
+	res := stop(t, r)
+	if got := statusOf(res); got["top"] != Done || got["base"] != Done {
+		t.Errorf("statuses %v\n%s", got, res.Summary())
+	}
+	if !slices.ContainsFunc(c.lines(), func(l string) bool { return strings.Contains(l, "top: gone: destroyed meanwhile by xl's own monitor") }) {
+		t.Errorf("events %v", c.lines())
 	}
 }
