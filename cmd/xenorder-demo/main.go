@@ -49,18 +49,14 @@ func demo(ctx context.Context, keep bool) error {
 		defer os.RemoveAll(tmp)
 	}
 	bin := filepath.Join(tmp, "bin")
-	for _, b := range []struct{ out, pkg string }{{"xenorder", "./cmd/xenorder"}, {"xl", "./cmd/xlsim"}} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, b.out), b.pkg)
-		cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stdout, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("go build %s: %w", b.pkg, err)
-		}
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, "xenorder"), "./cmd/xenorder")
+	cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build ./cmd/xenorder: %w", err)
 	}
-	// xenstore-read and xenstore-watch are the simulator too, under other names.
-	for _, alias := range []string{"xenstore-read", "xenstore-watch"} {
-		if err := os.Symlink("xl", filepath.Join(bin, alias)); err != nil {
-			return err
-		}
+	// The simulator as xl, xenstore-read and xenstore-watch.
+	if err := xlsim.Build(bin); err != nil {
+		return err
 	}
 	host := filepath.Join(tmp, "host")
 	if err := os.CopyFS(host, os.DirFS(filepath.Join(root, "testdata", "seed"))); err != nil {

@@ -8,8 +8,9 @@ import (
 	"strings"
 )
 
-// Build compiles cmd/xlsim into binDir as "xl", with "xenstore-read" as a
-// symlink to it, for tests that put binDir on PATH. It runs the go command
+// Build compiles cmd/xlsim into binDir as "xl", with "xenstore-read" and
+// "xenstore-watch" as symlinks to it, for tests and tools that put binDir
+// on PATH. It runs the go command
 // found on PATH, in the module of this package.
 func Build(binDir string) error {
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
