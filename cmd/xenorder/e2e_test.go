@@ -114,7 +114,7 @@ func (r result) String() string {
 }
 
 func (h *host) env() []string {
-	env := append(os.Environ(), "PATH="+filepath.Join(h.dir, "fakebin")+":"+binDir+":"+os.Getenv("PATH"), "XLSIM_DIR="+h.sim, "XLSIM_TOTAL_MEMORY=16384",
+	env := append(os.Environ(), "PATH="+filepath.Join(h.dir, "fakebin")+":"+binDir+":"+os.Getenv("PATH"), "XLSIM_DIR="+h.sim, "XLSIM_TOTAL_MEMORY=16384", "XLSIM_MONITOR_DELAY=300ms",
 		"XLSIM_CONSOLE_DIR="+filepath.Join(h.dir, "console"), "XENORDER_CONFIG="+h.toml, "NOTIFY_SOCKET=", "JOURNAL_STREAM=")
 	return append(env, h.extraEnv...)
 }

@@ -127,6 +127,9 @@ type Guest struct {
 	// libxl's); StubMemoryMiB its device-model stub domain's, if any.
 	MemoryMiB     int
 	StubMemoryMiB int
+	// OnPoweroff is the xl config's on_poweroff (default "destroy"): then
+	// xl's own monitor destroys the guest once its OS has shut down.
+	OnPoweroff string
 	// External is a node xenorder never starts or stops, only waits for
 	// (something on the network, a guest on another host).
 	External bool

@@ -49,6 +49,10 @@ func (c *Config) ReadXLConfigs() []Problem {
 			add(g, "xl config %s:%d says name = %q, but the guest is [guest.%s]: xl would create a domain of another name",
 				g.XLConfig, xc.Keys["name"].Line, n, name)
 		}
+		g.OnPoweroff = "destroy"
+		if v, ok := xc.String("on_poweroff"); ok {
+			g.OnPoweroff = v
+		}
 		g.MemoryMiB = 128
 		if m, ok, err := xc.Int("memory"); err != nil {
 			add(g, "xl config: %v", err)

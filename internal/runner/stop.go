@@ -17,6 +17,24 @@ import (
 	"github.com/xenorder/xenorder/internal/xl"
 )
 
+// monitorGrace is how long a guest that powered off may stay listed before
+// xenorder destroys it itself: on real Xen it shows --ps-- until the monitor
+// process xl create left behind destroys it.
+const monitorGrace = 2 * time.Second
+
+// monitorReaps tells whether xl's monitor will destroy a guest listed in
+// this state: it powered off and its on_poweroff destroys (the default; an
+// undeclared domain is assumed so).
+func (r *Runner) monitorReaps(name string, st xl.State) bool {
+	if st.Reason != '-' {
+		return false
+	}
+	if g := r.Config.Guests[name]; g != nil && g.OnPoweroff != "" {
+		return strings.Contains(g.OnPoweroff, "destroy")
+	}
+	return true
+}
+
 // destroyRecheck is how long a failed xl destroy waits for the domain to
 // turn out gone anyway.
 const destroyRecheck = 5 * time.Second
@@ -463,6 +481,7 @@ func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(S
 			return finish(Failed, err)
 		}
 	}
+	var shutAt time.Time // when it was first seen shut down
 	for {
 		gen = r.lister().generation()
 		s, err := r.lister().get(ctx, seen.at)
@@ -477,6 +496,14 @@ func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(S
 				r.emitAfter(time.Since(began), name, out.DomID, nil, "stopped after %s", round(time.Since(began)))
 				return finish(done, out.fellBack)
 			case noOSLeft(d.State):
+				if shutAt.IsZero() {
+					shutAt = s.at
+				}
+				// xl's own monitor destroys a guest that powered off;
+				// give it a moment rather than race it.
+				if r.monitorReaps(name, d.State) && s.at.Sub(shutAt) < monitorGrace {
+					break
+				}
 				r.emit(name, d.ID, nil, "has shut down (state %s): destroying the remains", d.State.Raw)
 				return r.destroy(ctx, out, finish, done)
 			}

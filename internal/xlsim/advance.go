@@ -15,6 +15,7 @@ const (
 	dueShutdown
 	dueCrash
 	dueReboot
+	dueReap
 )
 
 // nextDue finds the earliest thing due at or before now, nil if none.
@@ -33,6 +34,7 @@ func (s *session) nextDue() (*Domain, int, time.Time) {
 		}
 	}
 	for _, d := range s.st.Domains {
+		consider(d, dueReap, d.ReapDue)
 		if d.ID == 0 || d.Phase != phaseRunning || d.Paused {
 			continue
 		}
@@ -71,6 +73,9 @@ func (s *session) advance() {
 			d.RebootDue = time.Time{}
 			d.RebootDone = true
 			s.shutdownHappens(d, at, reasonReboot, d.OnReboot, "")
+		case dueReap:
+			d.ReapDue = time.Time{}
+			s.removeDomain(d, at, GoneInfo{Why: "shutdown", Reason: d.ShutdownReason}, "gone")
 		}
 	}
 }
@@ -133,6 +138,21 @@ func (s *session) shutdownHappens(d *Domain, t time.Time, reason int, action, ev
 	default: // destroy, coredump-destroy
 		if reason == reasonReboot {
 			s.event(d, t, "shutdown")
+		}
+		if delay := s.env.MonitorDelay; delay > 0 && reason != reasonReboot && d.StubFor == 0 {
+			// As on real Xen: the domain stays listed, shut down and
+			// paused (--ps--), until the monitor process xl create left
+			// behind destroys it.
+			d.Phase = phaseShutdown
+			d.Paused, d.PausedAt = true, t
+			d.ShutdownReason = reason
+			d.ShutdownDue = time.Time{}
+			d.ReapDue = t.Add(delay)
+			d.syncCPU(t)
+			if ev != "shutdown" {
+				s.event(d, t, "shutdown")
+			}
+			return
 		}
 		s.removeDomain(d, t, GoneInfo{Why: "shutdown", Reason: reason}, "gone")
 	}

@@ -6,6 +6,10 @@
 // (see Build). `xenstore-watch @releaseDomain` prints the path once when set
 // and again whenever a domain has gone, looking every 20ms.
 //
+// $XLSIM_MONITOR_DELAY (default 0): as on real Xen, a guest that powered off
+// with on_poweroff = "destroy" stays listed shut down and paused (--ps--)
+// this long, until the monitor process of xl create destroys it.
+//
 // There is no daemon: every invocation takes an exclusive flock on
 // $XLSIM_DIR/lock, brings the state up to the present (booting, shutting
 // down, crashing or rebooting guests whose moment has come, each at the

@@ -123,6 +123,7 @@ type Domain struct {
 	CrashDone      bool      `json:"crash_done,omitempty"`
 	RebootDone     bool      `json:"reboot_done,omitempty"`
 	ShutdownDue    time.Time `json:"shutdown_due,omitzero"`
+	ReapDue        time.Time `json:"reap_due,omitzero"` // xl's monitor destroys the shut-down domain then
 	// ShutdownPending: a PV shutdown request is written in xenstore and the
 	// guest has not acknowledged it yet (it is not up, or paused, or dead).
 	ShutdownPending bool `json:"shutdown_pending,omitempty"`

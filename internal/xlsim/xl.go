@@ -13,10 +13,14 @@ import (
 
 // Env is the environment of one invocation.
 type Env struct {
-	Dir         string        // $XLSIM_DIR
-	ConsoleDir  string        // $XLSIM_CONSOLE_DIR, default $XLSIM_DIR/console
-	AckTimeout  time.Duration // $XLSIM_ACK_TIMEOUT, default 1s
-	TotalMemMiB int64         // $XLSIM_TOTAL_MEMORY, default 3071
+	Dir        string        // $XLSIM_DIR
+	ConsoleDir string        // $XLSIM_CONSOLE_DIR, default $XLSIM_DIR/console
+	AckTimeout time.Duration // $XLSIM_ACK_TIMEOUT, default 1s
+	// MonitorDelay: a guest that powered off (on_poweroff destroy) stays
+	// listed --ps-- this long before xl's monitor destroys it, as on real
+	// Xen ($XLSIM_MONITOR_DELAY; default 0: at once).
+	MonitorDelay time.Duration
+	TotalMemMiB  int64 // $XLSIM_TOTAL_MEMORY, default 3071
 	// Autoballoon: the host boots without dom0_mem= and xl balloons
 	// Domain-0 down to make room ($XLSIM_AUTOBALLOON=on, or the
 	// autoballoon= of $XLSIM_XL_CONF).
@@ -63,6 +67,13 @@ func EnvFromOS(stdout, stderr io.Writer) (*Env, error) {
 			return nil, fmt.Errorf("bad XLSIM_ACK_TIMEOUT %q", v)
 		}
 		e.AckTimeout = d
+	}
+	if v := os.Getenv("XLSIM_MONITOR_DELAY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("bad XLSIM_MONITOR_DELAY %q", v)
+		}
+		e.MonitorDelay = d
 	}
 	if v := os.Getenv("XLSIM_TOTAL_MEMORY"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
