@@ -216,9 +216,6 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		if len(args) == 0 {
 			return pos, nil
 		}
-		if args[0] == "--" && len(pos) == 0 { // unreachable: Parse eats "--"
-			return append(pos, args[1:]...), nil
-		}
 		pos = append(pos, args[0])
 		args = args[1:]
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/xenorder/xenorder/internal/config"
 	"github.com/xenorder/xenorder/internal/runner"
-	"github.com/xenorder/xenorder/internal/state"
 	"github.com/xenorder/xenorder/internal/timeline"
 )
 
@@ -153,5 +152,3 @@ func isTerminal(w any) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
-
-var _ = state.SortedDrains
