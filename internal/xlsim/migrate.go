@@ -57,17 +57,11 @@ func (e *Env) cmdMigrate(args []string) int {
 	if err != nil {
 		return e.fatal(err)
 	}
-	id, ok := s.resolve(operands[0])
-	if !ok {
-		s.commit()
-		return e.errInvalidDomain(operands[0])
+	d, rc := e.savable(s, operands[0])
+	if rc >= 0 {
+		return rc
 	}
-	d := s.st.byID(id)
-	if d == nil || id == 0 || d.StubFor != 0 {
-		s.commit()
-		fmt.Fprintf(e.Stderr, "unable to retrieve domain configuration\n")
-		return 1
-	}
+	id := d.ID
 	// The config sent ahead of the domain (save_domain_core_begin).
 	sent := *d
 	if cfgFile != "" {

@@ -38,6 +38,24 @@ func archName(d *Domain) string {
 
 // cmdSave is `xl save [-c] [-p] DOMAIN FILE [CFG]`
 // (tools/xl/xl_saverestore.c).
+// savable resolves the domain a save or a migration takes: a guest, not
+// Domain-0 or a stub domain. On failure it has committed the session,
+// printed xl's message and returns its exit code; else rc is -1.
+func (e *Env) savable(s *session, ident string) (d *Domain, rc int) {
+	id, ok := s.resolve(ident)
+	if !ok {
+		s.commit()
+		return nil, e.errInvalidDomain(ident)
+	}
+	d = s.st.byID(id)
+	if d == nil || id == 0 || d.StubFor != 0 {
+		s.commit()
+		fmt.Fprintf(e.Stderr, "unable to retrieve domain configuration\n")
+		return nil, 1
+	}
+	return d, -1
+}
+
 func (e *Env) cmdSave(args []string) int {
 	opts, operands, rc := e.getopt("save", args, "cpD", nil, 2)
 	if rc >= 0 {
@@ -65,17 +83,11 @@ func (e *Env) cmdSave(args []string) int {
 	if err != nil {
 		return e.fatal(err)
 	}
-	id, ok := s.resolve(operands[0])
-	if !ok {
-		s.commit()
-		return e.errInvalidDomain(operands[0])
+	d, rc := e.savable(s, operands[0])
+	if rc >= 0 {
+		return rc
 	}
-	d := s.st.byID(id)
-	if d == nil || id == 0 || d.StubFor != 0 {
-		s.commit()
-		fmt.Fprintf(e.Stderr, "unable to retrieve domain configuration\n")
-		return 1
-	}
+	id := d.ID
 	if len(operands) == 3 {
 		data, err := os.ReadFile(operands[2])
 		if err != nil {
