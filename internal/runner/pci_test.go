@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 )
@@ -100,5 +99,3 @@ func (m *modprobeHV) PCIAssignableList(ctx context.Context) ([]string, bool, err
 	}
 	return m.fakeHV.PCIAssignableList(ctx)
 }
-
-var _ = slices.Contains[[]string]

@@ -128,23 +128,38 @@ interval = "10ms"
 	}
 }
 
-// crashingHV crashes one domain a while after it was created.
-type crashingHV struct {
+// laterHV changes one domain a while after its create returned: a crash,
+// a reboot.
+type laterHV struct {
 	*fakeHV
-	name  string
-	after time.Duration
+	name   string
+	after  time.Duration
+	change func(f *fakeHV)
 }
 
-func (c *crashingHV) Create(ctx context.Context, cfg string) error {
-	err := c.fakeHV.Create(ctx, cfg)
-	if nameOf(cfg) == c.name {
-		time.AfterFunc(c.after, func() {
-			c.mu.Lock()
-			c.doms[c.name].state = "---sc-"
-			c.mu.Unlock()
+func (l *laterHV) Create(ctx context.Context, cfg string) error {
+	err := l.fakeHV.Create(ctx, cfg)
+	if nameOf(cfg) == l.name {
+		time.AfterFunc(l.after, func() {
+			l.mu.Lock()
+			l.change(l.fakeHV)
+			l.mu.Unlock()
 		})
 	}
 	return err
+}
+
+// crash: the domain crashed, preserved (---sc-).
+func crash(name string) func(f *fakeHV) {
+	return func(f *fakeHV) { f.doms[name].state = "---sc-" }
+}
+
+// reboot: the domain is back under a new domid.
+func reboot(name string) func(f *fakeHV) {
+	return func(f *fakeHV) {
+		f.doms[name] = &fakeDom{id: f.nextID, state: "-b----"}
+		f.nextID++
+	}
 }
 
 func TestCrashDuringProbeFailsAtOnce(t *testing.T) {
@@ -157,7 +172,7 @@ tcp = %q
 interval = "20ms"
 `, addr)
 	hv := newFake()
-	r, _ := newRunner(t, src, &crashingHV{fakeHV: hv, name: "fs", after: 100 * time.Millisecond})
+	r, _ := newRunner(t, src, &laterHV{fakeHV: hv, name: "fs", after: 100 * time.Millisecond, change: crash("fs")})
 	began := time.Now()
 	res := start(t, r)
 	err := res.Outcomes[0].Err
@@ -169,26 +184,6 @@ interval = "20ms"
 	}
 }
 
-// rebootingHV gives a domain a new domid once, a while after its create.
-type rebootingHV struct {
-	*fakeHV
-	name  string
-	after time.Duration
-}
-
-func (rb *rebootingHV) Create(ctx context.Context, cfg string) error {
-	err := rb.fakeHV.Create(ctx, cfg)
-	if nameOf(cfg) == rb.name {
-		time.AfterFunc(rb.after, func() {
-			rb.mu.Lock()
-			rb.doms[rb.name] = &fakeDom{id: rb.nextID, state: "-b----"}
-			rb.nextID++
-			rb.mu.Unlock()
-		})
-	}
-	return err
-}
-
 func TestRebootWhileBootingIsFollowed(t *testing.T) {
 	addr := freeAddr(t)
 	src := fmt.Sprintf(`
@@ -198,7 +193,7 @@ tcp = %q
 interval = "20ms"
 `, addr)
 	hv := newFake()
-	r, c := newRunner(t, src, &rebootingHV{fakeHV: hv, name: "appliance", after: 80 * time.Millisecond})
+	r, c := newRunner(t, src, &laterHV{fakeHV: hv, name: "appliance", after: 80 * time.Millisecond, change: reboot("appliance")})
 	listenLater(t, addr, 250*time.Millisecond)
 	res := start(t, r)
 	if !res.OK() {

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/xenorder/xenorder/internal/graph"
 )
 
 const seed = `
@@ -391,7 +389,9 @@ func TestPlanChangesNothing(t *testing.T) {
 	if len(p1.Tiers) != 4 || p1.Tiers[3][0].Guest != "db" {
 		t.Errorf("start plan:\n%s", p1)
 	}
-	_ = p2
+	if len(p2.Steps()) != 0 || !strings.Contains(p2.String(), "nothing to do") {
+		t.Errorf("stop plan with nothing running:\n%s", p2)
+	}
 }
 
 func TestUnknownNameIsUsageError(t *testing.T) {
@@ -462,8 +462,6 @@ func mapsEqual(a, b map[string]Status) bool {
 	}
 	return true
 }
-
-var _ = graph.Hard
 
 func asUsage(err error, target **UsageError) bool { return errors.As(err, target) }
 

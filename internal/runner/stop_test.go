@@ -275,7 +275,7 @@ func (s *slowSaveHV) Save(ctx context.Context, name, path string) error {
 func TestInterruptedStopFinishesTheSaveInFlight(t *testing.T) {
 	src := stateConfig(t, "[guest.base]\n[guest.top]\ndepends_on = [\"base\"]\nstop_action = \"save\"\n")
 	hv := newFake()
-	r, c := newRunner(t, src, &slowSaveHV{fakeHV: hv, d: 300 * time.Millisecond})
+	r, _ := newRunner(t, src, &slowSaveHV{fakeHV: hv, d: 300 * time.Millisecond})
 	start(t, r)
 	ctx, cancel := context.WithCancel(t.Context())
 	plan, _ := r.PlanStop(ctx, nil, StopOptions{})
@@ -290,7 +290,6 @@ func TestInterruptedStopFinishesTheSaveInFlight(t *testing.T) {
 	if !strings.Contains(res.Summary(), "NOT RUN base: interrupted; still running") {
 		t.Errorf("summary:\n%s", res.Summary())
 	}
-	_ = c
 }
 
 func TestSuspendedDomainIsNeverDestroyedAsIfShutDown(t *testing.T) {
@@ -314,8 +313,6 @@ func TestSuspendedDomainIsNeverDestroyedAsIfShutDown(t *testing.T) {
 			t.Errorf("treated as shut down: %s", l)
 		}
 	}
-	plan, _ := r.PlanStart(t.Context(), nil, StartOptions{})
-	_ = plan
 	hv.add("vm", "---ss-")
 	if res := start(t, r); res.Outcomes[0].Err == nil || !strings.Contains(res.Outcomes[0].Err.Error(), "do not destroy it") {
 		t.Errorf("start of a suspended guest: %v", res.Outcomes[0].Err)
