@@ -20,7 +20,6 @@ type lister struct {
 	gen       uint64        // pokes so far
 	snap      snapshot
 	inflight  chan struct{} // closed when the call in flight returns
-	flightAt  time.Time     // when the call in flight began
 	callCount int
 }
 
@@ -70,7 +69,7 @@ func (l *lister) get(ctx context.Context, after time.Time) (snapshot, error) {
 		// share it.
 		ch := make(chan struct{})
 		began := time.Now().Add(listGather)
-		l.inflight, l.flightAt = ch, began
+		l.inflight = ch
 		l.callCount++
 		l.mu.Unlock()
 
