@@ -105,7 +105,7 @@ func (r *Runner) admit(ctx context.Context, g *config.Guest, deadline time.Time)
 			if err != nil {
 				// Admission is a help, not a gate keeper: without xl
 				// info, create as before and let xl say what it says.
-				r.emit(g.Name, -1, err, "cannot read xl info; creating without the memory check")
+				r.emit("memory", g.Name, -1, err, "cannot read xl info; creating without the memory check")
 				return nothing, nil
 			}
 			gate.mu.Lock()
@@ -163,7 +163,7 @@ func (r *Runner) admit(ctx context.Context, g *config.Guest, deadline time.Time)
 		gate.mu.Unlock()
 		fresh = true
 		if !said {
-			r.emit(g.Name, -1, nil, "waiting for memory: needs %d MiB; %d MiB free, %d MiB of it for creates under way", need, info.FreeMemoryMiB, pending)
+			r.emit("memory", g.Name, -1, nil, "waiting for memory: needs %d MiB; %d MiB free, %d MiB of it for creates under way", need, info.FreeMemoryMiB, pending)
 			r.status("waiting for memory for %s (%d MiB)", g.Name, need)
 			said = true
 		}

@@ -23,7 +23,7 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
 	out := &Outcome{Guest: g.Name, Began: began, DomID: -1}
 	fail := func(err error) *Outcome {
 		out.Status, out.Err, out.Elapsed = Failed, fmt.Errorf("start %s: %w", g.Name, err), time.Since(began)
-		r.emit(g.Name, out.DomID, err, "failed")
+		r.emit("fail", g.Name, out.DomID, err, "failed")
 		return out
 	}
 	if ctx.Err() != nil {
@@ -48,7 +48,7 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
 		if d, ok := snap.find(g.Name); ok {
 			switch bad := badStartState(d.State); {
 			case d.State.Dying:
-				r.emit(g.Name, d.ID, nil, "an old domain of this name is dying (domid %d); waiting for it to go", d.ID)
+				r.emit("wait", g.Name, d.ID, nil, "an old domain of this name is dying (domid %d); waiting for it to go", d.ID)
 				if err := r.waitGone(ctx, g.Name, deadline); err != nil {
 					return fail(err)
 				}
@@ -58,7 +58,7 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
 			default:
 				// A previous run may have created it seconds ago: probe it
 				// too, but only with probes that need not see the create.
-				r.emit(g.Name, d.ID, nil, "already running (domid %d)", d.ID)
+				r.emit("check", g.Name, d.ID, nil, "already running (domid %d)", d.ID)
 				out.DomID, created, fresh = d.ID, true, false
 			}
 		}
@@ -69,7 +69,7 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
 				out.Created = time.Now()
 			case errors.Is(err, errNoImage):
 			case g.Stop.RestoreFallback == config.RestoreCreate:
-				r.emit(g.Name, -1, nil, "BOOTING IT FRESH instead (restore_fallback = create): the state it was saved in is not used")
+				r.emit("restore", g.Name, -1, nil, "BOOTING IT FRESH instead (restore_fallback = create): the state it was saved in is not used")
 				out.fellBack = fmt.Errorf("restore failed (%w); booted fresh", err)
 			default:
 				return fail(fmt.Errorf("%w; restore_fallback = fail: not booting it fresh", err))
@@ -85,7 +85,7 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
 			}
 			defer release()
 			target.ConsoleOffset = probe.ConsoleSize(r.Config.Defaults.ConsoleLogDir, g.Name)
-			r.emit(g.Name, -1, nil, "creating (xl create %s)", g.XLConfig)
+			r.emit("create", g.Name, -1, nil, "creating (xl create %s)", g.XLConfig)
 			r.status("creating %s", g.Name)
 			// A create in flight is not abandoned on interruption: that
 			// would leave a half-built domain. It is bounded by the
@@ -98,7 +98,7 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
 			case err == nil:
 			case xl.IsAlreadyExists(err):
 				// Someone else created it meanwhile: recognise it.
-				r.emit(g.Name, -1, nil, "was created by someone else meanwhile")
+				r.emit("create", g.Name, -1, nil, "was created by someone else meanwhile")
 				fresh = false
 			case errors.Is(err, context.DeadlineExceeded) || !time.Now().Before(deadline):
 				return fail(fmt.Errorf("xl create did not return within start_timeout %s: %w", g.StartTimeout, err))
@@ -127,11 +127,11 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
 	if err != nil {
 		if ctx.Err() != nil {
 			out.Status, out.Err, out.Elapsed = NotRun, fmt.Errorf("start %s: interrupted while waiting: %w", g.Name, ctx.Err()), time.Since(began)
-			r.emit(g.Name, d.ID, nil, "interrupted while waiting; left as it is")
+			r.emit("interrupt", g.Name, d.ID, nil, "interrupted while waiting; left as it is")
 			return out
 		}
 		if restoredFrom != "" {
-			r.emit(g.Name, d.ID, nil, "the save image %s is kept: the restored guest did not pass its probes", restoredFrom)
+			r.emit("restore", g.Name, d.ID, nil, "the save image %s is kept: the restored guest did not pass its probes", restoredFrom)
 		}
 		return fail(err)
 	}
@@ -139,9 +139,9 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
 	if restoredFrom != "" {
 		// Only now, restored and ready, may the image go.
 		if err := os.Remove(restoredFrom); err != nil {
-			r.emit(g.Name, d.ID, err, "could not delete the save image after the restore")
+			r.emit("restore", g.Name, d.ID, err, "could not delete the save image after the restore")
 		} else {
-			r.emitAfter(out.Elapsed, g.Name, d.ID, nil, "restored and ready after %s; save image %s deleted", round(out.Elapsed), restoredFrom)
+			r.emitAfter("restore", out.Elapsed, g.Name, d.ID, nil, "restored and ready after %s; save image %s deleted", round(out.Elapsed), restoredFrom)
 		}
 		return out
 	}
@@ -153,9 +153,9 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
 		return out
 	}
 	if g.External {
-		r.emitAfter(out.Elapsed, g.Name, -1, nil, "ready after %s", round(out.Elapsed))
+		r.emitAfter("ready", out.Elapsed, g.Name, -1, nil, "ready after %s", round(out.Elapsed))
 	} else {
-		r.emitAfter(out.Elapsed, g.Name, d.ID, nil, "ready after %s (domid %d)", round(out.Elapsed), d.ID)
+		r.emitAfter("ready", out.Elapsed, g.Name, d.ID, nil, "ready after %s (domid %d)", round(out.Elapsed), d.ID)
 	}
 	if !fresh {
 		out.Status = AlreadyDone
@@ -173,7 +173,7 @@ func (r *Runner) restore(ctx context.Context, g *config.Guest, deadline time.Tim
 	if _, err := os.Stat(path); err != nil {
 		return errNoImage
 	}
-	r.emit(g.Name, -1, nil, "restoring from %s (xl restore)", path)
+	r.emit("restore", g.Name, -1, nil, "restoring from %s (xl restore)", path)
 	rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	err := r.HV.Restore(rctx, path)
 	cancel()
@@ -182,10 +182,10 @@ func (r *Runner) restore(ctx context.Context, g *config.Guest, deadline time.Tim
 	}
 	aside := asideName(path, "failed")
 	if rerr := os.Rename(path, aside); rerr != nil {
-		r.emit(g.Name, -1, rerr, "RESTORE FAILED and the image could not be moved aside; it stays at %s", path)
+		r.emit("restore", g.Name, -1, rerr, "RESTORE FAILED and the image could not be moved aside; it stays at %s", path)
 		return fmt.Errorf("restore from %s: %w", path, err)
 	}
-	r.emit(g.Name, -1, err, "RESTORE FAILED; the image is kept as %s", aside)
+	r.emit("restore", g.Name, -1, err, "RESTORE FAILED; the image is kept as %s", aside)
 	return fmt.Errorf("restore from %s (kept as %s): %w", path, aside, err)
 }
 
@@ -297,7 +297,7 @@ func (w *readyWait) wait(ctx context.Context) (xl.Domain, error) {
 				}
 				if err == nil {
 					st.passed = true
-					r.emitAfter(time.Since(w.began), w.g.Name, w.last.ID, nil, "%s passed after %s", p, round(time.Since(w.began)))
+					r.emitAfter("probe", time.Since(w.began), w.g.Name, w.last.ID, nil, "%s passed after %s", p, round(time.Since(w.began)))
 				} else {
 					pending++
 				}
@@ -315,7 +315,7 @@ func (w *readyWait) wait(ctx context.Context) (xl.Domain, error) {
 		}
 		if time.Since(lastProgress) >= progressEvery {
 			lastProgress = time.Now()
-			r.emit(w.g.Name, w.last.ID, nil, "waiting for %s (%s of %s)", w.awaited(states, true), time.Since(w.began).Round(time.Second), w.g.StartTimeout)
+			r.emit("wait", w.g.Name, w.last.ID, nil, "waiting for %s (%s of %s)", w.awaited(states, true), time.Since(w.began).Round(time.Second), w.g.StartTimeout)
 		}
 		if err := sleep(ctx, min(adaptive(time.Since(w.began), fastest), time.Until(w.deadline)+time.Millisecond)); err != nil {
 			return w.last, err
@@ -352,10 +352,10 @@ func (w *readyWait) look(ctx context.Context) error {
 	}
 	w.absentAt = time.Time{}
 	if !w.announced {
-		r.emit(g.Name, d.ID, nil, "created (domid %d)", d.ID)
+		r.emit("create", g.Name, d.ID, nil, "created (domid %d)", d.ID)
 		w.announced = true
 	} else if w.last.ID != 0 && d.ID != w.last.ID {
-		r.emit(g.Name, d.ID, nil, "rebooted: now domid %d", d.ID)
+		r.emit("wait", g.Name, d.ID, nil, "rebooted: now domid %d", d.ID)
 	}
 	w.last = d
 	w.target.DomID = d.ID

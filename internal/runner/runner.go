@@ -129,40 +129,19 @@ func orDefault(d, def time.Duration) time.Duration {
 	return def
 }
 
-func (r *Runner) emit(guest string, domid int, err error, format string, args ...any) {
-	r.emitAfter(0, guest, domid, err, format, args...)
+// emit reports one step of one guest. step names it for the journal's
+// STEP= field: create, ready, probe, wait, check, skip, fail, held,
+// interrupt, shutdown, stopped, destroy, save, restore, migrate, pci,
+// memory.
+func (r *Runner) emit(step, guest string, domid int, err error, format string, args ...any) {
+	r.emitAfter(step, 0, guest, domid, err, format, args...)
 }
 
 // emitAfter emits an event that closes a step which took elapsed.
-func (r *Runner) emitAfter(elapsed time.Duration, guest string, domid int, err error, format string, args ...any) {
+func (r *Runner) emitAfter(step string, elapsed time.Duration, guest string, domid int, err error, format string, args ...any) {
 	if r.Report != nil {
-		msg := fmt.Sprintf(format, args...)
-		r.Report(Event{Time: time.Now(), Guest: guest, DomID: domid, Err: err, Msg: msg, Step: stepOf(msg), Elapsed: elapsed})
+		r.Report(Event{Time: time.Now(), Guest: guest, DomID: domid, Err: err, Msg: fmt.Sprintf(format, args...), Step: step, Elapsed: elapsed})
 	}
-}
-
-// steps names the step of an event by its first word, for the journal's
-// STEP= field.
-var steps = map[string]string{
-	"creating": "create", "created": "create", "was": "create", "ready": "ready", "already": "check",
-	"waiting": "wait", "rebooted": "wait", "skipped": "skip", "not": "skip", "failed": "fail",
-	"shutting": "shutdown", "shutdown": "shutdown", "no": "shutdown", "stopped": "stopped",
-	"still": "destroy", "destroying": "destroy", "destroyed": "destroy", "has": "destroy",
-	"dying": "wait", "an": "check", "saving": "save", "saved": "save", "save": "save", "what": "save",
-	"restoring": "restore", "restored": "restore", "restore": "restore", "booting": "restore",
-	"migrating": "migrate", "migrated": "migrate", "migration": "migrate", "interrupted": "interrupt",
-	"could": "restore", "the": "restore",
-}
-
-func stepOf(msg string) string {
-	word, _, _ := strings.Cut(msg, " ")
-	if s, ok := steps[strings.ToLower(word)]; ok {
-		return s
-	}
-	if strings.Contains(msg, " passed after ") {
-		return "probe"
-	}
-	return strings.ToLower(strings.TrimRight(word, ":;,"))
 }
 
 // UsageError is a request that names something the config does not have.
@@ -370,7 +349,7 @@ func (r *Runner) Start(ctx context.Context, plan *Plan) *Result {
 	}
 	gate := func(n string) *Outcome {
 		if steps[n].held {
-			r.emit(n, -1, nil, "%s", steps[n].Note)
+			r.emit("held", n, -1, nil, "%s", steps[n].Note)
 			return &Outcome{Guest: n, Status: Held, DomID: -1}
 		}
 		for _, e := range steps[n].Deps {
@@ -383,15 +362,15 @@ func (r *Runner) Start(ctx context.Context, plan *Plan) *Result {
 				cause = dep.Cause
 			}
 			if dep.Status == NotRun {
-				r.emit(n, -1, nil, "not started: interrupted")
+				r.emit("interrupt", n, -1, nil, "not started: interrupted")
 				return &Outcome{Guest: n, Status: NotRun, Err: context.Canceled}
 			}
 			err := fmt.Errorf("dependency %s failed", cause)
-			r.emit(n, -1, nil, "skipped: dependency %s failed", cause)
+			r.emit("skip", n, -1, nil, "skipped: dependency %s failed", cause)
 			return &Outcome{Guest: n, Status: Skipped, Cause: cause, Err: err}
 		}
 		if ctx.Err() != nil {
-			r.emit(n, -1, nil, "not started: interrupted")
+			r.emit("interrupt", n, -1, nil, "not started: interrupted")
 			return &Outcome{Guest: n, Status: NotRun, Err: ctx.Err()}
 		}
 		return nil

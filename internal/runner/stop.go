@@ -320,15 +320,15 @@ func (r *Runner) Stop(ctx context.Context, plan *Plan) *Result {
 				continue
 			}
 			if dep.Status == NotRun {
-				r.emit(n, steps[n].DomID, nil, "not stopped: interrupted")
+				r.emit("interrupt", n, steps[n].DomID, nil, "not stopped: interrupted")
 				return &Outcome{Guest: n, Status: NotRun, Err: context.Canceled, DomID: steps[n].DomID}
 			}
 			err := fmt.Errorf("not stopped: %s, which depends on it, is still running", dep.Guest)
-			r.emit(n, steps[n].DomID, nil, "not stopped: %s, which depends on it, is still running", dep.Guest)
+			r.emit("skip", n, steps[n].DomID, nil, "not stopped: %s, which depends on it, is still running", dep.Guest)
 			return &Outcome{Guest: n, Status: Skipped, Cause: dep.Guest, Err: err, DomID: steps[n].DomID}
 		}
 		if ctx.Err() != nil {
-			r.emit(n, steps[n].DomID, nil, "not stopped: interrupted")
+			r.emit("interrupt", n, steps[n].DomID, nil, "not stopped: interrupted")
 			return &Outcome{Guest: n, Status: NotRun, Err: ctx.Err(), DomID: steps[n].DomID}
 		}
 		return nil
@@ -378,7 +378,7 @@ func (r *Runner) stopOne(ctx context.Context, name, method string, p config.Stop
 	finish := func(st Status, err error) *Outcome {
 		out.Status, out.Err, out.Elapsed = st, err, time.Since(began)
 		if st == Failed {
-			r.emit(name, out.DomID, err, "failed")
+			r.emit("fail", name, out.DomID, err, "failed")
 		}
 		return out
 	}
@@ -391,37 +391,37 @@ func (r *Runner) stopOne(ctx context.Context, name, method string, p config.Stop
 	}
 	d, ok := snap.find(name)
 	if !ok {
-		r.emit(name, -1, nil, "already stopped")
+		r.emit("check", name, -1, nil, "already stopped")
 		return finish(AlreadyDone, nil)
 	}
 	out.DomID = d.ID
 	switch {
 	case d.State.Dying:
-		r.emit(name, d.ID, nil, "dying; waiting for it to go")
+		r.emit("wait", name, d.ID, nil, "dying; waiting for it to go")
 		if err := r.waitGone(ctx, name, began.Add(grace)); err != nil {
 			return finish(Failed, fmt.Errorf("stop %s: dying domain %w", name, err))
 		}
-		r.emitAfter(time.Since(began), name, d.ID, nil, "stopped after %s", round(time.Since(began)))
+		r.emitAfter("stopped", time.Since(began), name, d.ID, nil, "stopped after %s", round(time.Since(began)))
 		return finish(Done, nil)
 	case noOSLeft(d.State):
-		r.emit(name, d.ID, nil, "has shut down but is still listed (state %s): destroying, no OS is left", d.State.Raw)
+		r.emit("destroy", name, d.ID, nil, "has shut down but is still listed (state %s): destroying, no OS is left", d.State.Raw)
 		return r.destroy(ctx, out, finish, Done)
 	}
 
 	switch method {
 	case methodDestroy:
-		r.emit(name, d.ID, nil, "destroying at once (stop_action = destroy)")
+		r.emit("destroy", name, d.ID, nil, "destroying at once (stop_action = destroy)")
 		return r.destroy(ctx, out, finish, Done)
 	case methodSave:
 		if err := r.save(ctx, d, p); err == nil {
-			r.emitAfter(time.Since(began), name, d.ID, nil, "saved to %s after %s", r.savePath(name), round(time.Since(began)))
+			r.emitAfter("save", time.Since(began), name, d.ID, nil, "saved to %s after %s", r.savePath(name), round(time.Since(began)))
 			return finish(Done, nil)
 		} else {
-			r.emit(name, d.ID, err, "SAVE FAILED; shutting it down instead")
+			r.emit("save", name, d.ID, err, "SAVE FAILED; shutting it down instead")
 			out.fellBack = fmt.Errorf("save failed (%w); shut down instead", err)
 		}
 	case methodMigrate:
-		r.emit(name, d.ID, nil, "migrating to %s (xl migrate; save_timeout %s)", p.MigrateTo, p.SaveTimeout)
+		r.emit("migrate", name, d.ID, nil, "migrating to %s (xl migrate; save_timeout %s)", p.MigrateTo, p.SaveTimeout)
 		r.status("migrating %s to %s", name, p.MigrateTo)
 		r.extend(p.SaveTimeout + orDefault(r.DestroyWait, DefaultDestroyWait) + notifyMargin)
 		mctx, cancel := context.WithTimeout(ctx, p.SaveTimeout)
@@ -429,12 +429,12 @@ func (r *Runner) stopOne(ctx context.Context, name, method string, p config.Stop
 		cancel()
 		if err == nil {
 			if werr := r.waitGone(ctx, name, time.Now().Add(orDefault(r.DestroyWait, DefaultDestroyWait))); werr == nil {
-				r.emitAfter(time.Since(began), name, d.ID, nil, "migrated to %s after %s", p.MigrateTo, round(time.Since(began)))
+				r.emitAfter("migrate", time.Since(began), name, d.ID, nil, "migrated to %s after %s", p.MigrateTo, round(time.Since(began)))
 				return finish(Done, nil)
 			}
 			err = fmt.Errorf("xl migrate succeeded but %s is still listed here", name)
 		}
-		r.emit(name, d.ID, err, "MIGRATION FAILED; shutting it down instead")
+		r.emit("migrate", name, d.ID, err, "MIGRATION FAILED; shutting it down instead")
 		out.fellBack = fmt.Errorf("migration to %s failed (%w); shut down instead", p.MigrateTo, err)
 	}
 	return r.shutdownLadder(ctx, out, finish, p, grace)
@@ -449,7 +449,7 @@ func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(S
 	if out.fellBack != nil {
 		done = FellBack
 	}
-	r.emit(name, out.DomID, nil, "shutting down (grace period %s)", grace)
+	r.emit("shutdown", name, out.DomID, nil, "shutting down (grace period %s)", grace)
 	r.status("shutting down %s (grace period %s)", name, grace)
 	wait := orDefault(r.DestroyWait, DefaultDestroyWait)
 	r.extend(xl.ShutdownTimeout + grace + 2*wait + notifyMargin)
@@ -458,18 +458,18 @@ func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(S
 	// xl shutdown has returned. So a guest always gets its whole grace.
 	err := r.HV.Shutdown(ctx, name, false)
 	if err != nil && xl.IsNoPVControl(err) && p.ACPIFallback {
-		r.emit(name, out.DomID, nil, "no PV control interface (an HVM guest without PV drivers): pressing its ACPI power button instead (xl shutdown -F)")
+		r.emit("shutdown", name, out.DomID, nil, "no PV control interface (an HVM guest without PV drivers): pressing its ACPI power button instead (xl shutdown -F)")
 		err = r.HV.Shutdown(ctx, name, true)
 	}
 	requested := time.Now()
 	deadline := requested.Add(grace)
 	if err != nil {
 		if xl.IsNoSuchDomain(err) {
-			r.emit(name, out.DomID, nil, "stopped (gone before the request)")
+			r.emit("stopped", name, out.DomID, nil, "stopped (gone before the request)")
 			return finish(done, out.fellBack)
 		}
 		// The grace period keeps running: the guest may still go down.
-		r.emit(name, out.DomID, err, "shutdown request failed; waiting out the grace period")
+		r.emit("shutdown", name, out.DomID, err, "shutdown request failed; waiting out the grace period")
 	}
 	// Only what xl list says after the request counts. With the watch, the
 	// first look waits for a death (or poll_interval): a guest is not gone
@@ -493,7 +493,7 @@ func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(S
 			d, ok := s.find(name)
 			switch {
 			case !ok:
-				r.emitAfter(time.Since(began), name, out.DomID, nil, "stopped after %s", round(time.Since(began)))
+				r.emitAfter("stopped", time.Since(began), name, out.DomID, nil, "stopped after %s", round(time.Since(began)))
 				return finish(done, out.fellBack)
 			case noOSLeft(d.State):
 				if shutAt.IsZero() {
@@ -504,7 +504,7 @@ func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(S
 				if r.monitorReaps(name, d.State) && s.at.Sub(shutAt) < monitorGrace {
 					break
 				}
-				r.emit(name, d.ID, nil, "has shut down (state %s): destroying the remains", d.State.Raw)
+				r.emit("destroy", name, d.ID, nil, "has shut down (state %s): destroying the remains", d.State.Raw)
 				return r.destroy(ctx, out, finish, done)
 			}
 		}
@@ -515,7 +515,7 @@ func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(S
 			return finish(Failed, err)
 		}
 	}
-	r.emit(name, out.DomID, nil, "still running after its grace period of %s: destroying", grace)
+	r.emit("destroy", name, out.DomID, nil, "still running after its grace period of %s: destroying", grace)
 	out.Err = fmt.Errorf("destroyed after its grace period of %s", grace)
 	if out.fellBack != nil {
 		out.Err = fmt.Errorf("%w; %w", out.fellBack, out.Err)
@@ -549,9 +549,9 @@ func (r *Runner) save(ctx context.Context, d xl.Domain, p config.StopPolicy) err
 		if err := os.Rename(path, aside); err != nil {
 			return fmt.Errorf("an earlier image is in the way and cannot be moved aside: %w", err)
 		}
-		r.emit(d.Name, d.ID, nil, "an earlier save image was never restored; kept as %s", aside)
+		r.emit("save", d.Name, d.ID, nil, "an earlier save image was never restored; kept as %s", aside)
 	}
-	r.emit(d.Name, d.ID, nil, "saving to %s (%d MiB; save_timeout %s)", path, d.MemMiB, p.SaveTimeout)
+	r.emit("save", d.Name, d.ID, nil, "saving to %s (%d MiB; save_timeout %s)", path, d.MemMiB, p.SaveTimeout)
 	r.status("saving %s to %s", d.Name, path)
 	r.extend(p.SaveTimeout + orDefault(r.DestroyWait, DefaultDestroyWait) + notifyMargin)
 	sctx, cancel := context.WithTimeout(ctx, p.SaveTimeout)
@@ -567,7 +567,7 @@ func (r *Runner) save(ctx context.Context, d xl.Domain, p config.StopPolicy) err
 		if _, serr := os.Stat(path); serr == nil {
 			aside := asideName(path, "failed")
 			if os.Rename(path, aside) == nil {
-				r.emit(d.Name, d.ID, nil, "what the failed save wrote is kept as %s", aside)
+				r.emit("save", d.Name, d.ID, nil, "what the failed save wrote is kept as %s", aside)
 			}
 		}
 		return err
@@ -613,12 +613,12 @@ func (r *Runner) destroy(ctx context.Context, out *Outcome, finish func(Status, 
 		if werr := r.waitGone(ctx, name, time.Now().Add(destroyRecheck)); werr != nil {
 			return finish(Failed, fmt.Errorf("stop %s: %w", name, err))
 		}
-		r.emit(name, out.DomID, nil, "gone: destroyed meanwhile by xl's own monitor (our xl destroy said: %v)", err)
+		r.emit("destroy", name, out.DomID, nil, "gone: destroyed meanwhile by xl's own monitor (our xl destroy said: %v)", err)
 	}
 	if err := r.waitGone(ctx, name, time.Now().Add(wait)); err != nil {
 		return finish(Failed, fmt.Errorf("stop %s: destroyed but %w", name, err))
 	}
-	r.emit(name, out.DomID, nil, "destroyed")
+	r.emit("destroy", name, out.DomID, nil, "destroyed")
 	if out.Err == nil {
 		out.Err = out.fellBack
 	}

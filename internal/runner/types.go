@@ -197,7 +197,7 @@ type Event struct {
 	Msg     string // e.g. "created (domid 7)", "ready after 41.2s"
 	Err     error  // set for failures and warnings
 	DomID   int
-	Step    string        // create, ready, wait, probe, skip, fail, shutdown, destroy, save, restore, ...
+	Step    string        // what the event is about; see Runner.emit for the names
 	Elapsed time.Duration // for an event that closes a step: how long it took
 }
 
