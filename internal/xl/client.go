@@ -30,13 +30,16 @@ const (
 	DestroyTimeout  = 60 * time.Second
 )
 
-// Client runs xl. The zero value runs "xl" from PATH.
+// Client runs xl. The zero value runs "xl" from PATH. A Client must not be
+// copied after first use.
 type Client struct {
 	Path      string        // xl binary; "" means "xl" looked up on PATH at run time
 	WaitDelay time.Duration // after SIGINT on cancel, kill after this; 0 means DefaultWaitDelay
 	// Trace, if set, is called after every xl run with its arguments, how
 	// long it took and its error (nil on success), e.g. for debug logging.
 	Trace func(args []string, d time.Duration, err error)
+
+	found resolver // where Path was found on $PATH
 }
 
 // List runs `xl list`.
@@ -171,9 +174,10 @@ func (c *Client) run(ctx context.Context, timeout time.Duration, args ...string)
 		waitDelay = DefaultWaitDelay
 	}
 
-	var outBuf, errBuf bytes.Buffer
-	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Stdout, cmd.Stderr = &outBuf, &errBuf
+	outCap, errCap := newCapture("xl-stdout"), newCapture("xl-stderr")
+	cmd := exec.CommandContext(ctx, c.found.lookup(path), args...)
+	cmd.Args[0] = path // xl sees the name it was given, as from a shell
+	cmd.Stdout, cmd.Stderr = outCap.writer(), errCap.writer()
 	start := time.Now()
 	var interruptedAfter atomic.Int64 // time.Duration from start to SIGINT; 0 if not sent
 	cmd.Cancel = func() error {
@@ -185,8 +189,15 @@ func (c *Client) run(ctx context.Context, timeout time.Duration, args ...string)
 	}
 	cmd.WaitDelay = waitDelay
 
-	runErr := cmd.Run()
+	runErr := cmd.Start()
+	if runErr == nil {
+		awaitExit(cmd.Process)
+		runErr = cmd.Wait()
+	} else if errors.Is(runErr, os.ErrNotExist) {
+		c.found.forget() // gone from where it was found: look again next time
+	}
 	took := time.Since(start)
+	stdout, stderr = outCap.bytes(), errCap.bytes()
 
 	if runErr != nil && ctx.Err() == nil && errors.Is(runErr, exec.ErrWaitDelay) && cmd.ProcessState != nil && cmd.ProcessState.Success() {
 		// xl exited 0 but something it started (xl create daemonizes)
@@ -197,7 +208,7 @@ func (c *Client) run(ctx context.Context, timeout time.Duration, args ...string)
 		e := &Error{
 			Args:     slices.Clone(args),
 			ExitCode: -1,
-			Stderr:   strings.TrimSpace(errBuf.String()),
+			Stderr:   strings.TrimSpace(string(stderr)),
 			Err:      runErr,
 		}
 		if cmd.ProcessState != nil {
@@ -218,7 +229,7 @@ func (c *Client) run(ctx context.Context, timeout time.Duration, args ...string)
 	if c.Trace != nil {
 		c.Trace(slices.Clone(args), took, err)
 	}
-	return outBuf.Bytes(), errBuf.Bytes(), err
+	return stdout, stderr, err
 }
 
 // PCITimeout bounds the pci-assignable commands.

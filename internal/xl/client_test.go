@@ -115,6 +115,51 @@ func TestRunStdout(t *testing.T) {
 	}
 }
 
+func TestRunLargeOutput(t *testing.T) {
+	// More than a pipe holds, on both streams: nothing is lost or mixed.
+	big := strings.Repeat("Domain-0  0  1024  1  r-----  12.0\n", 3000)
+	c, _ := fakeClient(t, map[string]string{envStdout: big, envStderr: strings.ToUpper(big), envExit: "1"})
+	out, err := c.Run(context.Background(), time.Minute, "list")
+	if string(out) != big {
+		t.Errorf("stdout: %d bytes, want %d", len(out), len(big))
+	}
+	if e := asError(t, err); e.Stderr != strings.TrimSpace(strings.ToUpper(big)) {
+		t.Errorf("stderr: %d bytes, want %d", len(e.Stderr), len(big)-1)
+	}
+}
+
+func TestRunFindsXLOnPath(t *testing.T) {
+	// The name is looked up on $PATH, and again when $PATH changes.
+	dir1, dir2 := t.TempDir(), t.TempDir()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{dir1, dir2} {
+		if err := os.Symlink(exe, d+"/xl"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, _ := fakeClient(t, map[string]string{envEchoArgs: "1"})
+	c.Path = ""
+	t.Setenv("PATH", dir1)
+	if out, err := c.Run(context.Background(), time.Minute, "list"); err != nil || string(out) != "list\n" {
+		t.Fatalf("got %q, %v", out, err)
+	}
+	os.Remove(dir1 + "/xl")
+	if _, err := c.Run(context.Background(), time.Minute, "list"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("xl gone: error %v, want one saying it does not exist", err)
+	}
+	t.Setenv("PATH", dir2)
+	if out, err := c.Run(context.Background(), time.Minute, "info"); err != nil || string(out) != "info\n" {
+		t.Errorf("after PATH changed: got %q, %v", out, err)
+	}
+	t.Setenv("PATH", dir1+":"+dir2)
+	if out, err := c.Run(context.Background(), time.Minute, "info"); err != nil || string(out) != "info\n" {
+		t.Errorf("xl gone from the first folder: got %q, %v", out, err)
+	}
+}
+
 func TestClientMethodsArgs(t *testing.T) {
 	samples := readSamples(t, "xen-4.17-xl.txt")
 	ctx := context.Background()
