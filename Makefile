@@ -3,6 +3,7 @@
 #   make                         build bin/xenorder (static, CGO_ENABLED=0)
 #   make test                    go test ./...
 #   make e2e                     the real-Xen suite (e2e/xen): Xen 4.17 under QEMU
+#   make e2e-systemd             the same with a Debian systemd dom0: boot and poweroff
 #   make bench                   benchmarks (docs/performance.md)
 #   make install                 install under $(DESTDIR)$(PREFIX) (default /usr)
 #   make deb                     dist/xenorder_$(VERSION)_amd64.deb
@@ -107,6 +108,13 @@ E2E_TIMEOUT  ?= 40m
 .PHONY: e2e
 e2e:
 	XENORDER_LAB=$(XENORDER_LAB) $(GO) test -tags xene2e -count=1 -timeout $(E2E_TIMEOUT) -v -run 'TestRealXen$$' ./e2e/xen/
+
+# The systemd suite: a Debian bookworm dom0 made with debootstrap (root, the
+# network to the Debian archive, debootstrap), xenorder installed from its .deb
+# and switched to as the README says, booted by systemd; boot and poweroff.
+.PHONY: e2e-systemd
+e2e-systemd:
+	XENORDER_LAB=$(XENORDER_LAB) $(GO) test -tags xene2e -count=1 -timeout $(E2E_TIMEOUT) -v -run 'TestRealXenSystemd$$' ./e2e/xen/
 
 # Benchmarks: the graph and config on 1,000 and 10,000 guests (ns/op,
 # allocations), then makespan, xl load and CPU against the simulator, and

@@ -77,6 +77,7 @@ type Images struct {
 	Xen           string // the hypervisor, gunzipped (QEMU's multiboot loader)
 	Dom0Kernel    string // Debian's bzImage
 	Dom0Initrd    string // busybox, the toolstack, xenorder, guest images
+	Dom0Cmdline   string // dom0 Linux's command line; Dom0Cmdline if empty
 	KernelVersion string // e.g. 6.1.0-56-amd64
 	Packages      []string
 }
@@ -572,6 +573,37 @@ func guestInitrd(ctx context.Context, root string) ([]byte, error) {
 	return gzipBytes(buf.Bytes(), gzip.BestCompression)
 }
 
+// guestImages are the lab guests' kernel and initramfs, made from the
+// unpacked packages (cached under key, the package list).
+func (l *Lab) guestImages(ctx context.Context, root, key string) (vmlinux, initrd string, err error) {
+	kver, err := kernelVersion(root)
+	if err != nil {
+		return "", "", err
+	}
+	// The guests' kernel: the ELF inside the bzImage, uncompressed. Under
+	// TCG xl create takes 4.3-4.6s with it, 6-7.5s with it gzipped (the
+	// domain builder inflates it in dom0), more with the xz bzImage.
+	vmlinux, err = l.cached("vmlinux", key, func() ([]byte, error) {
+		return vmlinuxFromBzImage(ctx, filepath.Join(root, "boot/vmlinuz-"+kver))
+	})
+	if err != nil {
+		return "", "", err
+	}
+	initrd, err = l.cached("guest-initrd.gz", key+string(embedded("guest/init"))+string(embedded("guest/poweroff")), func() ([]byte, error) {
+		return guestInitrd(ctx, root)
+	})
+	return vmlinux, initrd, err
+}
+
+// debKey is the cache key of what is made from debs: their file names.
+func debKey(debs []string) string {
+	key := ""
+	for _, d := range debs {
+		key += filepath.Base(d) + "\n"
+	}
+	return key
+}
+
 // Build makes the images from the unpacked packages plus extra (dom0 path
 // -> file: xenorder, its config, the guests' xl configs).
 func (l *Lab) Build(ctx context.Context, root string, debs []string, extra map[string]File) (*Images, error) {
@@ -580,10 +612,7 @@ func (l *Lab) Build(ctx context.Context, root string, debs []string, extra map[s
 	if err != nil {
 		return nil, err
 	}
-	key := ""
-	for _, d := range debs {
-		key += filepath.Base(d) + "\n"
-	}
+	key := debKey(debs)
 	xen, err := l.cached("xen", key, func() ([]byte, error) {
 		f, err := os.Open(filepath.Join(root, "boot/xen-"+xenVersion+"-amd64.gz"))
 		if err != nil {
@@ -599,18 +628,7 @@ func (l *Lab) Build(ctx context.Context, root string, debs []string, extra map[s
 	if err != nil {
 		return nil, err
 	}
-	// The guests' kernel: the ELF inside the bzImage, uncompressed. Under
-	// TCG xl create takes 4.3-4.6s with it, 6-7.5s with it gzipped (the
-	// domain builder inflates it in dom0), more with the xz bzImage.
-	vmlinux, err := l.cached("vmlinux", key, func() ([]byte, error) {
-		return vmlinuxFromBzImage(ctx, filepath.Join(root, "boot/vmlinuz-"+kver))
-	})
-	if err != nil {
-		return nil, err
-	}
-	ginitrd, err := l.cached("guest-initrd.gz", key+string(embedded("guest/init"))+string(embedded("guest/poweroff")), func() ([]byte, error) {
-		return guestInitrd(ctx, root)
-	})
+	vmlinux, ginitrd, err := l.guestImages(ctx, root, key)
 	if err != nil {
 		return nil, err
 	}
@@ -627,7 +645,7 @@ func (l *Lab) Build(ctx context.Context, root string, debs []string, extra map[s
 	a.bytes("lab/rc", 0o755, embedded("dom0/rc"))
 	a.bytes("lab/serve", 0o755, embedded("dom0/serve"))
 	a.bytes("lab/bin/xl", 0o755, embedded("dom0/xl-trace"))
-	a.bytes("etc/default/xen", 0o644, []byte("# As on a Debian host whose xenconsoled logs guest consoles (console probes).\nXENCONSOLED_TRACE=guest\n"))
+	a.bytes("etc/default/xen", 0o644, []byte("# As on a Debian host whose xenconsoled logs guest consoles (console probes).\nXENCONSOLED_ARGS=\"--log=guest\"\n"))
 	a.bytes("etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\n"))
 	a.bytes("etc/group", 0o644, []byte("root:x:0:\n"))
 

@@ -110,7 +110,9 @@ func (l *lab) transcript(r *Result) {
 	}
 }
 
-func startLab(t *testing.T, extra map[string]File) *lab {
+// newLab makes this run's folder and transcript and ends a QEMU an earlier
+// run left.
+func newLab(t *testing.T) *lab {
 	began := time.Now()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	t.Cleanup(stop)
@@ -128,33 +130,46 @@ func startLab(t *testing.T, extra map[string]File) *lab {
 	l.log = f
 	t.Cleanup(func() { f.Close() })
 	l.logf("lab %s, this run's files in %s", dir, runDir)
-
-	pidFile := filepath.Join(dir, "qemu.pid")
-	if pid := KillStale(pidFile); pid != 0 {
+	if pid := KillStale(l.pidFile()); pid != 0 {
 		l.logf("ended the QEMU (pid %d) an earlier run left", pid)
 	}
+	return l
+}
 
-	xo := filepath.Join(runDir, "xenorder")
-	buildXenorder(ctx, t, xo)
+func (l *lab) pidFile() string { return filepath.Join(labDir(), "qemu.pid") }
+
+// startLab builds the busybox lab with extra files in dom0, boots it and
+// waits for dom0's toolstack.
+func startLab(t *testing.T, extra map[string]File) *lab {
+	l := newLab(t)
+	xo := filepath.Join(l.runDir, "xenorder")
+	buildXenorder(l.ctx, t, xo)
 	extra["usr/sbin/xenorder"] = File{Mode: 0o755, Src: xo}
 
-	b := &Lab{Dir: dir, Logf: func(f string, a ...any) { l.logf(f, a...) }}
-	debs, err := b.Fetch(ctx)
+	b := &Lab{Dir: labDir(), Logf: func(f string, a ...any) { l.logf(f, a...) }}
+	debs, err := b.Fetch(l.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := b.Unpack(ctx, debs)
+	root, err := b.Unpack(l.ctx, debs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.img, err = b.Build(ctx, root, debs, extra)
+	l.img, err = b.Build(l.ctx, root, debs, extra)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.prepared = time.Since(began)
+	l.prepared = time.Since(l.began)
 	l.note("build xenorder, fetch/unpack packages, build images", l.prepared)
+	l.bootVM("")
+	return l
+}
 
-	vm, err := Boot(ctx, l.img, VMOptions{Dir: runDir, PidFile: pidFile, Memory: 2048, CPUs: 2, Logf: func(f string, a ...any) { l.logf(f, a...) }})
+// bootVM boots l.img (with disk as dom0's /dev/vda, if not empty) and
+// waits for dom0's command channel.
+func (l *lab) bootVM(disk string) {
+	t := l.t
+	vm, err := Boot(l.ctx, l.img, VMOptions{Dir: l.runDir, PidFile: l.pidFile(), Disk: disk, Memory: 2048, CPUs: 2, Logf: func(f string, a ...any) { l.logf(f, a...) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,17 +180,16 @@ func startLab(t *testing.T, extra map[string]File) *lab {
 		l.logf("qemu stopped (peak RSS %.2f GiB); serial console: %s", float64(rss)/(1<<30), vm.Console)
 	})
 	l.logf("qemu started (pid %d); waiting for dom0 (at most %s)", vm.PID(), bootTimeout)
-	boot, err := vm.WaitDom0(ctx, bootTimeout)
-	if err != nil && ctx.Err() != nil {
+	boot, err := vm.WaitDom0(l.ctx, bootTimeout)
+	if err != nil && l.ctx.Err() != nil {
 		t.Fatalf("interrupted: %v", err)
 	}
 	if err != nil {
 		t.Fatalf("%v\n--- last 60 lines of the serial console (%s):\n%s", err, vm.Console, vm.ConsoleTail(60))
 	}
 	l.boot = boot
-	l.note("qemu start -> dom0 toolstack up", boot)
+	l.note("qemu start -> dom0 command channel up", boot)
 	l.logf("dom0 up after %s", boot.Round(100*time.Millisecond))
-	return l
 }
 
 // run runs a script in dom0, failing the test if it cannot be run at all

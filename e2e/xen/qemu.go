@@ -33,6 +33,7 @@ const Dom0Cmdline = "console=hvc0 earlyprintk=xen"
 type VMOptions struct {
 	Dir     string // run folder: console.log, ctl.sock, qemu.log
 	PidFile string // QEMU's pid, so that a later run can end a QEMU this one left
+	Disk    string // a raw disk image for dom0 (/dev/vda), if any
 	Memory  int    // MiB
 	CPUs    int
 	Logf    func(format string, args ...any)
@@ -72,6 +73,10 @@ func Boot(ctx context.Context, img *Images, opts VMOptions) (*VM, error) {
 	sock := filepath.Join(opts.Dir, "ctl.sock")
 	os.Remove(sock)
 	v := &VM{opts: opts, Console: filepath.Join(opts.Dir, "console.log"), exited: make(chan struct{}), lines: make(chan string, 4096)}
+	cmdline := img.Dom0Cmdline
+	if cmdline == "" {
+		cmdline = Dom0Cmdline
+	}
 	args := []string{
 		"-machine", "pc", "-accel", "tcg", "-cpu", "qemu64",
 		"-smp", strconv.Itoa(opts.CPUs), "-m", strconv.Itoa(opts.Memory),
@@ -79,11 +84,14 @@ func Boot(ctx context.Context, img *Images, opts VMOptions) (*VM, error) {
 		"-serial", "file:" + v.Console,
 		"-kernel", img.Xen,
 		"-append", XenCmdline,
-		"-initrd", img.Dom0Kernel + " " + Dom0Cmdline + "," + img.Dom0Initrd,
+		"-initrd", img.Dom0Kernel + " " + cmdline + "," + img.Dom0Initrd,
 		"-device", "virtio-serial-pci",
 		"-chardev", "socket,id=ctl,path=" + sock + ",server=on,wait=off",
 		"-device", "virtserialport,chardev=ctl,name=lab.ctl",
 		"-pidfile", opts.PidFile,
+	}
+	if opts.Disk != "" {
+		args = append(args, "-drive", "file="+opts.Disk+",if=virtio,format=raw,cache=unsafe")
 	}
 	v.cmd = exec.Command(qemu, args...)
 	// Its own process group, killed whole on every exit path; and killed by
@@ -287,6 +295,22 @@ func (v *VM) Run(ctx context.Context, timeout time.Duration, script string) (*Re
 		case <-ctx.Done():
 			return nil, fmt.Errorf("running %q in dom0: %w", script, ctx.Err())
 		}
+	}
+}
+
+// WaitExit waits for QEMU to exit by itself (dom0 powered off and Xen
+// halted the machine) and returns how long it took.
+func (v *VM) WaitExit(ctx context.Context, timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-v.exited:
+		return time.Since(start), nil
+	case <-t.C:
+		return 0, fmt.Errorf("qemu still running %s later", timeout)
+	case <-ctx.Done():
+		return 0, ctx.Err()
 	}
 }
 

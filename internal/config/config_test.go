@@ -337,7 +337,7 @@ func TestWarnings(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "fw.cfg"), []byte("name = 'fw'\ntype = 'hvm'\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "pv.cfg"), []byte("name = 'pv'\ntype = 'pvh'\n"), 0o644)
-	src := "[defaults]\nconfig_dir = \".\"\n[guest.fw]\n[[guest.fw.ready]]\nconsole = \"login:\"\n[guest.pv]\n[[guest.pv.ready]]\nconsole = \"login:\"\n"
+	src := "[defaults]\nconfig_dir = \".\"\nconsole_log_dir = \".\"\n[guest.fw]\n[[guest.fw.ready]]\nconsole = \"login:\"\n[guest.pv]\n[[guest.pv.ready]]\nconsole = \"login:\"\n"
 	toml := filepath.Join(dir, "x.toml")
 	os.WriteFile(toml, []byte(src), 0o644)
 	cfg, err := Load(toml)
@@ -348,6 +348,11 @@ func TestWarnings(t *testing.T) {
 	on := filepath.Join(dir, "xen")
 	os.WriteFile(off, []byte("#XENCONSOLED_TRACE=guest\nXENCONSOLED_TRACE=none\n"), 0o644)
 	os.WriteFile(on, []byte("export XENCONSOLED_TRACE=\"guest\"\n"), 0o644)
+	debOn := filepath.Join(dir, "debian-on")
+	debOff := filepath.Join(dir, "debian-off")
+	// Debian's /etc/default/xen: the TRACE line is only a comment there.
+	os.WriteFile(debOn, []byte("#XENCONSOLED_TRACE=[none|guest|hv|all]\nXENCONSOLED_ARGS=\"--log=guest --timestamp=all\"\n"), 0o644)
+	os.WriteFile(debOff, []byte("XENCONSOLED_ARGS='--timestamp=all --log=none'\n"), 0o644)
 	tests := []struct {
 		name  string
 		files []string
@@ -355,7 +360,9 @@ func TestWarnings(t *testing.T) {
 	}{
 		{"trace on", []string{off, on}, []string{"guest fw: console probe on an HVM guest"}},
 		{"trace none", []string{off}, []string{"guest fw: console probe on an HVM guest", `console probes (fw, pv) need xenconsoled to log guest consoles, but XENCONSOLED_TRACE is "none" in ` + off}},
-		{"no files", []string{filepath.Join(dir, "absent")}, []string{"guest fw:", "XENCONSOLED_TRACE is not set in"}},
+		{"no files", []string{filepath.Join(dir, "absent")}, []string{"guest fw:", "neither XENCONSOLED_ARGS nor XENCONSOLED_TRACE asks for it in " + filepath.Join(dir, "absent") + `: on Debian set XENCONSOLED_ARGS="--log=guest"`}},
+		{"debian args on", []string{off, debOn}, []string{"guest fw: console probe on an HVM guest"}},
+		{"debian args off", []string{debOff}, []string{"guest fw:", "XENCONSOLED_ARGS has --log=none in " + debOff}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -393,5 +400,30 @@ func TestInferFromXLConfigs(t *testing.T) {
 		if d := cfg.Guests["drv"]; len(d.PCI) != 1 || d.PCI[0] != "0000:00:19.0" || d.MemoryMiB != 512 || !d.PCIAssignable {
 			t.Errorf("drv %+v", d)
 		}
+	}
+}
+
+func TestWarningMissingConsoleLogDir(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "pv.cfg"), []byte("name = 'pv'\ntype = 'pvh'\n"), 0o644)
+	missing := filepath.Join(dir, "console")
+	src := "[defaults]\nconfig_dir = \".\"\nconsole_log_dir = \"" + missing + "\"\n[guest.pv]\n[[guest.pv.ready]]\nconsole = \"login:\"\n"
+	toml := filepath.Join(dir, "x.toml")
+	os.WriteFile(toml, []byte(src), 0o644)
+	cfg, err := Load(toml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	on := filepath.Join(dir, "xen")
+	os.WriteFile(on, []byte("XENCONSOLED_ARGS=\"--log=guest\"\n"), 0o644)
+	ws := cfg.Warnings([]string{on})
+	if len(ws) != 1 || !strings.Contains(ws[0], "console probes (pv) read "+missing+", which is not a folder") || !strings.Contains(ws[0], "mkdir -p "+missing) {
+		t.Fatalf("warnings %q, want one about the missing %s", ws, missing)
+	}
+	if err := os.Mkdir(missing, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if ws := cfg.Warnings([]string{on}); len(ws) != 0 {
+		t.Fatalf("warnings %q with the folder there", ws)
 	}
 }

@@ -11,15 +11,21 @@ import (
 	"github.com/xenorder/xenorder/internal/xlcfg"
 )
 
-// XenconsoledDefaults are the files where Debian (xen) and upstream
-// (xencommons) set XENCONSOLED_TRACE.
+// XenconsoledDefaults are the files that configure xenconsoled's logging:
+// upstream's xencommons passes XENCONSOLED_TRACE as --log; Debian's
+// /etc/init.d/xen ignores XENCONSOLED_TRACE (its /etc/default/xen only
+// mentions it in a comment) and passes XENCONSOLED_ARGS.
 var XenconsoledDefaults = []string{"/etc/default/xencommons", "/etc/default/xen"}
 
-var traceRE = regexp.MustCompile(`^\s*(?:export\s+)?XENCONSOLED_TRACE\s*=\s*["']?(\w+)`)
+var (
+	traceRE   = regexp.MustCompile(`^\s*(?:export\s+)?XENCONSOLED_TRACE\s*=\s*["']?(\w+)`)
+	argsRE    = regexp.MustCompile(`^\s*(?:export\s+)?XENCONSOLED_ARGS\s*=\s*(.*)$`)
+	argsLogRE = regexp.MustCompile(`--log[= ]["']?(\w+)`)
+)
 
 // Warnings returns what `check` should point out without failing: console
-// probes that cannot work. defaultsFiles are the files that may set
-// XENCONSOLED_TRACE (XenconsoledDefaults on a real host).
+// probes that cannot work. defaultsFiles are the files that may configure
+// xenconsoled (XenconsoledDefaults on a real host).
 func (c *Config) Warnings(defaultsFiles []string) []string {
 	var ws []string
 	var users []string
@@ -46,29 +52,56 @@ func (c *Config) Warnings(defaultsFiles []string) []string {
 	if len(users) == 0 {
 		return ws
 	}
-	trace, where := "", ""
-	for _, f := range defaultsFiles {
+	if w := consoleLogging(defaultsFiles); w != "" {
+		ws = append(ws, fmt.Sprintf("console probes (%s) need xenconsoled to log guest consoles, but %s", strings.Join(users, ", "), w))
+	}
+	if fi, err := os.Stat(c.Defaults.ConsoleLogDir); err != nil || !fi.IsDir() {
+		ws = append(ws, fmt.Sprintf("console probes (%s) read %s, which is not a folder: xenconsoled cannot write guest logs there "+
+			"(Debian's packages do not create it): mkdir -p %s; it takes effect when xenconsoled next starts (at boot)",
+			strings.Join(users, ", "), c.Defaults.ConsoleLogDir, c.Defaults.ConsoleLogDir))
+	}
+	return ws
+}
+
+// consoleLogging says what keeps xenconsoled from logging guest consoles
+// according to files, or "" when one of them turns logging on:
+// XENCONSOLED_TRACE=guest|all (upstream) or --log=guest|all in
+// XENCONSOLED_ARGS (Debian).
+func consoleLogging(files []string) string {
+	var seen []string
+	for _, f := range files {
 		fh, err := os.Open(f)
 		if err != nil {
 			continue
 		}
 		sc := bufio.NewScanner(fh)
 		for sc.Scan() {
-			if m := traceRE.FindStringSubmatch(sc.Text()); m != nil {
-				trace, where = m[1], f
+			line := sc.Text()
+			if m := traceRE.FindStringSubmatch(line); m != nil {
+				if m[1] == "guest" || m[1] == "all" {
+					fh.Close()
+					return ""
+				}
+				seen = append(seen, fmt.Sprintf("XENCONSOLED_TRACE is %q in %s", m[1], f))
+			}
+			if m := argsRE.FindStringSubmatch(line); m != nil {
+				if l := argsLogRE.FindStringSubmatch(m[1]); l != nil {
+					if l[1] == "guest" || l[1] == "all" {
+						fh.Close()
+						return ""
+					}
+					seen = append(seen, fmt.Sprintf("XENCONSOLED_ARGS has --log=%s in %s", l[1], f))
+				}
 			}
 		}
 		fh.Close()
 	}
-	if trace != "guest" && trace != "all" {
-		state := "is not set in " + strings.Join(defaultsFiles, " or ")
-		if trace != "" {
-			state = fmt.Sprintf("is %q in %s", trace, where)
-		}
-		ws = append(ws, fmt.Sprintf("console probes (%s) need xenconsoled to log guest consoles, but XENCONSOLED_TRACE %s: "+
-			"set XENCONSOLED_TRACE=guest and restart xenconsoled", strings.Join(users, ", "), state))
+	state := "neither XENCONSOLED_ARGS nor XENCONSOLED_TRACE asks for it in " + strings.Join(files, " or ")
+	if len(seen) > 0 {
+		state = strings.Join(seen, "; ")
 	}
-	return ws
+	return state + `: on Debian set XENCONSOLED_ARGS="--log=guest" in /etc/default/xen (its init script ignores XENCONSOLED_TRACE); ` +
+		"with upstream's units set XENCONSOLED_TRACE=guest in /etc/default/xencommons; it takes effect when xenconsoled next starts (at boot)"
 }
 
 func hasKind(ps []Probe, kind string) bool {
