@@ -613,13 +613,22 @@ func (sd *sdRun) checkConsole() {
 	sd.lab.logf("the console showed the stop job's status: %q", status)
 }
 
+// recorderDelay notes when the recorder's own look (xl list, the console
+// logs) held the real xl back noticeably.
+func recorderDelay(c xlCall) string {
+	if d := c.TX - c.T0; d >= 0.5 {
+		return fmt.Sprintf(" [xl itself ran %.1fs later, after the recorder's look]", d)
+	}
+	return ""
+}
+
 // timelines prints what happened when, in seconds since dom0's kernel
 // started.
 func (sd *sdRun) timelines(boot, stop *phase) {
 	es := sd.journal
 	var b strings.Builder
 	at := func(t float64, what string) { fmt.Fprintf(&b, "  %8.1fs  %s\n", t, what) }
-	b.WriteString("boot timeline (dom0 uptime, from its journal and the xl call log):\n")
+	b.WriteString("boot timeline (dom0 uptime, from its journal and the xl call log; xl calls at the time xenorder made them):\n")
 	first := func(unit, prefix string, from float64) {
 		if e, ok := unitMsg(es, unit, prefix, from); ok {
 			at(e.Mono, e.Msg())
@@ -633,7 +642,7 @@ func (sd *sdRun) timelines(boot, stop *phase) {
 		if e, ok := findEvent(boot.evs, c.Target(), "ready after"); ok {
 			ready = ", " + e.what
 		}
-		at(c.TX, fmt.Sprintf("  xl create %s (%.1fs)%s", c.Target(), c.T1-c.TX, ready))
+		at(c.T0, fmt.Sprintf("  xl create %s%s (%.1fs)%s", c.Target(), recorderDelay(c), c.T1-c.TX, ready))
 	}
 	for _, e := range es {
 		if e.Mono < sd.offAt && e.F["SYSLOG_IDENTIFIER"] == "xenorder" && e.F["STEP"] == "fail" {
@@ -648,7 +657,7 @@ func (sd *sdRun) timelines(boot, stop *phase) {
 	first("xenorder.service", "Stopping", sd.offAt)
 	for _, c := range stop.calls {
 		if v := c.Verb(); v == "shutdown" || v == "destroy" {
-			at(c.TX, fmt.Sprintf("  xl %s %s", v, c.Target()))
+			at(c.T0, fmt.Sprintf("  xl %s %s%s", v, c.Target(), recorderDelay(c)))
 		}
 	}
 	if len(stop.lists) > 0 {
