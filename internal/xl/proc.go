@@ -76,14 +76,25 @@ func awaitExit(p *os.Process) {
 	if err != nil {
 		return
 	}
-	polled := false
-	rc.Read(func(uintptr) bool {
-		// The first call only arms the poller; the second comes once the
-		// pidfd is readable: the process has exited.
-		done := polled
-		polled = true
-		return done
+	rc.Read(func(fd uintptr) bool {
+		// Called once the poller is armed, and again each time it says the
+		// pidfd is readable. Ask the pidfd itself: a readiness that came
+		// before the poller was armed is not reported again.
+		return exited(fd)
 	})
+}
+
+// exited reports whether the process of a pidfd has exited (or it cannot
+// tell: the caller then waits the ordinary way).
+func exited(pidfd uintptr) bool {
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		return err != nil || n > 0
+	}
 }
 
 // resolver remembers where a program name was found on $PATH, for as long
