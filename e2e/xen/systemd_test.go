@@ -610,6 +610,28 @@ func (sd *sdRun) checkConsole() {
 		}
 	}
 	sd.consoleStatus = status
+	// The guests the status named, in the order the console showed them:
+	// a guest never before one that depends on it.
+	first := map[string]int{}
+	for i, st := range status {
+		for _, n := range allNames() {
+			if _, seen := first[n]; !seen && regexp.MustCompile(`\b`+regexp.QuoteMeta(n)+`\b`).MatchString(st) {
+				first[n] = i
+			}
+		}
+	}
+	for _, g := range host {
+		for _, d := range g.deps {
+			fd, ok1 := first[d]
+			fg, ok2 := first[g.name]
+			if ok1 && ok2 && fd < fg {
+				sd.errorf("poweroff: the console's stop status named %s before %s, which depends on it: %q", d, g.name, status)
+			}
+		}
+	}
+	if len(first) < 2 {
+		sd.errorf("poweroff: the console's stop status named %d guests (%q), want at least two", len(first), status)
+	}
 	sd.lab.logf("the console showed the stop job's status: %q", status)
 }
 
