@@ -20,13 +20,19 @@ const (
 
 // nextDue finds the earliest thing due at or before now, nil if none.
 func (s *session) nextDue() (*Domain, int, time.Time) {
+	return s.earliestDue(s.now)
+}
+
+// earliestDue finds the earliest thing due at or before until, nil if
+// none.
+func (s *session) earliestDue(until time.Time) (*Domain, int, time.Time) {
 	var (
 		best     *Domain
 		bestKind int
 		bestAt   time.Time
 	)
 	consider := func(d *Domain, kind int, at time.Time) {
-		if at.IsZero() || at.After(s.now) {
+		if at.IsZero() || at.After(until) {
 			return
 		}
 		if best == nil || at.Before(bestAt) || at.Equal(bestAt) && kind < bestKind {

@@ -94,11 +94,20 @@ func (e *Env) cmdList(args []string) int {
 			numa = true
 		}
 	}
-	s, err := e.begin()
+	s, err := e.view()
 	if err != nil {
 		return e.fatal(err)
 	}
 	faults := e.readFaults()
+	if s.shared && (hasWord(faults, FaultListHang) || hasWord(faults, FaultListFailOnce) ||
+		hasWord(faults, FaultListEmpty) || hasWord(faults, FaultListGarbage)) {
+		// A fault may be used up: that is a change.
+		s.abort()
+		if s, err = e.begin(); err != nil {
+			return e.fatal(err)
+		}
+		faults = e.readFaults()
+	}
 	switch {
 	case hasWord(faults, FaultListHang):
 		s.commit()
@@ -235,7 +244,7 @@ func (e *Env) cmdInfo(args []string) int {
 	if rc >= 0 {
 		return rc
 	}
-	s, err := e.begin()
+	s, err := e.view()
 	if err != nil {
 		return e.fatal(err)
 	}
@@ -252,7 +261,7 @@ func (e *Env) cmdDomid(args []string) int {
 	if rc >= 0 {
 		return rc
 	}
-	s, err := e.begin()
+	s, err := e.view()
 	if err != nil {
 		return e.fatal(err)
 	}

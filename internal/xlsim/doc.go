@@ -4,7 +4,8 @@
 // on a simulated host whose state lives in a directory. cmd/xlsim is the
 // binary; tests install it as `xl`, `xenstore-read` and `xenstore-watch`
 // (see Build). `xenstore-watch @releaseDomain` prints the path once when set
-// and again whenever a domain has gone, looking every 20ms.
+// and again whenever a domain has gone, looking every 20ms and at the moment
+// a guest is due to go.
 //
 // $XLSIM_MONITOR_DELAY (default 0): as on real Xen, a guest that powered off
 // with on_poweroff = "destroy" stays listed shut down and paused (--ps--)
@@ -14,8 +15,11 @@
 // $XLSIM_DIR/lock, brings the state up to the present (booting, shutting
 // down, crashing or rebooting guests whose moment has come, each at the
 // instant it was due), does its command and writes the state back
-// (state.json, through a temporary file and a rename). The lock is never
-// held while sleeping.
+// (state.json, through a temporary file and a rename). A command that only
+// reads (xl list, info, domid, xenstore-read, the waits of xl shutdown and
+// xenstore-watch) takes the lock shared and writes nothing when nothing has
+// come due, so readers run side by side as they do on real Xen. The lock is
+// never held while sleeping.
 //
 // Environment:
 //

@@ -140,7 +140,7 @@ func (e *Env) shutdownOne(s *session, id int, fallback bool) int {
 	}
 	for {
 		time.Sleep(min(pollInterval, max(time.Until(deadline), time.Millisecond)))
-		s, err := e.begin()
+		s, err := e.view()
 		if err != nil {
 			return e.fatal(err)
 		}
@@ -164,7 +164,7 @@ func (e *Env) shutdownOne(s *session, id int, fallback bool) int {
 func (e *Env) waitDeaths(ids []int) {
 	left := append([]int(nil), ids...)
 	for len(left) > 0 {
-		s, err := e.begin()
+		s, err := e.view()
 		if err != nil {
 			time.Sleep(pollInterval)
 			continue

@@ -269,18 +269,49 @@ func (d *Domain) flags() string {
 
 // ---- the locked session ----
 
-// session is one locked read-modify-write of the state. Everything it
-// does happens at the single instant now.
+// session is one locked read-modify-write of the state, or a read of it
+// (view). Everything it does happens at the single instant now.
 type session struct {
 	env    *Env
 	lockf  *os.File
 	st     *State
 	now    time.Time
 	events []Event
+	shared bool // a view: the lock is shared and nothing is written
 }
 
 // begin takes the lock, loads the state and advances it to now.
 func (e *Env) begin() (*session, error) {
+	s, err := e.lock(syscall.LOCK_EX)
+	if err != nil {
+		return nil, err
+	}
+	s.advance()
+	return s, nil
+}
+
+// view is begin for commands that only read: when nothing is due, it
+// holds the lock shared, so that readers run side by side, and its commit
+// writes nothing. When something is due it is begin, which applies it and
+// writes it back. A view must change nothing.
+func (e *Env) view() (*session, error) {
+	if _, err := os.Stat(filepath.Join(e.Dir, "state.json")); err != nil {
+		return e.begin() // the host boots: the first state is written
+	}
+	s, err := e.lock(syscall.LOCK_SH)
+	if err != nil {
+		return nil, err
+	}
+	if d, _, _ := s.nextDue(); d == nil {
+		s.shared = true
+		return s, nil
+	}
+	s.abort()
+	return e.begin()
+}
+
+// lock takes the lock (how: LOCK_EX or LOCK_SH) and loads the state.
+func (e *Env) lock(how int) (*session, error) {
 	if err := os.MkdirAll(e.Dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -289,7 +320,7 @@ func (e *Env) begin() (*session, error) {
 		return nil, err
 	}
 	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		err = syscall.Flock(int(f.Fd()), how)
 		if err != syscall.EINTR {
 			break
 		}
@@ -304,7 +335,6 @@ func (e *Env) begin() (*session, error) {
 		s.abort()
 		return nil, err
 	}
-	s.advance()
 	return s, nil
 }
 
@@ -341,10 +371,17 @@ func (e *Env) loadState(now time.Time) (*State, error) {
 	return st, nil
 }
 
-// commit writes the state and the events and releases the lock.
+// commit writes the state and the events and releases the lock; a view's
+// only releases it.
 func (s *session) commit() error {
 	defer s.abort()
-	b, err := json.MarshalIndent(s.st, "", " ")
+	if s.shared {
+		if len(s.events) > 0 {
+			return fmt.Errorf("a read-only session changed the state (%d events)", len(s.events))
+		}
+		return nil
+	}
+	b, err := json.Marshal(s.st)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// watchPoll is how often the simulated xenstore-watch looks at the state.
+// watchPoll is how often the simulated xenstore-watch looks at the state
+// for what other commands did (an xl destroy, say).
 const watchPoll = 20 * time.Millisecond
 
 // xenstoreWatch is `xenstore-watch [-n NR] PATH` for the one path a
@@ -16,8 +17,10 @@ const watchPoll = 20 * time.Millisecond
 // the watch is set (as xenstored fires every new watch once) and again each
 // time a domain has been released, until NR events (0: forever) or a
 // signal. Like the rest of the simulator, time moves lazily: the watch
-// advances the state itself every 20ms, so a domain whose shutdown time
-// has passed is released within that.
+// looks at the state every 20ms, and also the moment something is due (a
+// guest's shutdown, crash or reboot, xl's monitor reaping one), advancing
+// the state itself, so a domain whose time has come is released at once, as
+// by xenstored.
 func (e *Env) xenstoreWatch(args []string) int {
 	limit := 0
 	var path string
@@ -44,16 +47,22 @@ func (e *Env) xenstoreWatch(args []string) int {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	ids := func() (map[int]bool, error) {
-		s, err := e.begin()
+	// ids returns the domains now and how long to sleep before looking
+	// again.
+	ids := func() (map[int]bool, time.Duration, error) {
+		s, err := e.view()
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		m := map[int]bool{}
 		for _, d := range s.st.Domains {
 			m[d.ID] = true
 		}
-		return m, s.commit()
+		sleep := watchPoll
+		if d, _, at := s.earliestDue(s.now.Add(watchPoll)); d != nil {
+			sleep = max(at.Sub(s.now), 0) + time.Millisecond
+		}
+		return m, sleep, s.commit()
 	}
 	fire := func() bool {
 		fmt.Fprintln(e.Stdout, path)
@@ -63,14 +72,14 @@ func (e *Env) xenstoreWatch(args []string) int {
 		limit--
 		return limit == 0
 	}
-	seen, err := ids()
+	seen, sleep, err := ids()
 	if err != nil {
 		return e.fatal(err)
 	}
 	if fire() {
 		return 0
 	}
-	t := time.NewTicker(watchPoll)
+	t := time.NewTimer(sleep)
 	defer t.Stop()
 	for {
 		select {
@@ -78,10 +87,11 @@ func (e *Env) xenstoreWatch(args []string) int {
 			return 130
 		case <-t.C:
 		}
-		now, err := ids()
+		now, sleep, err := ids()
 		if err != nil {
 			return e.fatal(err)
 		}
+		t.Reset(sleep)
 		released := false
 		for id := range seen {
 			if !now[id] {

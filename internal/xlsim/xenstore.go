@@ -146,7 +146,13 @@ func (e *Env) xenstoreRead(argv0 string, args []string) int {
 		fmt.Fprintf(e.Stderr, "xenstore-read: Usage: %s [-h] [-p] [-s] [-R] key [...]\n", argv0)
 		return 1
 	}
-	s, err := e.begin()
+	begin := e.view
+	for _, p := range paths {
+		if strings.Contains(p, "/libxl/pci") {
+			begin = e.begin // fills in the PCI devices' state as it reads
+		}
+	}
+	s, err := begin()
 	if err != nil {
 		fmt.Fprintf(e.Stderr, "xenstore-read: xs_open: %v\n", err)
 		return 1
