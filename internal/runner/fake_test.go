@@ -21,6 +21,7 @@ type fakeHV struct {
 	calls  []call
 
 	createDelay    time.Duration
+	infoDelay      time.Duration
 	createFail     map[string]bool
 	ignoreShutdown map[string]bool
 	noPV           map[string]bool // needs xl shutdown -F
@@ -284,6 +285,7 @@ func (f *fakeHV) PCIAssignableAdd(ctx context.Context, bdf string) error {
 
 func (f *fakeHV) Info(ctx context.Context) (xl.Info, error) {
 	defer f.record("info", "", time.Now())
+	time.Sleep(f.infoDelay)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	total := f.totalMiB

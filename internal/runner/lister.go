@@ -18,6 +18,7 @@ type lister struct {
 	mu        sync.Mutex
 	pokes     chan struct{} // closed when something worth a new look happened
 	gen       uint64        // pokes so far
+	pokedAt   time.Time     // the last poke
 	snap      snapshot
 	inflight  chan struct{} // closed when the call in flight returns
 	callCount int
@@ -45,6 +46,11 @@ func (s snapshot) find(name string) (xl.Domain, bool) {
 // any). The call itself is not bound to ctx, which only bounds the wait:
 // other waiters may be sharing it.
 func (l *lister) get(ctx context.Context, after time.Time) (snapshot, error) {
+	return l.gathered(ctx, after, listGather)
+}
+
+// gathered is get with a new call waiting gather for others to join it.
+func (l *lister) gathered(ctx context.Context, after time.Time, gather time.Duration) (snapshot, error) {
 	for {
 		l.mu.Lock()
 		if !l.snap.at.IsZero() && l.snap.at.After(after) {
@@ -66,14 +72,21 @@ func (l *lister) get(ctx context.Context, after time.Time) (snapshot, error) {
 		}
 		// The call begins after a short gather, so that the guests asking
 		// at about the same moment (a tier's creates returning together)
-		// share it.
+		// share it. Not after a poke: everyone it woke saw an older
+		// snapshot, so they all share this call, even once it is in flight.
+		wait := gather
+		if l.pokedAt.After(after) && time.Since(l.pokedAt) < gather {
+			wait = 0
+		}
 		ch := make(chan struct{})
-		began := time.Now().Add(listGather)
+		began := time.Now().Add(wait)
 		l.inflight = ch
 		l.callCount++
 		l.mu.Unlock()
 
-		time.Sleep(listGather)
+		if wait > 0 {
+			time.Sleep(wait)
+		}
 		doms, err := l.hv.List(context.WithoutCancel(ctx))
 
 		l.mu.Lock()
@@ -90,9 +103,10 @@ func (l *lister) recent(ctx context.Context, interval time.Duration) (snapshot, 
 	return l.get(ctx, time.Now().Add(-interval))
 }
 
-// fresh returns a snapshot begun now or later.
+// fresh returns a snapshot begun now or later, at once: for a caller that
+// looks alone (a plan, status).
 func (l *lister) fresh(ctx context.Context) (snapshot, error) {
-	return l.get(ctx, time.Now().Add(-time.Nanosecond))
+	return l.gathered(ctx, time.Now().Add(-time.Nanosecond), 0)
 }
 
 // generation counts pokes: a waiter notes it before it looks, and its
@@ -108,6 +122,7 @@ func (l *lister) poke() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.gen++
+	l.pokedAt = time.Now()
 	if l.pokes != nil {
 		close(l.pokes)
 		l.pokes = nil

@@ -23,13 +23,70 @@ import (
 // One `xl info` serves many admissions: each admitted create holds its
 // memory until an xl info taken after the create finished shows it.
 type memGate struct {
-	mu      sync.Mutex
-	info    xl.Info
-	infoAt  time.Time // when the xl info call began; zero: none yet
-	holds   []*hold
-	changed chan struct{} // closed when a create finishes
-	mode    string        // "admit", or why admission stands aside
-	decided bool
+	mu       sync.Mutex
+	info     xl.Info
+	infoAt   time.Time     // when the xl info call began; zero: none yet
+	infoCall chan struct{} // closed when the xl info call in flight returns
+	err      error         // of the last xl info call, begun at errAt
+	errAt    time.Time
+	holds    []*hold
+	changed  chan struct{} // closed when a create finishes
+	mode     string        // "admit", or why admission stands aside
+	decided  bool
+}
+
+// refresh makes sure the gate holds an xl info begun after the given time:
+// it has one, joins the call in flight, or makes the call, which every
+// admission waiting meanwhile shares.
+func (r *Runner) refresh(ctx context.Context, g *memGate, after time.Time) error {
+	for {
+		g.mu.Lock()
+		switch {
+		case !g.infoAt.IsZero() && g.infoAt.After(after):
+			g.mu.Unlock()
+			return nil
+		case g.err != nil && g.errAt.After(after):
+			err := g.err
+			g.mu.Unlock()
+			return err
+		case g.infoCall != nil:
+			ch := g.infoCall
+			g.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		ch := make(chan struct{})
+		g.infoCall = ch
+		began := time.Now()
+		g.mu.Unlock()
+
+		// Not bound to ctx, which only bounds this caller's wait: others
+		// may be sharing the call.
+		info, err := r.HV.Info(context.WithoutCancel(ctx))
+
+		g.mu.Lock()
+		g.infoCall = nil
+		close(ch)
+		if err != nil {
+			g.err, g.errAt = err, began
+		} else {
+			if began.After(g.infoAt) {
+				g.info, g.infoAt = info, began
+			}
+			if !g.decided {
+				g.decided = true
+				g.mode = "admit"
+				if b, why := ballooning(r.Config.Defaults.XLConf, info.XenCommandline); b {
+					g.mode = why + ": xl balloons dom0 down to make room, so free memory means nothing"
+				}
+			}
+		}
+		g.mu.Unlock()
+	}
 }
 
 type hold struct {
@@ -94,32 +151,21 @@ func (r *Runner) admit(ctx context.Context, g *config.Guest, deadline time.Time)
 		return nothing, nil
 	}
 	said := false
-	fresh := false // the next look needs an xl info begun now
+	var fresh time.Time // zero, or: decide on an xl info begun after this
 	for {
-		gate.mu.Lock()
-		stale := gate.infoAt.IsZero() || fresh || time.Since(gate.infoAt) >= r.interval()
-		gate.mu.Unlock()
-		if stale {
-			began := time.Now()
-			info, err := r.HV.Info(ctx)
-			if err != nil {
-				// Admission is a help, not a gate keeper: without xl
-				// info, create as before and let xl say what it says.
-				r.emit("memory", g.Name, -1, err, "cannot read xl info; creating without the memory check")
-				return nothing, nil
+		looked := time.Now()
+		after := fresh
+		if after.IsZero() {
+			after = looked.Add(-r.interval()) // one from the last poll_interval will do
+		}
+		if err := r.refresh(ctx, gate, after); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
 			}
-			gate.mu.Lock()
-			if began.After(gate.infoAt) {
-				gate.info, gate.infoAt = info, began
-			}
-			if !gate.decided {
-				gate.decided = true
-				gate.mode = "admit"
-				if b, why := ballooning(r.Config.Defaults.XLConf, info.XenCommandline); b {
-					gate.mode = why + ": xl balloons dom0 down to make room, so free memory means nothing"
-				}
-			}
-			gate.mu.Unlock()
+			// Admission is a help, not a gate keeper: without xl info,
+			// create as before and let xl say what it says.
+			r.emit("memory", g.Name, -1, err, "cannot read xl info; creating without the memory check")
+			return nothing, nil
 		}
 		gate.mu.Lock()
 		if gate.mode != "admit" {
@@ -143,10 +189,11 @@ func (r *Runner) admit(ctx context.Context, g *config.Guest, deadline time.Time)
 				gate.mu.Unlock()
 			}, nil
 		}
-		if !fresh && !stale {
-			// Decide on an xl info taken now, not on one from before.
+		if fresh.IsZero() && !gate.infoAt.After(looked) {
+			// It does not fit by an xl info taken before this look: decide
+			// on one taken now.
 			gate.mu.Unlock()
-			fresh = true
+			fresh = looked
 			continue
 		}
 		// Nothing frees memory during a start: once no create is under way,
@@ -161,7 +208,6 @@ func (r *Runner) admit(ctx context.Context, g *config.Guest, deadline time.Time)
 		}
 		ch := gate.changed
 		gate.mu.Unlock()
-		fresh = true
 		if !said {
 			r.emit("memory", g.Name, -1, nil, "waiting for memory: needs %d MiB; %d MiB free, %d MiB of it for creates under way", need, info.FreeMemoryMiB, pending)
 			r.status("waiting for memory for %s (%d MiB)", g.Name, need)
@@ -179,6 +225,7 @@ func (r *Runner) admit(ctx context.Context, g *config.Guest, deadline time.Time)
 		if !time.Now().Before(deadline) {
 			return nil, fmt.Errorf("not enough memory within start_timeout %s: needs %d MiB, %d MiB free", g.StartTimeout, need, room)
 		}
+		fresh = time.Now() // look again by an xl info taken now
 	}
 }
 

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -77,5 +78,29 @@ func TestMemoryAdmissionStandsAsideWhenXLBalloons(t *testing.T) {
 				t.Error("admission did not stand aside: xl makes room itself when it balloons dom0")
 			}
 		})
+	}
+}
+
+func TestMemoryAdmissionSharesXLInfo(t *testing.T) {
+	// A tier of guests admitted at once reads xl info once, not once each.
+	hv := newFake()
+	hv.infoDelay = 30 * time.Millisecond
+	conf := filepath.Join(t.TempDir(), "xl.conf")
+	os.WriteFile(conf, []byte("autoballoon = \"off\"\n"), 0o644)
+	var b strings.Builder
+	fmt.Fprintf(&b, "[defaults]\nmax_parallel = 12\nxl_conf = %q\n", conf)
+	for i := range 12 {
+		fmt.Fprintf(&b, "[guest.g%d]\n", i)
+	}
+	r, _ := newRunner(t, b.String(), hv)
+	r.PollInterval = time.Second
+	for _, g := range r.Config.Guests {
+		g.MemoryMiB = 64
+	}
+	if res := start(t, r); !res.OK() {
+		t.Fatal(res.Summary())
+	}
+	if n := len(hv.callsOf("info")); n != 1 {
+		t.Errorf("%d xl info calls for 12 admissions at once, want 1", n)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -77,7 +78,24 @@ func (r *Runner) PlanStop(ctx context.Context, names []string, opts StopOptions)
 		return nil, err
 	}
 	cfg := r.Config
+	// The three looks are independent: take them at once.
+	var (
+		long    []xl.DomainConfig
+		longErr error
+		xsDom   int
+		wg      sync.WaitGroup
+	)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		long, longErr = r.HV.ListLong(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		xsDom = r.xenstoreDomID(ctx)
+	}()
 	snap, err := r.lister().fresh(ctx)
+	wg.Wait()
 	if err == nil {
 		err = snap.err
 	}
@@ -85,7 +103,7 @@ func (r *Runner) PlanStop(ctx context.Context, names []string, opts StopOptions)
 		return nil, fmt.Errorf("plan stop: %w", err)
 	}
 	plan := &Plan{Verb: "stop"}
-	served, err := r.servedBy(ctx, snap)
+	served, err := servedBy(long, longErr, snap)
 	if err != nil {
 		plan.Warnings = append(plan.Warnings, fmt.Sprintf("cannot read which domain serves which (%v): ordering by the config alone", err))
 	}
@@ -96,7 +114,6 @@ func (r *Runner) PlanStop(ctx context.Context, names []string, opts StopOptions)
 		names0[d.Name] = true
 	}
 	declared := func(n string) bool { return cfg.Guests[n] != nil && !cfg.Guests[n].External }
-	xsDom := r.xenstoreDomID(ctx)
 	stoppable := func(d xl.Domain) bool {
 		return d.ID != 0 && d.Name != "Domain-0" && d.ID != xsDom && d.Name != "(null)" && !isStub(d, names0, declared)
 	}
@@ -222,9 +239,8 @@ type served struct {
 }
 
 // servedBy maps each backend domain (never Domain-0) to the domains whose
-// devices it serves, from `xl list -l`.
-func (r *Runner) servedBy(ctx context.Context, snap snapshot) (map[string][]served, error) {
-	long, err := r.HV.ListLong(ctx)
+// devices it serves, from `xl list -l` (what it returned: long or err).
+func servedBy(long []xl.DomainConfig, err error, snap snapshot) (map[string][]served, error) {
 	if err != nil {
 		return nil, err
 	}
