@@ -90,15 +90,16 @@ func (s *session) advance() {
 func (s *session) boot(d *Domain, t time.Time) {
 	d.Booted = true
 	if !d.B.NeedsACPI {
-		d.XS["control/feature-poweroff"] = "1"
-		d.XS["control/feature-reboot"] = "1"
-		d.XS["control/feature-suspend"] = "1"
+		xs := d.XS.kv()
+		xs["control/feature-poweroff"] = "1"
+		xs["control/feature-reboot"] = "1"
+		xs["control/feature-suspend"] = "1"
 	}
 	for _, kv := range d.B.Xenstore {
 		k, v, _ := strings.Cut(kv, "=")
 		k = strings.Trim(k, "/ ")
 		if k != "" {
-			d.XS[k] = v
+			d.XS.kv()[k] = v
 		}
 	}
 	s.console(d, d.B.Console...)
@@ -196,7 +197,7 @@ func (s *session) restart(d *Domain, t time.Time, reason int) {
 	nd := *d
 	nd.ID = s.st.NextDomid
 	s.st.NextDomid++
-	nd.XS = nil
+	nd.XS = xenstore{}
 	nd.Paused = false
 	nd.ShutdownPending = false
 	nd.StubID = 0
@@ -223,8 +224,8 @@ func (s *session) built(d *Domain, t time.Time) {
 	d.Phase = phaseRunning
 	d.BuiltAt = t
 	d.ShutdownDue = time.Time{}
-	if d.XS == nil {
-		d.XS = baseXenstore(d)
+	if d.XS.unset() {
+		d.XS = xsOf(baseXenstore(d))
 	}
 	if d.StubFor != 0 {
 		d.Booted = true
@@ -252,11 +253,11 @@ func (s *session) newStub(g *Domain, t time.Time) *Domain {
 		StubFor: g.ID, Phase: phaseBuilding, CreatedAt: t,
 	}
 	s.st.NextDomid++
-	stub.XS = baseXenstore(stub)
-	stub.XS["target"] = fmt.Sprint(g.ID)
+	stub.XS = xsOf(baseXenstore(stub))
+	stub.XS.kv()["target"] = fmt.Sprint(g.ID)
 	g.StubID = stub.ID
-	if g.XS != nil {
-		g.XS["image/device-model-domid"] = fmt.Sprint(stub.ID)
+	if !g.XS.unset() {
+		g.XS.kv()["image/device-model-domid"] = fmt.Sprint(stub.ID)
 	}
 	s.st.add(stub)
 	return stub

@@ -177,7 +177,7 @@ func (e *Env) launch(d *Domain, o launchOpts) int {
 	d.Paused = false
 	d.CPU, d.RunSince = 0, time.Time{}
 	d.PCIAttached = nil
-	d.XS = baseXenstore(d)
+	d.XS = xsOf(baseXenstore(d))
 	s.st.add(d)
 	if d.WantStub {
 		s.newStub(d, s.now)
@@ -266,11 +266,11 @@ func (e *Env) launch(d *Domain, o launchOpts) int {
 		// The guest comes back up as it was saved.
 		dd.Booted = true
 		dd.BootDue = time.Time{}
-		for k, v := range o.restored.XS {
+		for k, v := range o.restored.XS.kv() {
 			switch k {
 			case "name", "domid", "vm", "console/backend", "image/device-model-domid":
 			default:
-				dd.XS[k] = v
+				dd.XS.kv()[k] = v
 			}
 		}
 	} else {

@@ -185,10 +185,11 @@ func (s *session) reserveMemory(d *Domain) bool {
 		fmt.Fprintf(e.Stderr, "failed to free memory for the domain\n")
 		return false
 	}
-	if _, ok := d0.XS["memory/static-max"]; !ok {
-		d0.XS["memory/static-max"] = fmt.Sprint(d0.MaxMemMiB * 1024)
+	xs := d0.XS.kv()
+	if _, ok := xs["memory/static-max"]; !ok {
+		xs["memory/static-max"] = fmt.Sprint(d0.MaxMemMiB * 1024)
 	}
-	d0.XS["memory/target"] = fmt.Sprint(target)
+	xs["memory/target"] = fmt.Sprint(target)
 	// The balloon driver reaches the target at once (xl waits for it).
 	d0.MemMiB = target / 1024
 	return true

@@ -131,7 +131,48 @@ type Domain struct {
 	CPU      float64   `json:"cpu"`                // CPU seconds up to RunSince
 	RunSince time.Time `json:"run_since,omitzero"` // zero when not running
 
-	XS map[string]string `json:"xenstore"` // relative to /local/domain/<id>/
+	XS xenstore `json:"xenstore"` // relative to /local/domain/<id>/
+}
+
+// xenstore is a domain's xenstore keys. Most commands never look at them,
+// so they stay as read from state.json until used (kv), and an untouched
+// domain's are written back as they were read: decoding and encoding them
+// was most of what loading and writing the state cost.
+type xenstore struct {
+	raw []byte            // as read, until used
+	m   map[string]string // once used or set
+}
+
+func xsOf(m map[string]string) xenstore { return xenstore{m: m} }
+
+// unset reports whether the domain has no xenstore keys yet (nil).
+func (x *xenstore) unset() bool { return x.m == nil && x.raw == nil }
+
+// kv returns the keys to read or change, decoding them on first use.
+func (x *xenstore) kv() map[string]string {
+	if x.m == nil {
+		x.m = map[string]string{}
+		if x.raw != nil {
+			json.Unmarshal(x.raw, &x.m) // the decoder of the state checked it
+		}
+		x.raw = nil
+	}
+	return x.m
+}
+
+func (x *xenstore) UnmarshalJSON(b []byte) error {
+	*x = xenstore{}
+	if string(b) != "null" {
+		x.raw = append([]byte(nil), b...)
+	}
+	return nil
+}
+
+func (x xenstore) MarshalJSON() ([]byte, error) {
+	if x.m == nil && x.raw != nil {
+		return x.raw, nil
+	}
+	return json.Marshal(x.m)
 }
 
 // GoneInfo remembers why a domain went away, for `xl shutdown -w`.
@@ -159,7 +200,7 @@ func newState(now time.Time) *State {
 		Phase: phaseRunning, Booted: true, CreatedAt: now, BuiltAt: now,
 		CPU: 12.0, RunSince: now,
 		OnPoweroff: "destroy", OnReboot: "restart", OnWatchdog: "destroy", OnCrash: "destroy", OnSoftReset: "soft-reset",
-		XS: map[string]string{"name": "Domain-0", "domid": "0"},
+		XS: xsOf(map[string]string{"name": "Domain-0", "domid": "0"}),
 	}
 	return &State{NextDomid: 1, Domains: []*Domain{d0}, Gone: map[int]GoneInfo{}}
 }
@@ -364,8 +405,8 @@ func (e *Env) loadState(now time.Time) (*State, error) {
 		st.NextDomid = 1
 	}
 	for _, d := range st.Domains {
-		if d.XS == nil {
-			d.XS = map[string]string{}
+		if d.XS.unset() {
+			d.XS = xsOf(map[string]string{})
 		}
 	}
 	return st, nil

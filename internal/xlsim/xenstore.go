@@ -54,10 +54,11 @@ func (s *session) xsRead(path string) (string, bool) {
 	if rel == "" {
 		return "", true
 	}
-	if v, ok := d.XS[rel]; ok {
+	xs := d.XS.kv()
+	if v, ok := xs[rel]; ok {
 		return v, true
 	}
-	for k := range d.XS {
+	for k := range xs {
 		if strings.HasPrefix(k, rel+"/") {
 			return "", true
 		}

@@ -244,10 +244,10 @@ func TestAdvanceInTimeOrder(t *testing.T) {
 	if got != wantOrdered {
 		t.Errorf("events\n got %s\nwant %s (as a set: %s)", got, wantOrdered, want)
 	}
-	if a.flags() != "---sc-" || a.XS["data/ready"] != "1" || a.XS["control/feature-poweroff"] != "1" {
-		t.Errorf("a: %s %v", a.flags(), a.XS)
+	if a.flags() != "---sc-" || a.XS.kv()["data/ready"] != "1" || a.XS.kv()["control/feature-poweroff"] != "1" {
+		t.Errorf("a: %s %v", a.flags(), a.XS.kv())
 	}
-	if b := s.st.byName("b"); b.ID != 3 || !b.Booted || !b.RebootDue.IsZero() || b.XS["domid"] != "3" {
+	if b := s.st.byName("b"); b.ID != 3 || !b.Booted || !b.RebootDue.IsZero() || b.XS.kv()["domid"] != "3" {
 		t.Errorf("b: %+v", b)
 	}
 	if s.st.Gone[2] != (GoneInfo{Why: "shutdown", Reason: reasonReboot}) {
