@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Spec is one device spec string parsed as xl reads its `key=value,...`
@@ -47,7 +48,11 @@ type Disk struct {
 var (
 	diskFormats = map[string]bool{"raw": true, "qcow": true, "qcow2": true, "vhd": true, "qed": true, "empty": true}
 	diskAccess  = map[string]bool{"r": true, "ro": true, "w": true, "rw": true}
-	vdevRE      = regexp.MustCompile(`^(xvd|hd|sd)[a-z]+\d*(:cdrom)?$|^d\d+(p\d+)?$`)
+	// Compiled on first use: every xl call of the simulator loads this
+	// package, few parse a disk or a PCI address.
+	vdevRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(xvd|hd|sd)[a-z]+\d*(:cdrom)?$|^d\d+(p\d+)?$`)
+	})
 )
 
 // ParseDisk parses a disk spec. `target=` takes the rest of the spec, as
@@ -87,7 +92,7 @@ func ParseDisk(spec string) (Disk, error) {
 	// a vdev and an access, recognised by their values.
 	for i, p := range positional {
 		switch {
-		case i == 0 && d.Target == "" && !diskFormats[p] && !vdevRE.MatchString(p):
+		case i == 0 && d.Target == "" && !diskFormats[p] && !vdevRE().MatchString(p):
 			d.Target = p
 		case diskFormats[p] && d.Format == "":
 			d.Format = p
@@ -118,7 +123,9 @@ type PCI struct {
 	Options Spec   // permissive=1, seize=1, msitranslate=..., ...
 }
 
-var bdfRE = regexp.MustCompile(`^(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])(?:@([0-9a-fA-F]{1,2}))?$`)
+var bdfRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])(?:@([0-9a-fA-F]{1,2}))?$`)
+})
 
 // ParsePCI parses `[DDDD:]BB:DD.F[@VSLOT][,key=value...]` (the BDF form
 // xl accepts, with or without the domain part).
@@ -141,7 +148,7 @@ func ParsePCI(spec string) (PCI, error) {
 // NormaliseBDF turns `BB:DD.F` or `DDDD:BB:DD.F` into `DDDD:BB:DD.F`,
 // lower case.
 func NormaliseBDF(bdf string) (string, error) {
-	m := bdfRE.FindStringSubmatch(strings.TrimSpace(bdf))
+	m := bdfRE().FindStringSubmatch(strings.TrimSpace(bdf))
 	if m == nil {
 		return "", fmt.Errorf("%q is not a PCI address like 0000:00:19.0", bdf)
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/xenorder/xenorder/internal/xlcfg"
 )
@@ -36,7 +37,9 @@ const (
 
 // dom0MemRE finds a dom0_mem= option on Xen's command line, as xl's
 // auto_autoballoon does (a POSIX extended regular expression there).
-var dom0MemRE = regexp.MustCompile(`(^| )dom0_mem=((|min:|max:)(-?[0-9]+[bBkKmMgGtT]?|(-?[0-9]+[bBkKmMgGtT]?\+)?[0-9]{1,2}%),?)+($| )`)
+var dom0MemRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(^| )dom0_mem=((|min:|max:)(-?[0-9]+[bBkKmMgGtT]?|(-?[0-9]+[bBkKmMgGtT]?\+)?[0-9]{1,2}%),?)+($| )`)
+})
 
 // xenCommandline is the hypervisor's command line (xl info's
 // xen_commandline): with dom0_mem= unless Domain-0 is ballooned.
@@ -80,10 +83,10 @@ func (e *Env) readXLConf() {
 	case "off", "0":
 		e.Autoballoon = false
 	case "auto":
-		e.Autoballoon = !dom0MemRE.MatchString(e.xenCommandline())
+		e.Autoballoon = !dom0MemRE().MatchString(e.xenCommandline())
 	default:
 		msgs.WriteString("invalid autoballoon option") // sic: no newline
-		e.Autoballoon = !dom0MemRE.MatchString(e.xenCommandline())
+		e.Autoballoon = !dom0MemRE().MatchString(e.xenCommandline())
 	}
 }
 

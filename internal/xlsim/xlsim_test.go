@@ -508,7 +508,7 @@ func TestDom0MemRE(t *testing.T) {
 		"dom0_mem=10%": true, "dom0_mem=1G+10%": true, "xdom0_mem=1G": false, "dom0_mem=": false,
 		"dom0_mem=lots": false, "dom0_max_vcpus=1": false,
 	} {
-		if got := dom0MemRE.MatchString(s); got != want {
+		if got := dom0MemRE().MatchString(s); got != want {
 			t.Errorf("%q: %v", s, got)
 		}
 	}
