@@ -43,17 +43,25 @@ func (s snapshot) find(name string) (xl.Domain, bool) {
 }
 
 // get returns a snapshot taken after the given time (the zero time accepts
-// any). The call itself is not bound to ctx, which only bounds the wait:
-// other waiters may be sharing it.
+// any) and after the last poke: a waiter wants the news a poke announced.
+// The call itself is not bound to ctx, which only bounds the wait: other
+// waiters may be sharing it.
 func (l *lister) get(ctx context.Context, after time.Time) (snapshot, error) {
-	return l.gathered(ctx, after, listGather)
+	return l.gathered(ctx, after, listGather, true)
 }
 
-// gathered is get with a new call waiting gather for others to join it.
-func (l *lister) gathered(ctx context.Context, after time.Time, gather time.Duration) (snapshot, error) {
+// gathered is get with a new call waiting gather for others to join it;
+// news: the snapshot must be newer than the last poke too.
+func (l *lister) gathered(ctx context.Context, after time.Time, gather time.Duration, news bool) (snapshot, error) {
 	for {
 		l.mu.Lock()
-		if !l.snap.at.IsZero() && l.snap.at.After(after) {
+		want := after
+		poked := news && l.pokedAt.After(want)
+		if poked {
+			// A call begun before the poke may not show what it announced.
+			want = l.pokedAt
+		}
+		if !l.snap.at.IsZero() && l.snap.at.After(want) {
 			s := l.snap
 			l.mu.Unlock()
 			return s, nil
@@ -72,10 +80,11 @@ func (l *lister) gathered(ctx context.Context, after time.Time, gather time.Dura
 		}
 		// The call begins after a short gather, so that the guests asking
 		// at about the same moment (a tier's creates returning together)
-		// share it. Not after a poke: everyone it woke saw an older
-		// snapshot, so they all share this call, even once it is in flight.
+		// share it. Not after a poke: everyone it woke wants a snapshot
+		// newer than the poke, so they all share this call, even once it
+		// is in flight.
 		wait := gather
-		if l.pokedAt.After(after) && time.Since(l.pokedAt) < gather {
+		if poked {
 			wait = 0
 		}
 		ch := make(chan struct{})
@@ -100,13 +109,13 @@ func (l *lister) gathered(ctx context.Context, after time.Time, gather time.Dura
 // recent returns a snapshot begun at most one poll interval ago: good
 // enough for a first look, and shared by every guest looking at once.
 func (l *lister) recent(ctx context.Context, interval time.Duration) (snapshot, error) {
-	return l.get(ctx, time.Now().Add(-interval))
+	return l.gathered(ctx, time.Now().Add(-interval), listGather, false)
 }
 
 // fresh returns a snapshot begun now or later, at once: for a caller that
 // looks alone (a plan, status).
 func (l *lister) fresh(ctx context.Context) (snapshot, error) {
-	return l.gathered(ctx, time.Now().Add(-time.Nanosecond), 0)
+	return l.gathered(ctx, time.Now().Add(-time.Nanosecond), 0, false)
 }
 
 // generation counts pokes: a waiter notes it before it looks, and its
