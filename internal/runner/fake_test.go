@@ -97,6 +97,7 @@ func (f *fakeHV) List(ctx context.Context) ([]xl.Domain, error) {
 }
 
 func (f *fakeHV) Create(ctx context.Context, cfg string) error {
+	xl.Started(ctx) // like xl.Client: the fake "process" runs from here
 	begin := time.Now()
 	defer func() { f.record("create", nameOf(cfg), begin) }()
 	name := nameOf(cfg)
@@ -126,6 +127,7 @@ func (f *fakeHV) Create(ctx context.Context, cfg string) error {
 func nameOf(cfg string) string { return strings.TrimSuffix(filepath.Base(cfg), ".cfg") }
 
 func (f *fakeHV) Shutdown(ctx context.Context, name string, acpi bool) error {
+	xl.Started(ctx) // like xl.Client: the fake "process" runs from here
 	defer f.record("shutdown", name, time.Now())
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -143,6 +145,7 @@ func (f *fakeHV) Shutdown(ctx context.Context, name string, acpi bool) error {
 }
 
 func (f *fakeHV) Destroy(ctx context.Context, name string) error {
+	xl.Started(ctx) // like xl.Client: the fake "process" runs from here
 	defer f.record("destroy", name, time.Now())
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -169,6 +172,7 @@ func (f *fakeHV) ListLong(ctx context.Context) ([]xl.DomainConfig, error) {
 }
 
 func (f *fakeHV) Save(ctx context.Context, name, path string) error {
+	xl.Started(ctx) // like xl.Client: the fake "process" runs from here
 	defer f.record("save", name, time.Now())
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -187,6 +191,7 @@ func (f *fakeHV) Save(ctx context.Context, name, path string) error {
 }
 
 func (f *fakeHV) Restore(ctx context.Context, path string) error {
+	xl.Started(ctx) // like xl.Client: the fake "process" runs from here
 	defer f.record("restore", filepath.Base(path), time.Now())
 	b, err := os.ReadFile(path)
 	if err != nil || f.restoreFail || !strings.HasPrefix(string(b), "Xen saved domain, xl format\n") {
@@ -198,6 +203,7 @@ func (f *fakeHV) Restore(ctx context.Context, path string) error {
 }
 
 func (f *fakeHV) Migrate(ctx context.Context, name, host string) error {
+	xl.Started(ctx) // like xl.Client: the fake "process" runs from here
 	defer f.record("migrate", name, time.Now())
 	f.mu.Lock()
 	defer f.mu.Unlock()

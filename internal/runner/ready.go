@@ -91,7 +91,7 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
 			// would leave a half-built domain. It is bounded by the
 			// guest's start timeout.
 			cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
-			err = r.HV.Create(cctx, g.XLConfig)
+			err = r.launch(cctx, g.Name, func(ctx context.Context) error { return r.HV.Create(ctx, g.XLConfig) })
 			cancel()
 			out.Created = time.Now()
 			switch {
@@ -175,7 +175,7 @@ func (r *Runner) restore(ctx context.Context, g *config.Guest, deadline time.Tim
 	}
 	r.emit("restore", g.Name, -1, nil, "restoring from %s (xl restore)", path)
 	rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
-	err := r.HV.Restore(rctx, path)
+	err := r.launch(rctx, g.Name, func(ctx context.Context) error { return r.HV.Restore(ctx, path) })
 	cancel()
 	if err == nil {
 		return nil

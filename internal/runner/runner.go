@@ -45,6 +45,8 @@ type Runner struct {
 
 	list     *lister
 	mem      *memGate
+	gate     *launchGate    // turns to begin a guest's start or stop
+	prio     map[string]int // the guests' places in those turns
 	prog     progress
 	watching atomic.Bool // the @releaseDomain watch runs
 }
@@ -376,6 +378,7 @@ func (r *Runner) Start(ctx context.Context, plan *Plan) *Result {
 		return nil
 	}
 	run := func(n string) *Outcome { return r.startOne(ctx, r.Config.Guests[n]) }
+	r.beginLaunches(order, waitFor)
 	r.beginProgress("starting", len(order))
 	r.mem = &memGate{} // one memory account per start
 	w.onDone = func(o *Outcome) {

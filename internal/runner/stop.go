@@ -363,6 +363,7 @@ func (r *Runner) Stop(ctx context.Context, plan *Plan) *Result {
 	wctx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWatch()
 	r.watchReleases(wctx)
+	r.beginLaunches(order, waitFor)
 	r.beginProgress("stopping", len(order))
 	w.onDone = r.finished
 	w.walk(ctx, order, waitFor, gate, run)
@@ -441,7 +442,7 @@ func (r *Runner) stopOne(ctx context.Context, name, method string, p config.Stop
 		r.status("migrating %s to %s", name, p.MigrateTo)
 		r.extend(p.SaveTimeout + orDefault(r.DestroyWait, DefaultDestroyWait) + notifyMargin)
 		mctx, cancel := context.WithTimeout(ctx, p.SaveTimeout)
-		err := r.HV.Migrate(mctx, name, p.MigrateTo)
+		err := r.launch(mctx, name, func(ctx context.Context) error { return r.HV.Migrate(ctx, name, p.MigrateTo) })
 		cancel()
 		if err == nil {
 			if werr := r.waitGone(ctx, name, time.Now().Add(orDefault(r.DestroyWait, DefaultDestroyWait))); werr == nil {
@@ -472,7 +473,7 @@ func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(S
 	// The call is bounded by the xl client's own shutdown timeout. The
 	// grace period counts from when the request was surely delivered: once
 	// xl shutdown has returned. So a guest always gets its whole grace.
-	err := r.HV.Shutdown(ctx, name, false)
+	err := r.launch(ctx, name, func(ctx context.Context) error { return r.HV.Shutdown(ctx, name, false) })
 	if err != nil && xl.IsNoPVControl(err) && p.ACPIFallback {
 		r.emit("shutdown", name, out.DomID, nil, "no PV control interface (an HVM guest without PV drivers): pressing its ACPI power button instead (xl shutdown -F)")
 		err = r.HV.Shutdown(ctx, name, true)
@@ -571,7 +572,7 @@ func (r *Runner) save(ctx context.Context, d xl.Domain, p config.StopPolicy) err
 	r.status("saving %s to %s", d.Name, path)
 	r.extend(p.SaveTimeout + orDefault(r.DestroyWait, DefaultDestroyWait) + notifyMargin)
 	sctx, cancel := context.WithTimeout(ctx, p.SaveTimeout)
-	err = r.HV.Save(sctx, d.Name, path)
+	err = r.launch(sctx, d.Name, func(ctx context.Context) error { return r.HV.Save(ctx, d.Name, path) })
 	cancel()
 	if err == nil {
 		var fi os.FileInfo
@@ -620,7 +621,7 @@ func (r *Runner) destroy(ctx context.Context, out *Outcome, finish func(Status, 
 	name := out.Guest
 	wait := orDefault(r.DestroyWait, DefaultDestroyWait)
 	dctx, cancel := context.WithTimeout(ctx, wait)
-	err := r.HV.Destroy(dctx, name)
+	err := r.launch(dctx, name, func(ctx context.Context) error { return r.HV.Destroy(ctx, name) })
 	cancel()
 	if err != nil && !xl.IsNoSuchDomain(err) {
 		// The monitor process xl create left destroys a powered-off guest

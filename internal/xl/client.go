@@ -42,6 +42,23 @@ type Client struct {
 	found resolver // where Path was found on $PATH
 }
 
+type startedKey struct{}
+
+// WithStarted returns ctx carrying f, which a Client running xl under ctx
+// calls once xl has started (or failed to start): the caller may let the
+// next call begin then.
+func WithStarted(ctx context.Context, f func()) context.Context {
+	return context.WithValue(ctx, startedKey{}, f)
+}
+
+// Started calls the function WithStarted put in ctx, if any. Client calls
+// it; so may other implementations of what the runner needs (test fakes).
+func Started(ctx context.Context) {
+	if f, ok := ctx.Value(startedKey{}).(func()); ok {
+		f()
+	}
+}
+
 // List runs `xl list`.
 func (c *Client) List(ctx context.Context) ([]Domain, error) {
 	out, err := c.Run(ctx, ListTimeout, "list")
@@ -190,6 +207,7 @@ func (c *Client) run(ctx context.Context, timeout time.Duration, args ...string)
 	cmd.WaitDelay = waitDelay
 
 	runErr := cmd.Start()
+	Started(ctx)
 	if runErr == nil {
 		awaitExit(cmd.Process)
 		runErr = cmd.Wait()

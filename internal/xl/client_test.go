@@ -493,3 +493,22 @@ func TestErrorMessages(t *testing.T) {
 		t.Error("IsNoSuchDomain true for an error that is not an *Error")
 	}
 }
+
+func TestRunCallsStarted(t *testing.T) {
+	// The hook runs once xl has started, while it still runs; also when it
+	// could not start.
+	c, _ := fakeClient(t, map[string]string{envSleep: "200ms"})
+	var startedAt time.Time
+	calls := 0
+	ctx := WithStarted(context.Background(), func() { calls++; startedAt = time.Now() })
+	if _, err := c.Run(ctx, time.Minute, "list"); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 || time.Since(startedAt) < 150*time.Millisecond {
+		t.Errorf("hook called %d times, %s before xl returned", calls, time.Since(startedAt))
+	}
+	c.Path = "/nonexistent/xl"
+	if _, err := c.Run(ctx, time.Minute, "list"); err == nil || calls != 2 {
+		t.Errorf("no xl: err %v, hook called %d times", err, calls)
+	}
+}
