@@ -40,6 +40,7 @@ type Client struct {
 	Trace func(args []string, d time.Duration, err error)
 
 	found resolver // where Path was found on $PATH
+	null  devNull  // xl's stdin
 }
 
 type startedKey struct{}
@@ -195,6 +196,9 @@ func (c *Client) run(ctx context.Context, timeout time.Duration, args ...string)
 	cmd := exec.CommandContext(ctx, c.found.lookup(path), args...)
 	cmd.Args[0] = path // xl sees the name it was given, as from a shell
 	cmd.Stdout, cmd.Stderr = outCap.writer(), errCap.writer()
+	if f := c.null.file(); f != nil {
+		cmd.Stdin = f
+	}
 	start := time.Now()
 	var interruptedAfter atomic.Int64 // time.Duration from start to SIGINT; 0 if not sent
 	cmd.Cancel = func() error {

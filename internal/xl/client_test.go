@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -26,6 +27,7 @@ const (
 	envIgnoreInt = "XL_TEST_IGNORE_INT" // "1": ignore SIGINT
 	envEchoArgs  = "XL_TEST_ECHO_ARGS"  // "1": print the arguments, one a line
 	envDaemon    = "XL_TEST_DAEMON"     // start a fake xl that holds stdout for this long, then exit
+	envStdin     = "XL_TEST_STDIN"      // "1": read stdin to its end and say how much it held
 )
 
 func TestMain(m *testing.M) {
@@ -43,6 +45,10 @@ func fakeXL() int {
 		for _, a := range os.Args[1:] {
 			fmt.Println(a)
 		}
+	}
+	if os.Getenv(envStdin) == "1" {
+		b, err := io.ReadAll(os.Stdin)
+		fmt.Printf("stdin: %d bytes, %v\n", len(b), err)
 	}
 	fmt.Print(os.Getenv(envStdout))
 	fmt.Fprint(os.Stderr, os.Getenv(envStderr))
@@ -76,7 +82,7 @@ func fakeClient(t *testing.T, env map[string]string) (*Client, *[][]string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{envStdout, envStderr, envExit, envSleep, envIgnoreInt, envEchoArgs, envDaemon} {
+	for _, k := range []string{envStdout, envStderr, envExit, envSleep, envIgnoreInt, envEchoArgs, envDaemon, envStdin} {
 		t.Setenv(k, env[k])
 	}
 	t.Setenv(envHelper, "1")
@@ -510,5 +516,27 @@ func TestRunCallsStarted(t *testing.T) {
 	c.Path = "/nonexistent/xl"
 	if _, err := c.Run(ctx, time.Minute, "list"); err == nil || calls != 2 {
 		t.Errorf("no xl: err %v, hook called %d times", err, calls)
+	}
+}
+
+func TestRunStdinIsEmpty(t *testing.T) {
+	// xl reads nothing from xenorder: its stdin is /dev/null, call after
+	// call, also when calls run at once.
+	c, _ := fakeClient(t, map[string]string{envStdin: "1"})
+	c.Trace = nil // its recorder is not for calls at once
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			out, err := c.Run(context.Background(), time.Minute, "list")
+			if err == nil && string(out) != "stdin: 0 bytes, <nil>\n" {
+				err = fmt.Errorf("got %q", out)
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }

@@ -81,13 +81,15 @@ var stateLetters = [6]string{"r", "b", "p", "s", "rscwS?", "d"}
 
 // parseState parses the 6-letter state column.
 func parseState(raw string) (State, error) {
-	bad := fmt.Errorf("state %q: want 6 letters like \"-b----\" (r, b, p, s, a reason from \"-rscwS\", d)", raw)
+	bad := func() error {
+		return fmt.Errorf("state %q: want 6 letters like \"-b----\" (r, b, p, s, a reason from \"-rscwS\", d)", raw)
+	}
 	if len(raw) != 6 {
-		return State{}, bad
+		return State{}, bad()
 	}
 	for i := range 6 {
-		if c := raw[i]; c != '-' && !strings.ContainsRune(stateLetters[i], rune(c)) {
-			return State{}, bad
+		if c := raw[i]; c != '-' && strings.IndexByte(stateLetters[i], c) < 0 {
+			return State{}, bad()
 		}
 	}
 	return State{

@@ -97,6 +97,24 @@ func exited(pidfd uintptr) bool {
 	}
 }
 
+// devNull is /dev/null, opened once for the stdin of every call: os/exec
+// would open and close it for each.
+type devNull struct {
+	once sync.Once
+	f    *os.File
+}
+
+// file returns /dev/null, or nil when it cannot be opened (os/exec then
+// tries itself).
+func (d *devNull) file() *os.File {
+	d.once.Do(func() {
+		if f, err := os.Open(os.DevNull); err == nil {
+			d.f = f
+		}
+	})
+	return d.f
+}
+
 // resolver remembers where a program name was found on $PATH, for as long
 // as $PATH stays the same.
 type resolver struct {
