@@ -123,17 +123,8 @@ func (s *scenario) warnf(format string, args ...any) {
 // preflight: the toolstack answers, runs Xen 4.17, and no guest runs yet.
 func (s *scenario) preflight() {
 	l := s.lab
-	r := l.must(time.Minute, "xl info")
-	s.xlInfo = map[string]string{}
-	for _, line := range strings.Split(r.Stdout, "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok {
-			s.xlInfo[strings.TrimSpace(k)] = strings.TrimSpace(v)
-		}
-	}
-	if !strings.HasPrefix(s.xlInfo["xen_version"], xenVersion+".") {
-		s.t.Fatalf("xl info: xen_version %q, want %s.x", s.xlInfo["xen_version"], xenVersion)
-	}
-	r = l.must(time.Minute, "xl list")
+	s.preflightRunning()
+	r := l.must(time.Minute, "xl list")
 	doms, err := parseXlList(r.Stdout)
 	if err != nil {
 		s.t.Fatal(err)
