@@ -648,6 +648,48 @@ func TestStopReactionLatency(t *testing.T) {
 	}
 }
 
+// TestStopCallsPerGuest: a stop makes one xl shutdown per guest and, with
+// the @releaseDomain watch, about one xl list per death to see which guest
+// went (the guests here go 150ms apart); besides those only the plan's xl
+// list, xl list -l and xenstore-read, and the watch itself.
+func TestStopCallsPerGuest(t *testing.T) {
+	t.Parallel()
+	h := newHost(t)
+	const n = 10
+	var b strings.Builder
+	b.WriteString("[defaults]\nconfig_dir = \"many\"\nlock_file = \"x.lock\"\nstate_dir = \"state\"\nmax_parallel = 16\npoll_interval = \"10s\"\n")
+	os.MkdirAll(filepath.Join(h.dir, "many"), 0o755)
+	for i := range n {
+		fmt.Fprintf(&b, "[guest.g%d]\n", i)
+		os.WriteFile(filepath.Join(h.dir, "many", fmt.Sprintf("g%d.cfg", i)), []byte(fmt.Sprintf(
+			"name = \"g%d\"\nmemory = 64\nxlsim_create_time = \"20ms\"\nxlsim_shutdown_time = \"%dms\"\n", i, 150*(i+1))), 0o644)
+	}
+	os.WriteFile(h.toml, []byte(b.String()), 0o644)
+	mustExit(t, h.xenorder("start"), 0)
+	before := len(h.calls())
+	mustExit(t, h.xenorder("stop"), 0)
+	count := map[string]int{}
+	for _, c := range h.calls()[before:] {
+		count[c.Prog+" "+strings.Join(c.Args, " ")]++
+		if c.Prog == "xl" && c.Args[0] == "shutdown" {
+			count["shutdown"]++
+		}
+	}
+	t.Logf("calls of a stop of %d guests: %d xl shutdown, %d xl list", n, count["shutdown"], count["xl list"])
+	if count["shutdown"] != n {
+		t.Errorf("%d xl shutdown for %d guests, want one each", count["shutdown"], n)
+	}
+	if count["xl list"] > n+4 {
+		t.Errorf("%d xl list for %d deaths, want at most about one each", count["xl list"], n)
+	}
+	if count["xl list -l"] != 1 || count["xenstore-read /tool/xenstored/domid"] != 1 || count["xenstore-watch @releaseDomain"] != 1 {
+		t.Errorf("plan and watch calls: %v", count)
+	}
+	if total := len(h.calls()) - before; total > 2*n+7 {
+		t.Errorf("%d calls for a stop of %d guests: %v", total, n, count)
+	}
+}
+
 // TestMemoryAdmissionThroughSimulator: on a host without ballooning, a
 // guest that cannot fit fails at once, before xl create, and the others
 // start; where xl balloons dom0, admission stands aside and xl makes room.
