@@ -33,8 +33,9 @@ func main() {
 	seed := flag.Uint64("seed", 1, "random seed")
 	statusDomains := flag.Int("status-domains", 1000, "domains for the status measurement (0: skip)")
 	watch := flag.Bool("watch", true, "let stop use the @releaseDomain watch (false: polling only)")
+	keep := flag.Bool("keep", false, "keep the temporary folder (binaries, host, simulator state and logs) and print its path")
 	flag.Parse()
-	if err := run(*guests, *depth, *seed, *statusDomains, *watch); err != nil {
+	if err := run(*guests, *depth, *seed, *statusDomains, *watch, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "xenorder-bench:", err)
 		os.Exit(1)
 	}
@@ -142,13 +143,17 @@ func widest(gs []guest) int {
 	return w
 }
 
-func run(n, depth int, seed uint64, statusDomains int, watch bool) error {
+func run(n, depth int, seed uint64, statusDomains int, watch, keep bool) error {
 	ctx := context.Background()
 	tmp, err := os.MkdirTemp("", "xenorder-bench-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	if keep {
+		defer fmt.Printf("# kept %s: bin/ (xenorder, xl), host/ (xenorder.toml, xl/), sim/ (calls.log, events.log)\n", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
 	bin := filepath.Join(tmp, "bin")
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, "xenorder"), "./cmd/xenorder")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
