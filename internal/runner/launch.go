@@ -2,6 +2,8 @@ package runner
 
 import (
 	"context"
+	"runtime"
+	"slices"
 	"sort"
 	"sync"
 
@@ -33,11 +35,6 @@ type launchTurn struct {
 // wait blocks until it is the caller's turn, or ctx ends.
 func (g *launchGate) wait(ctx context.Context, prio int) error {
 	g.mu.Lock()
-	if !g.busy {
-		g.busy = true
-		g.mu.Unlock()
-		return nil
-	}
 	g.seq++
 	t := &launchTurn{prio: prio, seq: g.seq, ready: make(chan struct{})}
 	i := sort.Search(len(g.queue), func(i int) bool {
@@ -47,6 +44,16 @@ func (g *launchGate) wait(ctx context.Context, prio int) error {
 	g.queue = append(g.queue, nil)
 	copy(g.queue[i+1:], g.queue[i:])
 	g.queue[i] = t
+	if !g.busy {
+		// The gate is free: first let the others that are ready at this
+		// moment queue up too, so that the turn goes by priority rather
+		// than to whoever came first.
+		g.busy = true
+		g.mu.Unlock()
+		runtime.Gosched()
+		g.mu.Lock()
+		g.passLocked()
+	}
 	g.mu.Unlock()
 	select {
 	case <-t.ready:
@@ -97,6 +104,15 @@ func (r *Runner) launch(ctx context.Context, guest string, call func(ctx context
 	done := func() { once.Do(g.done) }
 	defer done()
 	return call(xl.WithStarted(ctx, done))
+}
+
+// byPriority returns the nodes, highest priority first (else in their
+// order): the walk starts them so, and the nodes that become ready at the
+// same moment then run in that order too, before they even reach the gate.
+func (r *Runner) byPriority(order []string) []string {
+	out := slices.Clone(order)
+	slices.SortStableFunc(out, func(a, b string) int { return r.prio[b] - r.prio[a] })
+	return out
 }
 
 // beginLaunches sets up the turns of a run: a node's priority is the

@@ -387,7 +387,7 @@ func (r *Runner) Start(ctx context.Context, plan *Plan) *Result {
 			r.OnReady(o.Guest)
 		}
 	}
-	w.walk(ctx, order, waitFor, gate, run)
+	w.walk(ctx, r.byPriority(order), waitFor, gate, run)
 	res := &Result{Verb: "start", Elapsed: time.Since(began)}
 	for _, n := range order {
 		res.Outcomes = append(res.Outcomes, w.result(n))

@@ -366,7 +366,7 @@ func (r *Runner) Stop(ctx context.Context, plan *Plan) *Result {
 	r.beginLaunches(order, waitFor)
 	r.beginProgress("stopping", len(order))
 	w.onDone = r.finished
-	w.walk(ctx, order, waitFor, gate, run)
+	w.walk(ctx, r.byPriority(order), waitFor, gate, run)
 	res := &Result{Verb: "stop", Elapsed: time.Since(began)}
 	for _, n := range order {
 		res.Outcomes = append(res.Outcomes, w.result(n))
