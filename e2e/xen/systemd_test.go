@@ -75,8 +75,6 @@ type sdRun struct {
 	booted        float64 // dom0 uptime when systemctl is-system-running returned
 	offAt         float64 // dom0 uptime when systemctl poweroff was sent
 	qemuExit      time.Duration
-	monitors      []string
-	unitShow      map[string]string
 	readBack      string
 	consoleStatus []string
 }
@@ -328,7 +326,6 @@ func (sd *sdRun) checkBroken(p *phase) {
 // its status text, and xendomains stayed out of the way.
 func (sd *sdRun) checkUnitAfterBoot() {
 	m := sd.unitProps()
-	sd.unitShow = m
 	if m["ActiveState"] != "active" || m["Result"] != "success" {
 		sd.errorf("xenorder.service after boot: ActiveState=%s Result=%s, want active, success (its stop must run at poweroff)", m["ActiveState"], m["Result"])
 	}
@@ -378,7 +375,6 @@ func (sd *sdRun) checkMonitors() {
 	case "$c" in */bin/xl\ create*) echo "${p#/proc/} $(cut -d: -f3 $p/cgroup) $c" ;; esac
 done`)
 	lines := strings.Split(strings.TrimSpace(r.Stdout), "\n")
-	sd.monitors = lines
 	var guests []string
 	for _, l := range lines {
 		f := strings.Fields(l)
