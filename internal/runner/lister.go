@@ -43,9 +43,10 @@ func (s snapshot) find(name string) (xl.Domain, bool) {
 }
 
 // get returns a snapshot taken after the given time (the zero time accepts
-// any) and after the last poke: a waiter wants the news a poke announced.
-// The call itself is not bound to ctx, which only bounds the wait: other
-// waiters may be sharing it.
+// any) and after the last poke so far: a waiter wants the news a poke
+// announced. (Pokes that come while it waits are for its next look: else a
+// burst of deaths could keep it listing.) The call itself is not bound to
+// ctx, which only bounds the wait: other waiters may be sharing it.
 func (l *lister) get(ctx context.Context, after time.Time) (snapshot, error) {
 	return l.gathered(ctx, after, listGather, true)
 }
@@ -53,14 +54,16 @@ func (l *lister) get(ctx context.Context, after time.Time) (snapshot, error) {
 // gathered is get with a new call waiting gather for others to join it;
 // news: the snapshot must be newer than the last poke too.
 func (l *lister) gathered(ctx context.Context, after time.Time, gather time.Duration, news bool) (snapshot, error) {
+	l.mu.Lock()
+	want := after
+	poked := news && l.pokedAt.After(want)
+	if poked {
+		// A call begun before the poke may not show what it announced.
+		want = l.pokedAt
+	}
+	l.mu.Unlock()
 	for {
 		l.mu.Lock()
-		want := after
-		poked := news && l.pokedAt.After(want)
-		if poked {
-			// A call begun before the poke may not show what it announced.
-			want = l.pokedAt
-		}
 		if !l.snap.at.IsZero() && l.snap.at.After(want) {
 			s := l.snap
 			l.mu.Unlock()

@@ -30,41 +30,45 @@ func (g *gatedHV) List(ctx context.Context) ([]xl.Domain, error) {
 
 // TestListerNewsAfterPoke: a waiter woken by a poke (a death) does not
 // settle for an xl list that was already under way when the poke came: it
-// may not show the death. One more list serves everyone who waits.
+// may not show the death. A waiter that asked before the poke takes the
+// list it asked for (its next look is for the news), so a burst of pokes
+// cannot keep anyone listing.
 func TestListerNewsAfterPoke(t *testing.T) {
 	hv := &gatedHV{fakeHV: newFake(), entered: make(chan struct{}, 4), release: make(chan struct{}, 4)}
 	l := &lister{hv: hv}
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	got := make(chan snapshot, 2)
-	waiter := func() {
+	waiter := func(got chan<- snapshot) {
 		s, err := l.get(ctx, time.Time{})
 		if err != nil {
 			t.Error(err)
 		}
 		got <- s
 	}
-	go waiter()
+	early, woken := make(chan snapshot, 1), make(chan snapshot, 1)
+	go waiter(early)
 	<-hv.entered // a list is under way
 	l.poke()
 	l.mu.Lock()
 	pokedAt := l.pokedAt
 	l.mu.Unlock()
-	go waiter() // woken by the poke, it joins the list under way
+	go waiter(woken) // woken by the poke, it finds the list under way
 	time.Sleep(20 * time.Millisecond)
+	l.poke() // more news while they wait
 	hv.release <- struct{}{}
+	if s := <-early; s.at.After(pokedAt) {
+		t.Errorf("the early waiter's list began after the poke")
+	}
 	select {
 	case <-hv.entered: // a second list, for the news
-	case s := <-got:
-		t.Fatalf("a waiter took a list begun %s before the poke", pokedAt.Sub(s.at))
+	case s := <-woken:
+		t.Fatalf("the woken waiter took a list begun %s before the poke", pokedAt.Sub(s.at))
 	case <-ctx.Done():
 		t.Fatal("no second list")
 	}
 	hv.release <- struct{}{}
-	for range 2 {
-		if s := <-got; !s.at.After(pokedAt) {
-			t.Errorf("a waiter's list began %s before the poke", pokedAt.Sub(s.at))
-		}
+	if s := <-woken; !s.at.After(pokedAt) {
+		t.Errorf("the woken waiter's list began %s before the poke", pokedAt.Sub(s.at))
 	}
 	if n := len(hv.began); n != 2 {
 		t.Errorf("%d lists, want 2", n)
