@@ -360,9 +360,8 @@ func (r *Runner) Stop(ctx context.Context, plan *Plan) *Result {
 	}
 	// A death is seen at once through xenstore's @releaseDomain watch where
 	// there is one; the waits poll either way.
-	wctx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	stopWatch := r.watchReleases(context.WithoutCancel(ctx))
 	defer stopWatch()
-	r.watchReleases(wctx)
 	r.beginLaunches(order, waitFor)
 	r.beginProgress("stopping", len(order))
 	w.onDone = r.finished

@@ -2,13 +2,16 @@ package runner
 
 import (
 	"context"
-	"github.com/xenorder/xenorder/internal/xl"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/xenorder/xenorder/internal/xl"
 )
 
 // stateConfig is a config whose state_dir is a fresh folder.
@@ -368,5 +371,35 @@ func TestDestroyRacingXLMonitorCountsAsGone(t *testing.T) {
 	}
 	if !slices.ContainsFunc(c.lines(), func(l string) bool { return strings.Contains(l, "top: gone: destroyed meanwhile by xl's own monitor") }) {
 		t.Errorf("events %v", c.lines())
+	}
+}
+
+// TestStopLeavesNoWatchBehind: the @releaseDomain watch is gone when Stop
+// returns, not merely asked to go: xenorder may exit right after.
+func TestStopLeavesNoWatchBehind(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "pid")
+	watch := filepath.Join(dir, "watch")
+	script := "#!/bin/sh\necho $$ > " + pidFile + "\necho @releaseDomain\nexec sleep 1000\n"
+	if err := os.WriteFile(watch, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hv := newFake()
+	hv.add("a", "-b----")
+	r, _ := newRunner(t, stateConfig(t, "xenstore_watch = \""+watch+"\"\n[guest.a]\n"), hv)
+	if res := stop(t, r); !res.OK() {
+		t.Fatal(res.Summary())
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("the watch did not run: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, 0); err != syscall.ESRCH {
+		syscall.Kill(pid, syscall.SIGKILL)
+		t.Errorf("the watch (pid %d) outlived the stop: %v", pid, err)
 	}
 }

@@ -8,28 +8,33 @@ import (
 	"time"
 )
 
-// watchReleases runs `xenstore-watch @releaseDomain` for as long as ctx
-// lives: xenstored fires that watch whenever a domain is released, so a
-// stop learns of a death at once instead of at its next poll. Each event
-// pokes the lister's waiters. Without the program (or when it fails) the
-// waits simply poll. It returns whether the watch runs.
-func (r *Runner) watchReleases(ctx context.Context) bool {
+// watchReleases runs `xenstore-watch @releaseDomain` until the returned
+// stop is called (or ctx ends): xenstored fires that watch whenever a
+// domain is released, so a stop learns of a death at once instead of at its
+// next poll. Each event pokes the lister's waiters. Without the program (or
+// when it fails) the waits simply poll. stop returns once the watch's
+// process is gone (interrupted, killed after 2s if need be), so that it
+// never outlives xenorder.
+func (r *Runner) watchReleases(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
 	prog := r.Config.Defaults.XenstoreWatch
 	if prog == "" {
-		return false
+		return cancel
 	}
 	cmd := exec.CommandContext(ctx, prog, "@releaseDomain")
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 2 * time.Second
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return false
+		return cancel
 	}
 	if err := cmd.Start(); err != nil {
-		return false
+		return cancel
 	}
 	r.watching.Store(true)
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			r.lister().poke()
@@ -38,7 +43,10 @@ func (r *Runner) watchReleases(ctx context.Context) bool {
 		r.lister().poke() // the waits go back to polling quickly
 		cmd.Wait()
 	}()
-	return true
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // deathCheck is how long a wait for a domain to go sleeps between looks,
