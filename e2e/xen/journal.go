@@ -99,19 +99,15 @@ func unitLines(es []jentry, unit string, from float64) []jentry {
 }
 
 // xenorderEvents are xenorder's own entries (those about a guest) between
-// from and to, as the event lines it prints elsewhere ("15:04:05 NAME:
-// what"), with their times since boot.
-func xenorderEvents(es []jentry, from, to float64) (text string, evs []event, mono []float64) {
+// from and to (seconds since boot), as the event lines it prints elsewhere
+// ("15:04:05 NAME: what").
+func xenorderEvents(es []jentry, from, to float64) (text string, evs []event) {
 	var b strings.Builder
 	for _, e := range es {
 		if e.Mono < from || e.Mono > to || e.F["SYSLOG_IDENTIFIER"] != "xenorder" || e.F["GUEST"] == "" {
 			continue
 		}
-		line := e.Real.UTC().Format("15:04:05") + " " + e.Msg()
-		b.WriteString(line + "\n")
-		evs = append(evs, parseEvents(line)...)
-		evs[len(evs)-1].line = len(mono)
-		mono = append(mono, e.Mono)
+		b.WriteString(e.Real.UTC().Format("15:04:05") + " " + e.Msg() + "\n")
 	}
-	return b.String(), evs, mono
+	return b.String(), parseEvents(b.String())
 }

@@ -255,9 +255,9 @@ func (s *scenario) preflightRunning() {
 	}
 }
 
-// journalNow reads dom0's journal through the command channel.
-func (sd *sdRun) journalNow(args string) []jentry {
-	r := sd.lab.must(2*time.Minute, "journalctl -b -o json --no-pager --all "+args)
+// journalNow reads dom0's journal of this boot through the command channel.
+func (sd *sdRun) journalNow() []jentry {
+	r := sd.lab.must(2*time.Minute, "journalctl -b -o json --no-pager --all")
 	es, err := parseJournal([]byte(r.Stdout))
 	if err != nil {
 		sd.t.Fatal(err)
@@ -270,13 +270,13 @@ func (sd *sdRun) journalNow(args string) []jentry {
 // events from the journal.
 func (sd *sdRun) bootPhase() *phase {
 	l := sd.lab
-	es := sd.journalNow("")
+	es := sd.journalNow()
 	starting, ok1 := unitMsg(es, "xenorder.service", "Starting", 0)
 	started, ok2 := unitMsg(es, "xenorder.service", "Started", 0)
 	if !ok1 || !ok2 {
 		sd.t.Fatalf("the journal lacks systemd's Starting/Started xenorder.service:\n%s", indent(unitText(unitLines(es, "xenorder.service", 0))))
 	}
-	text, evs, _ := xenorderEvents(es, starting.Mono, started.Mono+5)
+	text, evs := xenorderEvents(es, starting.Mono, started.Mono+5)
 	show := sd.unitProps()
 	code, _ := strconv.Atoi(show["ExecMainStatus"])
 	res := &Result{Cmd: "xenorder start (xenorder.service, at boot)", Stdout: text, Code: code,
@@ -451,7 +451,7 @@ func (sd *sdRun) poweroff() *phase {
 	if !ok1 || !ok2 {
 		sd.t.Fatalf("the journal lacks systemd's Stopping/Stopped xenorder.service after the poweroff:\n%s", indent(unitText(unitLines(es, "xenorder.service", sd.offAt))))
 	}
-	text, evs, _ := xenorderEvents(es, stopping.Mono, stopped.Mono+1)
+	text, evs := xenorderEvents(es, stopping.Mono, stopped.Mono+1)
 	// systemd does not log the exit status of a control process it counts
 	// as a success (SuccessExitStatus=1 covers ExecStop too): -1, unknown.
 	// checkPoweroff checks the unit's result and xenorder's summary.
