@@ -1,7 +1,9 @@
 // Command xlsim simulates Xen 4.17's `xl` command line (and
-// `xenstore-read`) for tests and demos. Install it as `xl` (and as
-// `xenstore-read`) on PATH and point $XLSIM_DIR at a state directory; see
-// package internal/xlsim.
+// `xenstore-read`, `xenstore-watch` and a read-only `xenstored` serving
+// the xenstore wire protocol on a unix socket) for tests and demos.
+// Install it as `xl` (and as `xenstore-read`, `xenstore-watch`,
+// `xenstored`) on PATH, or run `xlsim xenstored`, and point $XLSIM_DIR at
+// a state directory; see package internal/xlsim.
 package main
 
 import (

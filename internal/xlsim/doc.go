@@ -1,25 +1,49 @@
 // Package xlsim simulates the `xl` toolstack of Xen 4.17 (and
-// `xenstore-read`, and `xenstore-watch @releaseDomain`) for tests: the same
-// output, messages and exit codes as the real commands (testdata/xl-samples),
-// on a simulated host whose state lives in a directory. cmd/xlsim is the
-// binary; tests install it as `xl`, `xenstore-read` and `xenstore-watch`
-// (see Build). `xenstore-watch @releaseDomain` prints the path once when set
-// and again whenever a domain has gone, looking every 20ms and at the moment
-// a guest is due to go.
+// `xenstore-read`, `xenstore-watch @releaseDomain` and a read-only
+// `xenstored`) for tests: the same output, messages and exit codes as the
+// real commands (testdata/xl-samples), on a simulated host whose state
+// lives in a directory. cmd/xlsim is the binary; tests install it as `xl`,
+// `xenstore-read`, `xenstore-watch` and `xenstored` (see Build).
+// `xenstore-watch @releaseDomain` prints the path once when set and again
+// whenever a domain has gone, looking every 20ms and at the moment a guest
+// is due to go.
+//
+// `xenstored [-N|--no-fork]` (xenstored.go) is the one long-running
+// program: it serves the simulated xenstore over the xenstore wire protocol
+// (xen/include/public/io/xs_wire.h) on the unix socket $XENSTORED_PATH,
+// else $XLSIM_DIR/xenstored/socket (a stale socket there is removed; the
+// socket goes when the daemon does), in the foreground until SIGTERM or
+// SIGINT, so that a client can list domains and watch for deaths without
+// starting processes. XS_READ answers what xenstore-read does;
+// XS_DIRECTORY (and XS_DIRECTORY_PART, for lists longer than a payload)
+// lists /local/domain (the domids, Domain-0 included) and a domain's keys;
+// XS_GET_DOMAIN_PATH gives /local/domain/<domid>. Watches fire once when
+// set, as on xenstored; @releaseDomain fires again when a listed domain
+// shuts down (powered off and preserved, or waiting for xl's monitor,
+// crashed, suspended) and when one is gone, @introduceDomain when a new
+// domid appears; other paths fire only when set (nothing writes xenstore
+// through the daemon: writes, transactions and permission changes fail
+// with EACCES, other requests with ENOSYS). Time stays lazy: each read
+// takes a view of the state, and while someone watches @releaseDomain or
+// @introduceDomain one goroutine looks every 20ms for what commands did and
+// just after the moment the next thing is due, so a guest's scheduled death
+// is seen within a millisecond or so; the daemon writes the state only
+// when a look finds something come due, like any reading command.
 //
 // $XLSIM_MONITOR_DELAY (default 0): as on real Xen, a guest that powered off
 // with on_poweroff = "destroy" stays listed shut down and paused (--ps--)
 // this long, until the monitor process of xl create destroys it.
 //
-// There is no daemon: every invocation takes an exclusive flock on
-// $XLSIM_DIR/lock, brings the state up to the present (booting, shutting
-// down, crashing or rebooting guests whose moment has come, each at the
-// instant it was due), does its command and writes the state back
-// (state.json, through a temporary file and a rename). A command that only
-// reads (xl list, info, domid, xenstore-read, the waits of xl shutdown and
-// xenstore-watch) takes the lock shared and writes nothing when nothing has
-// come due, so readers run side by side as they do on real Xen. The lock is
-// never held while sleeping.
+// Apart from that optional xenstored, there is no daemon: every
+// invocation takes an exclusive flock on $XLSIM_DIR/lock, brings the state
+// up to the present (booting, shutting down, crashing or rebooting guests
+// whose moment has come, each at the instant it was due), does its command
+// and writes the state back (state.json, through a temporary file and a
+// rename). A command that only reads (xl list, info, domid, xenstore-read,
+// the waits of xl shutdown and xenstore-watch, xenstored's looks) takes
+// the lock shared and writes nothing when nothing has come due, so readers
+// run side by side as they do on real Xen. The lock is never held while
+// sleeping.
 //
 // Environment:
 //
@@ -35,6 +59,8 @@
 //	XLSIM_XL_CONF       an xl.conf the simulated xl reads like real xl reads
 //	                    /etc/xen/xl.conf (unset: none); its autoballoon=
 //	                    overrides XLSIM_AUTOBALLOON (see below)
+//	XENSTORED_PATH      the socket of the simulated xenstored
+//	                    ($XLSIM_DIR/xenstored/socket)
 //
 // Host memory (memory.go; tools/xl/xl_vmcontrol.c: freemem,
 // tools/libs/light/libxl_mem.c). xl info shows total_memory

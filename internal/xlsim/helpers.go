@@ -8,9 +8,10 @@ import (
 	"strings"
 )
 
-// Build compiles cmd/xlsim into binDir as "xl", with "xenstore-read" and
-// "xenstore-watch" as symlinks to it, for tests and tools that put binDir
-// on PATH. It runs the go command
+// Build compiles cmd/xlsim into binDir as "xl", with "xenstore-read",
+// "xenstore-watch" and "xenstored" as symlinks to it, for tests and tools
+// that put binDir on PATH (nothing starts xenstored: a test or tool that
+// wants the daemon runs it). It runs the go command
 // found on PATH, in the module of this package.
 func Build(binDir string) error {
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
@@ -25,7 +26,7 @@ func Build(binDir string) error {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build cmd/xlsim: %v\n%s", err, out)
 	}
-	for _, name := range []string{"xenstore-read", "xenstore-watch"} {
+	for _, name := range []string{"xenstore-read", "xenstore-watch", "xenstored"} {
 		link := filepath.Join(binDir, name)
 		os.Remove(link)
 		if err := os.Symlink("xl", link); err != nil {

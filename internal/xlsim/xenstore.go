@@ -2,21 +2,31 @@ package xlsim
 
 import (
 	"fmt"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 )
 
-// xsRead looks a path up in the simulated xenstore. Every domain has its
-// keys under /local/domain/<domid>/; a path that is a parent of keys reads
-// as "" like xenstore's directory nodes. A relative path is relative to
-// /local/domain/0, the home of dom0's tools.
-func (s *session) xsRead(path string) (string, bool) {
+// xsPath makes a xenstore path absolute and drops trailing slashes. A
+// relative path is relative to /local/domain/0, the home of dom0's tools.
+func xsPath(path string) string {
 	if !strings.HasPrefix(path, "/") {
 		path = "/local/domain/0/" + path
 	}
 	if len(path) > 1 {
 		path = strings.TrimRight(path, "/")
 	}
+	return path
+}
+
+// xsRead looks a path up in the simulated xenstore. Every domain has its
+// keys under /local/domain/<domid>/; a path that is a parent of keys reads
+// as "" like xenstore's directory nodes. A relative path is relative to
+// /local/domain/0, the home of dom0's tools. xenstore-read and the
+// simulated xenstored's XS_READ both answer with it.
+func (s *session) xsRead(path string) (string, bool) {
+	path = xsPath(path)
 	switch path {
 	case "/", "/local", "/local/domain", "/vm", "/tool", "/libxl":
 		return "", true
@@ -64,6 +74,82 @@ func (s *session) xsRead(path string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// xsDirectory lists the children of a path of the simulated xenstore
+// (XS_DIRECTORY), sorted, false when the path does not exist (xsRead). The
+// children of /local/domain are the listed domains' domids in ascending
+// order; those of /local/domain/<domid>/... come from the domain's keys, as
+// xsRead reads them. A node without children lists none.
+func (s *session) xsDirectory(path string) ([]string, bool) {
+	path = xsPath(path)
+	if _, ok := s.xsRead(path); !ok {
+		return nil, false
+	}
+	var kids []string
+	switch path {
+	case "/":
+		return []string{"libxl", "local", "tool", "vm"}, true
+	case "/local":
+		return []string{"domain"}, true
+	case "/libxl":
+		return []string{"pci"}, true
+	case "/local/domain":
+		ids := make([]int, 0, len(s.st.Domains))
+		for _, d := range s.st.Domains {
+			ids = append(ids, d.ID)
+		}
+		sort.Ints(ids)
+		for _, id := range ids {
+			kids = append(kids, strconv.Itoa(id))
+		}
+		return kids, true
+	case "/vm":
+		for _, d := range s.st.Domains {
+			kids = append(kids, d.UUID)
+		}
+	case "/libxl/pci":
+		for bdf := range s.st.PCI {
+			if a, _, _, ok := parseBDF(bdf); ok {
+				if _, ok := s.xsReadPCI(a.xsNode()); ok {
+					kids = append(kids, a.xsNode())
+				}
+			}
+		}
+	default:
+		var keys []string
+		var under string
+		if rest, ok := strings.CutPrefix(path, "/local/domain/"); ok {
+			idStr, rel, _ := strings.Cut(rest, "/")
+			id, _ := strconv.Atoi(idStr) // xsRead checked it
+			for k := range s.st.byID(id).XS.kv() {
+				keys = append(keys, k)
+			}
+			under = rel
+		} else if rest, ok := strings.CutPrefix(path, "/vm/"); ok && !strings.Contains(rest, "/") {
+			keys, under = []string{"name"}, ""
+		} else if rest, ok := strings.CutPrefix(path, "/libxl/pci/"); ok && !strings.Contains(rest, "/") {
+			for _, k := range []string{"domid", "driver_path", "name"} {
+				if _, ok := s.xsReadPCI(rest + "/" + k); ok {
+					keys = append(keys, k)
+				}
+			}
+			under = ""
+		}
+		for _, k := range keys {
+			if under != "" {
+				var ok bool
+				if k, ok = strings.CutPrefix(k, under+"/"); !ok {
+					continue
+				}
+			}
+			if first, _, _ := strings.Cut(k, "/"); first != "" {
+				kids = append(kids, first)
+			}
+		}
+	}
+	sort.Strings(kids)
+	return slices.Compact(kids), true
 }
 
 // sanitise renders a value like xenstore-read does (xs_lib.c:

@@ -104,8 +104,9 @@ var callSeq atomic.Int64
 
 // Main runs the simulator as the program argv[0] with arguments argv[1:]
 // and returns the exit code. It dispatches on the base name of argv[0]:
-// "xenstore-read" reads xenstore, anything else is xl; "xlsim
-// xenstore-read PATH..." and "xlsim xl ARGS..." also work.
+// "xenstore-read" reads xenstore, "xenstore-watch" watches it, "xenstored"
+// serves it on a socket, anything else is xl; "xlsim xenstore-read
+// PATH...", "xlsim xenstored" and "xlsim xl ARGS..." also work.
 func Main(argv []string, stdout, stderr io.Writer) int {
 	prog := "xl"
 	var args []string
@@ -114,9 +115,9 @@ func Main(argv []string, stdout, stderr io.Writer) int {
 		base = filepath.Base(argv[0])
 		args = argv[1:]
 	}
-	if base == "xenstore-read" || base == "xenstore-watch" {
+	if base == "xenstore-read" || base == "xenstore-watch" || base == "xenstored" {
 		prog = base
-	} else if len(args) > 0 && (args[0] == "xenstore-read" || args[0] == "xenstore-watch" || args[0] == "xl") && base != "xl" {
+	} else if len(args) > 0 && (args[0] == "xenstore-read" || args[0] == "xenstore-watch" || args[0] == "xenstored" || args[0] == "xl") && base != "xl" {
 		prog = args[0]
 		args = args[1:]
 	}
@@ -130,6 +131,8 @@ func Main(argv []string, stdout, stderr io.Writer) int {
 	var rc int
 	if prog == "xenstore-watch" {
 		rc = env.xenstoreWatch(args)
+	} else if prog == "xenstored" {
+		rc = env.xenstored(args)
 	} else if prog == "xenstore-read" {
 		argv0 := "xenstore-read"
 		if base == "xenstore-read" && len(argv) > 0 {
