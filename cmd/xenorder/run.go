@@ -20,6 +20,7 @@ import (
 	"github.com/xenorder/xenorder/internal/notify"
 	"github.com/xenorder/xenorder/internal/runner"
 	"github.com/xenorder/xenorder/internal/xdimport"
+	"github.com/xenorder/xenorder/internal/xenstore"
 	"github.com/xenorder/xenorder/internal/xl"
 )
 
@@ -257,6 +258,21 @@ func (e *env) load() (*config.Config, *runner.Runner, error) {
 		}
 	}
 	r := runner.New(cfg, client, func(ev runner.Event) { logEvent(e.events, ev) })
+	if sock := cfg.Defaults.XenstoredSocket; sock != "" {
+		if sock == config.DefaultXenstoredSocket {
+			sock = xenstore.SocketPath(os.Getenv) // as xl and the xenstore-* tools find it
+		}
+		r.DialXenstore = func(ctx context.Context) (runner.Xenstore, error) {
+			c, err := xenstore.Dial(ctx, sock)
+			if err != nil {
+				if e.verbose {
+					e.log.Debug("no xenstored socket: watching @releaseDomain with xenstore_watch", "err", err)
+				}
+				return nil, err
+			}
+			return c, nil
+		}
+	}
 	if e.notify != nil {
 		r.Notify = e.notify
 	}

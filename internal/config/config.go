@@ -38,9 +38,13 @@ const (
 	DefaultConsoleLogDir  = "/var/log/xen/console"
 	DefaultXenstoreRead   = "xenstore-read"
 	DefaultXenstoreWatch  = "xenstore-watch"
-	DefaultXLConf         = "/etc/xen/xl.conf"
-	DefaultSaveTimeout    = 10 * time.Minute
-	DefaultLockFile       = "/run/xenorder.lock"
+	// DefaultXenstoredSocket is where libxenstore finds xenstored on Xen
+	// 4.17 ($XENSTORED_PATH overrides it, as for xl and the xenstore-*
+	// tools).
+	DefaultXenstoredSocket = "/var/run/xenstored/socket"
+	DefaultXLConf          = "/etc/xen/xl.conf"
+	DefaultSaveTimeout     = 10 * time.Minute
+	DefaultLockFile        = "/run/xenorder.lock"
 )
 
 // Stop actions: what a bare stop (the host going down) does to a guest.
@@ -85,9 +89,12 @@ type Defaults struct {
 	ConsoleLogDir string // absolute
 	XenstoreRead  string
 	XenstoreWatch string // "" when off
-	Undeclared    string // UndeclaredStopFirst or UndeclaredLeave
-	LockFile      string // absolute
-	Infer         bool   // add the dependencies the xl configs imply (backend=)
+	// XenstoredSocket is xenstored's socket, for a stop's @releaseDomain
+	// watch and its looks at /local/domain; "" when off.
+	XenstoredSocket string
+	Undeclared      string // UndeclaredStopFirst or UndeclaredLeave
+	LockFile        string // absolute
+	Infer           bool   // add the dependencies the xl configs imply (backend=)
 	// MemoryAdmission: create a guest only when xl info shows room for it.
 	MemoryAdmission bool
 	XLConf          string // xl's own config, for autoballoon
@@ -225,6 +232,7 @@ type rawDefaults struct {
 	ConsoleLogDir   *string `toml:"console_log_dir"`
 	XenstoreRead    *string `toml:"xenstore_read"`
 	XenstoreWatch   *string `toml:"xenstore_watch"`
+	XenstoredSocket *string `toml:"xenstored_socket"`
 	Undeclared      *string `toml:"undeclared"`
 	LockFile        *string `toml:"lock_file"`
 	Infer           *bool   `toml:"infer"`
@@ -444,6 +452,7 @@ func (v *validator) build(raw *rawFile, md toml.MetaData) *Config {
 		ConsoleLogDir:   DefaultConsoleLogDir,
 		XenstoreRead:    DefaultXenstoreRead,
 		XenstoreWatch:   DefaultXenstoreWatch,
+		XenstoredSocket: DefaultXenstoredSocket,
 		Undeclared:      UndeclaredStopFirst,
 		LockFile:        DefaultLockFile,
 		Infer:           raw.Defaults.Infer == nil || *raw.Defaults.Infer,
@@ -478,6 +487,12 @@ func (v *validator) build(raw *rawFile, md toml.MetaData) *Config {
 	}
 	if p := raw.Defaults.XenstoreWatch; p != nil {
 		d.XenstoreWatch = *p // "" turns the watch off
+	}
+	if p := raw.Defaults.XenstoredSocket; p != nil {
+		d.XenstoredSocket = *p // "" turns the socket off
+		if *p != "" && !filepath.IsAbs(*p) {
+			v.add("", "xenstored_socket", "%q must be an absolute path (or \"\" to turn it off)", *p)
+		}
 	}
 	if p := raw.Defaults.MaxParallel; p != nil {
 		if *p <= 0 {
@@ -698,7 +713,7 @@ func (v *validator) edges(cfg *Config, g *Guest, key string, deps []string, kind
 // knownKeys lists the keys of each table, for "did you mean".
 var knownKeys = map[string][]string{
 	"":         {"defaults", "guest", "external"},
-	"defaults": {"xl", "config_dir", "start_timeout", "stop_timeout", "max_parallel", "state_dir", "poll_interval", "probe_interval", "console_log_dir", "xenstore_read", "xenstore_watch", "undeclared", "lock_file", "stop_action", "migrate_to", "acpi_fallback", "save_timeout", "restore_fallback", "infer", "pci_assignable", "memory_admission", "xl_conf"},
+	"defaults": {"xl", "config_dir", "start_timeout", "stop_timeout", "max_parallel", "state_dir", "poll_interval", "probe_interval", "console_log_dir", "xenstore_read", "xenstore_watch", "xenstored_socket", "undeclared", "lock_file", "stop_action", "migrate_to", "acpi_fallback", "save_timeout", "restore_fallback", "infer", "pci_assignable", "memory_admission", "xl_conf"},
 	"guest":    {"config", "depends_on", "after", "autostart", "start_timeout", "stop_timeout", "ready", "stop_action", "migrate_to", "acpi_fallback", "save_timeout", "restore_fallback", "pci_assignable", "pci_seize"},
 	"ready":    {"tcp", "exec", "xenstore", "equals", "http", "status", "console", "delay", "interval", "attempt_timeout"},
 }

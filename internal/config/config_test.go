@@ -96,7 +96,11 @@ depend_on = ["x"]`, []string{
 		{"unknown defaults key", `
 [defaults]
 colour = "blue"`, []string{
-			file + `:3: defaults: colour: unknown key (known: xl, config_dir, start_timeout, stop_timeout, max_parallel, state_dir, poll_interval, probe_interval, console_log_dir, xenstore_read, xenstore_watch, undeclared, lock_file, stop_action, migrate_to, acpi_fallback, save_timeout, restore_fallback, infer, pci_assignable, memory_admission, xl_conf)`}},
+			file + `:3: defaults: colour: unknown key (known: xl, config_dir, start_timeout, stop_timeout, max_parallel, state_dir, poll_interval, probe_interval, console_log_dir, xenstore_read, xenstore_watch, xenstored_socket, undeclared, lock_file, stop_action, migrate_to, acpi_fallback, save_timeout, restore_fallback, infer, pci_assignable, memory_admission, xl_conf)`}},
+		{"relative xenstored socket", `
+[defaults]
+xenstored_socket = "run/socket"`, []string{
+			file + `:3: defaults: xenstored_socket: "run/socket" must be an absolute path (or "" to turn it off)`}},
 		{"self dependency", `
 [guest.a]
 depends_on = ["a"]`, []string{

@@ -36,6 +36,13 @@ type fakeHV struct {
 	balloon        bool
 	shutdownDelay  time.Duration
 	inCreate, peak int
+	// listLag keeps a domain that went listed as "(null)", dying, for
+	// that long after it left xenstore (as libxl removes its xenstore
+	// directory before the hypervisor frees it).
+	listLag time.Duration
+	// rebootOnShutdown: the guest comes back under a new domid when its
+	// shutdown is due, once.
+	rebootOnShutdown map[string]bool
 }
 
 type fakeDom struct {
@@ -43,6 +50,7 @@ type fakeDom struct {
 	state   string
 	goneAt  time.Time // zero: not going
 	created time.Time
+	dying   bool // out of xenstore, still listed (listLag)
 }
 
 type call struct {
@@ -85,15 +93,35 @@ func (f *fakeHV) List(ctx context.Context) ([]xl.Domain, error) {
 	defer f.record("list", "", time.Now())
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.advance(time.Now())
 	var out []xl.Domain
 	for name, d := range f.doms {
-		if !d.goneAt.IsZero() && time.Now().After(d.goneAt) {
-			delete(f.doms, name)
+		if d.dying {
+			out = append(out, xl.Domain{Name: "(null)", ID: d.id, MemMiB: 96, VCPUs: 1, State: stateOf("--ps-d")})
 			continue
 		}
 		out = append(out, xl.Domain{Name: name, ID: d.id, MemMiB: 96, VCPUs: 1, State: stateOf(d.state)})
 	}
 	return out, nil
+}
+
+// advance carries out what is due: deaths, reboots. f.mu is held.
+func (f *fakeHV) advance(now time.Time) {
+	for name, d := range f.doms {
+		if d.goneAt.IsZero() || now.Before(d.goneAt) {
+			continue
+		}
+		switch {
+		case f.rebootOnShutdown[name]:
+			delete(f.rebootOnShutdown, name)
+			f.doms[name] = &fakeDom{id: f.nextID, state: "-b----", created: now}
+			f.nextID++
+		case now.Before(d.goneAt.Add(f.listLag)):
+			d.dying = true
+		default:
+			delete(f.doms, name)
+		}
+	}
 }
 
 func (f *fakeHV) Create(ctx context.Context, cfg string) error {

@@ -121,6 +121,13 @@ func (l *lister) fresh(ctx context.Context) (snapshot, error) {
 	return l.gathered(ctx, time.Now().Add(-time.Nanosecond), 0, false)
 }
 
+// latest is the newest snapshot, whatever its age (zero before the first).
+func (l *lister) latest() snapshot {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.snap
+}
+
 // generation counts pokes: a waiter notes it before it looks, and its
 // sleep ends at once if a poke came in between.
 func (l *lister) generation() uint64 {

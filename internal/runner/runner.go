@@ -42,6 +42,11 @@ type Runner struct {
 	OnReady func(guest string)
 	// Notify, if set, hears of progress and long waits.
 	Notify Notifier
+	// DialXenstore, if set, connects to xenstored for a stop: its
+	// @releaseDomain watch says at once that a domain went, and
+	// /local/domain says which, without an xl list per death. Nil, or a
+	// failure to connect, falls back to the xenstore_watch program.
+	DialXenstore func(ctx context.Context) (Xenstore, error)
 
 	list     *lister
 	mem      *memGate
@@ -49,6 +54,7 @@ type Runner struct {
 	prio     map[string]int // the guests' places in those turns
 	prog     progress
 	watching atomic.Bool // the @releaseDomain watch runs
+	xs       atomic.Pointer[xsLooker]
 }
 
 // progress counts a run's finished guests for the service manager's status.

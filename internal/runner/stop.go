@@ -366,6 +366,13 @@ func (r *Runner) Stop(ctx context.Context, plan *Plan) *Result {
 	r.beginProgress("stopping", len(order))
 	w.onDone = r.finished
 	w.walk(ctx, r.byPriority(order), waitFor, gate, run)
+	var gone []*Outcome
+	for _, n := range order {
+		if o := w.result(n); o.Status.gone() && o.Status != AlreadyDone && o.DomID > 0 {
+			gone = append(gone, o)
+		}
+	}
+	r.confirmGone(context.WithoutCancel(ctx), gone)
 	res := &Result{Verb: "stop", Elapsed: time.Since(began)}
 	for _, n := range order {
 		res.Outcomes = append(res.Outcomes, w.result(n))
@@ -490,38 +497,60 @@ func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(S
 	// Only what xl list says after the request counts. With the watch, the
 	// first look waits for a death (or poll_interval): a guest is not gone
 	// the instant it is asked.
+	// Woken by a death (a poke), it asks xenstore first, if the watch
+	// runs through xenstored's socket: no xl list for each death.
 	seen := snapshot{at: time.Now()}
 	gen := r.lister().generation()
+	poked := false
 	if r.watching.Load() {
 		if err := r.lister().sleepOrPoke(ctx, min(r.interval(), time.Until(deadline)+time.Millisecond), gen); err != nil {
 			return finish(Failed, err)
 		}
+		poked = r.lister().generation() != gen
 	}
 	var shutAt time.Time // when it was first seen shut down
-	for {
-		gen = r.lister().generation()
+	// look asks xl list; it returns the end of the stop, if it has come.
+	look := func() *Outcome {
 		s, err := r.lister().get(ctx, seen.at)
 		if err != nil {
 			return finish(Failed, fmt.Errorf("stop %s: %w", name, err))
 		}
 		seen = s
-		if s.err == nil {
-			d, ok := s.find(name)
-			switch {
-			case !ok:
-				r.emitAfter("stopped", time.Since(began), name, out.DomID, nil, "stopped after %s", round(time.Since(began)))
-				return finish(done, out.fellBack)
-			case noOSLeft(d.State):
-				if shutAt.IsZero() {
-					shutAt = s.at
-				}
-				// xl's own monitor destroys a guest that powered off;
-				// give it a moment rather than race it.
-				if r.monitorReaps(name, d.State) && s.at.Sub(shutAt) < monitorGrace {
-					break
-				}
-				r.emit("destroy", name, d.ID, nil, "has shut down (state %s): destroying the remains", d.State.Raw)
-				return r.destroy(ctx, out, finish, done)
+		if s.err != nil {
+			return nil
+		}
+		d, ok := s.find(name)
+		switch {
+		case !ok:
+			r.emitAfter("stopped", time.Since(began), name, out.DomID, nil, "stopped after %s", round(time.Since(began)))
+			return finish(done, out.fellBack)
+		case noOSLeft(d.State):
+			if shutAt.IsZero() {
+				shutAt = s.at
+			}
+			// xl's own monitor destroys a guest that powered off; give
+			// it a moment rather than race it.
+			if r.monitorReaps(name, d.State) && s.at.Sub(shutAt) < monitorGrace {
+				return nil
+			}
+			r.emit("destroy", name, d.ID, nil, "has shut down (state %s): destroying the remains", d.State.Raw)
+			return r.destroy(ctx, out, finish, done)
+		}
+		return nil
+	}
+	for {
+		gen = r.lister().generation()
+		gone, known := false, false
+		if poked {
+			gone, known = r.xsGone(ctx, gen, out.DomID, name)
+		}
+		switch {
+		case gone:
+			r.emitAfter("stopped", time.Since(began), name, out.DomID, nil, "stopped after %s", round(time.Since(began)))
+			return finish(done, out.fellBack)
+		case !known:
+			if o := look(); o != nil {
+				return o
 			}
 		}
 		if !time.Now().Before(deadline) {
@@ -530,6 +559,7 @@ func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(S
 		if err := r.lister().sleepOrPoke(ctx, min(r.deathCheck(time.Since(requested)), time.Until(deadline)+time.Millisecond), gen); err != nil {
 			return finish(Failed, err)
 		}
+		poked = r.lister().generation() != gen
 	}
 	r.emit("destroy", name, out.DomID, nil, "still running after its grace period of %s: destroying", grace)
 	out.Err = fmt.Errorf("destroyed after its grace period of %s", grace)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/xenorder/xenorder/internal/graph"
+	"github.com/xenorder/xenorder/internal/xenstore"
 	"github.com/xenorder/xenorder/internal/xl"
 )
 
@@ -29,6 +30,17 @@ type Hypervisor interface {
 	PCIAssignableList(ctx context.Context) (bdfs []string, pciback bool, err error)
 	PCIAssignableAdd(ctx context.Context, bdf string) error
 	Info(ctx context.Context) (xl.Info, error)
+}
+
+// Xenstore is what a stop needs of xenstored. *xenstore.Conn is one.
+type Xenstore interface {
+	Directory(ctx context.Context, path string) ([]string, error)
+	Read(ctx context.Context, path string) (string, error)
+	Watch(ctx context.Context, path, token string) error
+	// Events delivers the watches' events (dropping some when the reader
+	// lags: each only says "look again"); closed when the connection ends.
+	Events() <-chan xenstore.Event
+	Close() error
 }
 
 // Notifier hears of progress and of long waits, for a service manager

@@ -8,14 +8,20 @@ import (
 	"time"
 )
 
-// watchReleases runs `xenstore-watch @releaseDomain` until the returned
-// stop is called (or ctx ends): xenstored fires that watch whenever a
+// watchReleases watches @releaseDomain through xenstored's socket where
+// it can (watchXenstore), else runs `xenstore-watch @releaseDomain`, until
+// the returned stop is called (or ctx ends): xenstored fires that watch whenever a
 // domain is released, so a stop learns of a death at once instead of at its
 // next poll. Each event pokes the lister's waiters. Without the program (or
 // when it fails) the waits simply poll. stop returns once the watch's
 // process is gone (interrupted, killed after 2s if need be), so that it
 // never outlives xenorder.
 func (r *Runner) watchReleases(ctx context.Context) (stop func()) {
+	if r.DialXenstore != nil {
+		if stop, ok := r.watchXenstore(ctx); ok {
+			return stop
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	prog := r.Config.Defaults.XenstoreWatch
 	if prog == "" {

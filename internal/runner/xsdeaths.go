@@ -1,0 +1,177 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/xenorder/xenorder/internal/xenstore"
+)
+
+// xsDialTimeout bounds connecting to xenstored and setting the watch.
+const xsDialTimeout = 2 * time.Second
+
+// watchXenstore sets the @releaseDomain watch through xenstored's socket.
+// Each event pokes the lister's waiters, which then ask xenstore, not xl,
+// whether their domain went (xsGone). ok is false when there is no
+// socket or it does not answer: the caller falls back to the
+// xenstore-watch program.
+func (r *Runner) watchXenstore(ctx context.Context) (stop func(), ok bool) {
+	dctx, cancel := context.WithTimeout(ctx, xsDialTimeout)
+	defer cancel()
+	conn, err := r.DialXenstore(dctx)
+	if err != nil {
+		return nil, false
+	}
+	if err := conn.Watch(dctx, "@releaseDomain", "xenorder"); err != nil {
+		conn.Close()
+		return nil, false
+	}
+	x := &xsLooker{conn: conn, names: map[int]string{}}
+	r.xs.Store(x)
+	r.watching.Store(true)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range conn.Events() {
+			r.lister().poke()
+		}
+		// The connection ended (xenstored restarted, or stop): back to
+		// xl list and polling.
+		r.xs.CompareAndSwap(x, nil)
+		r.watching.Store(false)
+		r.lister().poke()
+	}()
+	return func() {
+		conn.Close()
+		<-done
+	}, true
+}
+
+// xsLooker answers, from xenstore, whether a domain is gone: one look at
+// /local/domain per poke, shared by every waiter it woke.
+type xsLooker struct {
+	conn Xenstore
+
+	mu    sync.Mutex
+	gen   uint64       // the poke generation the look is as new as
+	ids   map[int]bool // the domids under /local/domain; nil before the first look
+	names map[int]string
+}
+
+// xsGone reports whether domain id, guest name, has left xenstore: libxl
+// removes /local/domain/<id> when it destroys a domain, after its devices
+// are torn down, so its backends are free. Not gone while another domain
+// bears its name (a guest that rebooted came back under a new domid). ok
+// is false when xenstore cannot say; then xl list must. gen is the
+// lister's generation when the caller woke: the look must be as new.
+func (r *Runner) xsGone(ctx context.Context, gen uint64, id int, name string) (gone, ok bool) {
+	x := r.xs.Load()
+	if x == nil || id <= 0 {
+		return false, false
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.ids == nil || x.gen < gen {
+		kids, err := x.conn.Directory(ctx, "/local/domain")
+		if err != nil {
+			x.ids = nil
+			return false, false
+		}
+		x.ids = map[int]bool{}
+		for _, k := range kids {
+			if n, err := strconv.Atoi(k); err == nil {
+				x.ids[n] = true
+			}
+		}
+		x.gen = gen
+	}
+	if x.ids[id] {
+		return false, true
+	}
+	for other := range x.ids {
+		n, err := x.name(ctx, r, other)
+		if err != nil {
+			return false, false
+		}
+		if n == name {
+			return false, true
+		}
+	}
+	return true, true
+}
+
+// name is domain id's name: from the newest xl list, else from xenstore
+// (a domain that appeared since). "" for one that has gone meanwhile.
+func (x *xsLooker) name(ctx context.Context, r *Runner, id int) (string, error) {
+	if n, ok := x.names[id]; ok {
+		return n, nil
+	}
+	for _, d := range r.lister().latest().doms {
+		x.names[d.ID] = d.Name
+	}
+	if n, ok := x.names[id]; ok {
+		return n, nil
+	}
+	n, err := x.conn.Read(ctx, fmt.Sprintf("/local/domain/%d/name", id))
+	if xenstore.IsNotExist(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	x.names[id] = n
+	return n, nil
+}
+
+// confirmGone waits until xl no longer lists the domains a stop saw go:
+// libxl removes a domain's xenstore directory, and xl list shows it as
+// "(null)", a moment before the hypervisor lets it go, and a stop is over
+// only when xl list agrees (at shutdown, xen.service stops next). A
+// snapshot taken after the last of them went will do; else it lists once
+// more. Bounded by DestroyWait; a domain still listed then is reported,
+// not failed: it no longer runs.
+func (r *Runner) confirmGone(ctx context.Context, outs []*Outcome) {
+	if len(outs) == 0 {
+		return
+	}
+	var last time.Time
+	for _, o := range outs {
+		if end := o.Began.Add(o.Elapsed); end.After(last) {
+			last = end
+		}
+	}
+	began := time.Now()
+	deadline := began.Add(orDefault(r.DestroyWait, DefaultDestroyWait))
+	for {
+		gen := r.lister().generation()
+		s, err := r.lister().gathered(ctx, last, 0, false)
+		if err == nil && s.err == nil {
+			listed := map[int]bool{}
+			for _, d := range s.doms {
+				listed[d.ID] = true
+			}
+			var left []*Outcome
+			for _, o := range outs {
+				if listed[o.DomID] {
+					left = append(left, o)
+				}
+			}
+			if outs = left; len(outs) == 0 {
+				return
+			}
+		}
+		last = time.Now()
+		if !time.Now().Before(deadline) || ctx.Err() != nil {
+			for _, o := range outs {
+				r.emit("check", o.Guest, o.DomID, nil, "stopped, but xl still lists domain %d after %s (dying: the hypervisor has not freed it)", o.DomID, round(time.Since(began)))
+			}
+			return
+		}
+		if err := r.lister().sleepOrPoke(ctx, min(adaptive(time.Since(began), r.interval()), time.Until(deadline)+time.Millisecond), gen); err != nil {
+			return
+		}
+	}
+}
