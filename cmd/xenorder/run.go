@@ -270,6 +270,9 @@ func (e *env) load() (*config.Config, *runner.Runner, error) {
 				}
 				return nil, err
 			}
+			if e.verbose {
+				e.log.Debug("watching @releaseDomain through xenstored's socket", "socket", sock)
+			}
 			return c, nil
 		}
 	}

@@ -300,6 +300,11 @@ func (s *scenario) checkHeld(p *phase, drained []string) {
 // itself; and the others are left alone.
 func (s *scenario) checkStop(p *phase, stopped []string, wantCode int) {
 	s.checkStopCalls(p, stopped, wantCode)
+	// The deaths come from oxenstored's socket, not from an xl list each.
+	if !strings.Contains(p.res.Stderr, "watching @releaseDomain through xenstored's socket") {
+		s.errorf("%s: xenorder did not watch @releaseDomain through xenstored's socket (internal/xenstore, internal/runner/xsdeaths.go)\n%s", p.name, p.res.Stderr)
+	}
+	s.lab.logf("%s: %d xl list calls for %d guests stopped", p.name, len(filterCalls(p.calls, "list", "")), len(stopped))
 	// What xl lists now, and what each stopped guest's console said last.
 	s.checkStopped(p, stopped)
 }
