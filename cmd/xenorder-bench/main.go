@@ -5,6 +5,11 @@
 //
 //	go run ./cmd/xenorder-bench                 # 60 guests, depth 6, seed 1
 //	go run ./cmd/xenorder-bench -guests 120     # same shape, twice the guests
+//	go run ./cmd/xenorder-bench -xenstored=false # without the simulated xenstored
+//
+// By default the simulated xenstored runs through start and stop (its
+// socket in $XENSTORED_PATH), so that xenorder can watch @releaseDomain
+// and list domains through it.
 //
 // It prints one line per measurement; docs/performance.md has the numbers.
 package main
@@ -15,12 +20,14 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/xenorder/xenorder/internal/graph"
@@ -34,8 +41,9 @@ func main() {
 	statusDomains := flag.Int("status-domains", 1000, "domains for the status measurement (0: skip)")
 	watch := flag.Bool("watch", true, "let stop use the @releaseDomain watch (false: polling only)")
 	keep := flag.Bool("keep", false, "keep the temporary folder (binaries, host, simulator state and logs) and print its path")
+	xenstored := flag.Bool("xenstored", true, "run the simulated xenstored for start and stop (false: xenorder finds no xenstored socket)")
 	flag.Parse()
-	if err := run(*guests, *depth, *seed, *statusDomains, *watch, *keep); err != nil {
+	if err := run(*guests, *depth, *seed, *statusDomains, *watch, *keep, *xenstored); err != nil {
 		fmt.Fprintln(os.Stderr, "xenorder-bench:", err)
 		os.Exit(1)
 	}
@@ -143,7 +151,7 @@ func widest(gs []guest) int {
 	return w
 }
 
-func run(n, depth int, seed uint64, statusDomains int, watch, keep bool) error {
+func run(n, depth int, seed uint64, statusDomains int, watch, keep, xenstored bool) (err error) {
 	ctx := context.Background()
 	tmp, err := os.MkdirTemp("", "xenorder-bench-")
 	if err != nil {
@@ -188,9 +196,27 @@ func run(n, depth int, seed uint64, statusDomains int, watch, keep bool) error {
 	os.MkdirAll(sim, 0o755)
 	env := append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "XLSIM_DIR="+sim,
 		"XLSIM_TOTAL_MEMORY=1000000", "XENORDER_CONFIG="+filepath.Join(host, "xenorder.toml"), "NOTIFY_SOCKET=", "JOURNAL_STREAM=")
+	xsd := "off"
+	if xenstored {
+		sock := filepath.Join(sim, "xenstored.sock")
+		env = append(env, "XENSTORED_PATH="+sock)
+		stopXenstored, xerr := startXenstored(bin, env, sock)
+		if xerr != nil {
+			return xerr
+		}
+		defer func() { // also when a run fails
+			if serr := stopXenstored(); serr != nil && err == nil {
+				err = serr
+			}
+		}()
+		xsd = "on"
+	} else {
+		// A socket nobody serves: no xenstored, even on a Xen host.
+		env = append(env, "XENSTORED_PATH="+filepath.Join(sim, "no-xenstored.sock"))
+	}
 
-	fmt.Printf("# %d guests, depth %d, seed %d, widest tier %d; boot 1-4s, shutdown 0.5-2s; %s; go run ./cmd/xenorder-bench\n",
-		n, depth, seed, widest(gs), time.Now().UTC().Format("2006-01-02"))
+	fmt.Printf("# %d guests, depth %d, seed %d, widest tier %d; boot 1-4s, shutdown 0.5-2s; xenstored=%s; %s; go run ./cmd/xenorder-bench\n",
+		n, depth, seed, widest(gs), xsd, time.Now().UTC().Format("2006-01-02"))
 	for _, verb := range []string{"start", "stop"} {
 		dur := func(g guest) time.Duration { return g.boot }
 		if verb == "stop" {
@@ -210,6 +236,50 @@ func run(n, depth int, seed uint64, statusDomains int, watch, keep bool) error {
 		return statusBench(ctx, bin, tmp, statusDomains)
 	}
 	return nil
+}
+
+// startXenstored starts the simulated xenstored (bin/xenstored, a link to
+// the simulator) with env and waits until its socket accepts a connection
+// (at most 5s). stop sends it SIGTERM and waits for it to exit (at most
+// 5s, then kills it).
+func startXenstored(bin string, env []string, sock string) (stop func() error, err error) {
+	cmd := exec.Command(filepath.Join(bin, "xenstored"), "-N")
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("xenstored: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop = func() error {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			if err != nil {
+				return fmt.Errorf("xenstored: %w", err)
+			}
+			return nil
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+			return fmt.Errorf("xenstored did not exit within 5s of SIGTERM")
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if c, err := net.DialTimeout("unix", sock, time.Second); err == nil {
+			c.Close()
+			return stop, nil
+		}
+		select {
+		case err := <-exited:
+			return nil, fmt.Errorf("xenstored exited before it listened on %s: %v", sock, err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return nil, fmt.Errorf("xenstored: nothing accepts on %s after 5s", sock)
+		}
+	}
 }
 
 type measurement struct {
