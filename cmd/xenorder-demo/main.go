@@ -54,7 +54,7 @@ func demo(ctx context.Context, keep bool) error {
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("go build ./cmd/xenorder: %w", err)
 	}
-	// The simulator as xl, xenstore-read and xenstore-watch.
+	// The simulator as xl, xenstore-read, xenstore-watch and xenstored.
 	if err := xlsim.Build(bin); err != nil {
 		return err
 	}
@@ -79,7 +79,14 @@ func demo(ctx context.Context, keep bool) error {
 		"XLSIM_TOTAL_MEMORY=16384", // the sample host has 16 GiB
 		"XLSIM_CONSOLE_DIR="+filepath.Join(host, "console"),
 		"XENORDER_CONFIG="+filepath.Join(host, "xenorder.toml"),
+		"XENSTORED_PATH="+filepath.Join(sim, "xenstored.sock"), // never a real host's
 	)
+	// The simulated xenstored, whose socket tells a stop of each death.
+	stopXenstored, err := xlsim.StartXenstored(bin, env, filepath.Join(sim, "xenstored.sock"))
+	if err != nil {
+		return err
+	}
+	defer stopXenstored()
 	fmt.Printf("# The sample host (testdata/seed): Domain-N → opnsense → fileserver → web, mail, db;\n# monitor and scratch depend on nothing. xl is the simulator (%s).\n\n", filepath.Join(bin, "xl"))
 	steps := [][]string{
 		{"xenorder", "plan"},

@@ -6,14 +6,12 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -127,37 +125,15 @@ func (h *host) env() []string {
 // test ends.
 func (h *host) xenstored() {
 	h.t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "xenstored"))
-	cmd.Env, cmd.Dir = h.env(), h.dir
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	if err := cmd.Start(); err != nil {
+	stop, err := xlsim.StartXenstored(binDir, h.env(), filepath.Join(h.sim, "xenstored.sock"))
+	if err != nil {
 		h.t.Fatal(err)
 	}
 	h.t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				h.t.Errorf("simulated xenstored: %v\n%s", err, errb.String())
-			}
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			h.t.Error("simulated xenstored did not end on SIGTERM")
+		if err := stop(); err != nil {
+			h.t.Error(err)
 		}
 	})
-	sock := filepath.Join(h.sim, "xenstored.sock")
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if c, err := net.Dial("unix", sock); err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("simulated xenstored not listening on %s after 5s\n%s", sock, errb.String())
-		}
-	}
 }
 
 // run runs a binary from binDir (xenorder or xl).
