@@ -38,12 +38,15 @@
 // invocation takes an exclusive flock on $XLSIM_DIR/lock, brings the state
 // up to the present (booting, shutting down, crashing or rebooting guests
 // whose moment has come, each at the instant it was due), does its command
-// and writes the state back (state.json, through a temporary file and a
-// rename). A command that only reads (xl list, info, domid, xenstore-read,
-// the waits of xl shutdown and xenstore-watch, xenstored's looks) takes
-// the lock shared and writes nothing when nothing has come due, so readers
-// run side by side as they do on real Xen. The lock is never held while
-// sleeping.
+// and writes the state back (state.json, through a temporary file
+// exchanged with it; statecodec.go says how it is encoded, and why not with
+// encoding/json). A domain's xenstore keys are in a file of their own,
+// $XLSIM_DIR/xenstore/<domid>.json, read only by what looks at them and
+// written only when they change. A command that only reads (xl list,
+// info, domid, xenstore-read, the waits of xl shutdown and xenstore-watch,
+// xenstored's looks) takes the lock shared and writes nothing when nothing
+// has come due, so readers run side by side as they do on real Xen. The
+// lock is never held while sleeping.
 //
 // Environment:
 //
@@ -113,6 +116,7 @@
 //	            (logical) time it happened: {"t":...,"domain":"web","domid":7,"ev":"booted"}
 //	            ("rebooted" also has "prev_domid"; "migrated", logged when
 //	            xl migrate succeeds, has "host": where the guest went)
+//	xenstore/   <domid>.json: each domain's xenstore keys (see above)
 //	faults      fault injection, one word a line (FaultList*)
 //	unreachable-hosts
 //	            hosts xl migrate cannot reach, one a line ("#" starts a

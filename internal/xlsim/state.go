@@ -1,6 +1,7 @@
 package xlsim
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,8 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Domain phases.
@@ -135,27 +140,39 @@ type Domain struct {
 }
 
 // xenstore is a domain's xenstore keys. Most commands never look at them,
-// so they stay as read from state.json until used (kv), and an untouched
-// domain's are written back as they were read: decoding and encoding them
-// was most of what loading and writing the state cost.
+// so they are not in state.json: each domain's are in a file of their own,
+// $XLSIM_DIR/xenstore/<domid>.json (encodeXS), read the first time they
+// are used (kv) and written back by a commit only when they changed.
+// Decoded from a save file, they stay as read until used.
 type xenstore struct {
-	raw []byte            // as read, until used
-	m   map[string]string // once used or set
+	m    map[string]string // once used or set
+	raw  []byte            // as read from a save file (JSON), until used
+	dir  string            // the state's folder of the keys' files ("" if none)
+	id   int               // whose file in dir holds the keys, read when first used
+	kept []byte            // what the file held when read
+	read bool              // the file has been read
 }
 
 func xsOf(m map[string]string) xenstore { return xenstore{m: m} }
 
 // unset reports whether the domain has no xenstore keys yet (nil).
-func (x *xenstore) unset() bool { return x.m == nil && x.raw == nil }
+func (x *xenstore) unset() bool { return x.m == nil && x.raw == nil && x.dir == "" }
+
+// in tells whether the keys are those of domain id's file in dir.
+func (x *xenstore) in(dir string, id int) bool { return x.dir == dir && x.id == id }
 
 // kv returns the keys to read or change, decoding them on first use.
 func (x *xenstore) kv() map[string]string {
 	if x.m == nil {
 		x.m = map[string]string{}
 		if x.raw != nil {
-			json.Unmarshal(x.raw, &x.m) // the decoder of the state checked it
+			json.Unmarshal(x.raw, &x.m) // the decoder of the save file checked it
+			x.raw = nil
+		} else if x.dir != "" && !x.read {
+			x.kept, _ = os.ReadFile(xsFile(x.dir, x.id)) // none yet: no keys
+			x.read = true
+			decodeXS(x.kept, x.m)
 		}
-		x.raw = nil
 	}
 	return x.m
 }
@@ -168,11 +185,76 @@ func (x *xenstore) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// MarshalJSON is for save files (json.Marshal of the Domain).
 func (x xenstore) MarshalJSON() ([]byte, error) {
 	if x.m == nil && x.raw != nil {
 		return x.raw, nil
 	}
-	return json.Marshal(x.m)
+	if x.m == nil && x.dir == "" {
+		return []byte("null"), nil
+	}
+	return json.Marshal(x.kv())
+}
+
+// xsDir is the folder of the files of the domains' xenstore keys.
+func (e *Env) xsDir() string { return filepath.Join(e.Dir, "xenstore") }
+
+// xsFile is where the xenstore keys of domain id are kept.
+func xsFile(dir string, id int) string {
+	return dir + string(filepath.Separator) + strconv.Itoa(id) + ".json"
+}
+
+// writeXS writes d's keys to their file in dir if they changed since read
+// (or were never there).
+func (s *session) writeXS(d *Domain, dir string) error {
+	x := &d.XS
+	if x.m == nil && x.raw == nil && x.in(dir, d.ID) {
+		return nil // not even looked at
+	}
+	b := encodeXS(x.kv())
+	if x.in(dir, d.ID) && x.read && bytes.Equal(b, x.kept) {
+		return nil
+	}
+	path := xsFile(dir, d.ID)
+	err := s.replaceFile(path, b)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
+			err = s.replaceFile(path, b)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	x.dir, x.id, x.kept, x.read = dir, d.ID, b, true
+	return nil
+}
+
+// tmpSeq tells apart the temporary files of sessions of one process (the
+// simulated xenstored's), which another may remove after its lock.
+var tmpSeq atomic.Int64
+
+// replaceFile replaces a file with one holding b, atomically: it writes a
+// temporary file and exchanges it with the file (renameat2
+// RENAME_EXCHANGE), or renames it when there is no file yet. Unlike a
+// rename over a file, the exchange does not make ext4 start writing the
+// new file out (auto_da_alloc), which cost more than the rest of a
+// commit; the temporary file, with what the file held, is removed once
+// the lock is released (abort).
+func (s *session) replaceFile(path string, b []byte) error {
+	tmp := fmt.Sprintf("%s.tmp.%d.%d", path, os.Getpid(), tmpSeq.Add(1))
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, path, unix.RENAME_EXCHANGE)
+	if err == nil {
+		s.trash = append(s.trash, tmp)
+		return nil
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
 }
 
 // GoneInfo remembers why a domain went away, for `xl shutdown -w`.
@@ -319,6 +401,10 @@ type session struct {
 	now    time.Time
 	events []Event
 	shared bool // a view: the lock is shared and nothing is written
+
+	loadedIDs []int    // the domains as loaded, whose xenstore files a commit removes once they are gone
+	buf       []byte   // state.json as read, for the commit to write into (decoding copied what it kept)
+	trash     []string // files to remove once the lock is released
 }
 
 // begin takes the lock, loads the state and advances it to now.
@@ -371,30 +457,41 @@ func (e *Env) lock(how int) (*session, error) {
 		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
 	}
 	s := &session{env: e, lockf: f, now: time.Now()}
-	s.st, err = e.loadState(s.now)
+	s.st, s.buf, err = e.loadState(s.now)
 	if err != nil {
 		s.abort()
 		return nil, err
 	}
+	s.loadedIDs = make([]int, len(s.st.Domains))
+	for i, d := range s.st.Domains {
+		s.loadedIDs[i] = d.ID
+	}
 	return s, nil
 }
 
-func (e *Env) loadState(now time.Time) (*State, error) {
-	b, err := os.ReadFile(filepath.Join(e.Dir, "state.json"))
+// loadState reads state.json (a new host if there is none) and returns
+// it, and the bytes read.
+func (e *Env) loadState(now time.Time) (*State, []byte, error) {
+	path := filepath.Join(e.Dir, "state.json")
+	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		st := newState(now)
 		e.bootDom0(st.Domains[0])
-		return st, nil
+		return st, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	st := &State{}
-	if err := json.Unmarshal(b, st); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(e.Dir, "state.json"), err)
+	st, err := decodeState(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if st.Gone == nil {
 		st.Gone = map[int]GoneInfo{}
+	}
+	xsDir := e.xsDir()
+	for _, d := range st.Domains {
+		d.XS = xenstore{dir: xsDir, id: d.ID}
 	}
 	if st.byID(0) == nil {
 		d0 := newState(now).Domains[0]
@@ -404,12 +501,7 @@ func (e *Env) loadState(now time.Time) (*State, error) {
 	if st.NextDomid < 1 {
 		st.NextDomid = 1
 	}
-	for _, d := range st.Domains {
-		if d.XS.unset() {
-			d.XS = xsOf(map[string]string{})
-		}
-	}
-	return st, nil
+	return st, b, nil
 }
 
 // commit writes the state and the events and releases the lock; a view's
@@ -422,18 +514,19 @@ func (s *session) commit() error {
 		}
 		return nil
 	}
-	b, err := json.Marshal(s.st)
-	if err != nil {
+	xsDir := s.env.xsDir()
+	for _, d := range s.st.Domains {
+		if err := s.writeXS(d, xsDir); err != nil {
+			return err
+		}
+	}
+	if err := s.replaceFile(filepath.Join(s.env.Dir, "state.json"), encodeState(s.buf[:0], s.st)); err != nil {
 		return err
 	}
-	final := filepath.Join(s.env.Dir, "state.json")
-	tmp := fmt.Sprintf("%s.tmp.%d", final, os.Getpid())
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		os.Remove(tmp)
-		return err
+	for _, id := range s.loadedIDs {
+		if s.st.byID(id) == nil {
+			os.Remove(xsFile(xsDir, id))
+		}
 	}
 	return s.env.appendEvents(s.events)
 }
@@ -445,6 +538,10 @@ func (s *session) abort() {
 		s.lockf.Close()
 		s.lockf = nil
 	}
+	for _, f := range s.trash {
+		os.Remove(f)
+	}
+	s.trash = nil
 }
 
 func (s *session) event(d *Domain, t time.Time, ev string) {

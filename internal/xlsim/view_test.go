@@ -2,10 +2,8 @@ package xlsim
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -82,36 +80,5 @@ func TestViewRefusesChanges(t *testing.T) {
 	s.event(s.st.Domains[0], s.now, "booted")
 	if err := s.commit(); err == nil {
 		t.Error("a view committed a change")
-	}
-}
-
-func TestXenstoreKeptAsRead(t *testing.T) {
-	// Keys nobody looked at are written back as read; keys looked at or
-	// changed are written as they are now.
-	in := `{"next_domid":3,"domains":[{"id":1,"name":"a","xenstore":{"data/x":"1","name":"a"}},` +
-		`{"id":2,"name":"b","xenstore":{"name":"b"}},{"id":0,"name":"Domain-0","xenstore":null}]}`
-	var st State
-	if err := json.Unmarshal([]byte(in), &st); err != nil {
-		t.Fatal(err)
-	}
-	st.byID(2).XS.kv()["data/y"] = "2"
-	if !st.byID(0).XS.unset() {
-		t.Error("null keys are set")
-	}
-	out, err := json.Marshal(&st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back State
-	if err := json.Unmarshal(out, &back); err != nil {
-		t.Fatal(err)
-	}
-	for id, want := range map[int]map[string]string{1: {"data/x": "1", "name": "a"}, 2: {"name": "b", "data/y": "2"}} {
-		if got := back.byID(id).XS.kv(); !reflect.DeepEqual(got, want) {
-			t.Errorf("domain %d: %v, want %v", id, got, want)
-		}
-	}
-	if !strings.Contains(string(out), `"xenstore":{"data/x":"1","name":"a"}`) {
-		t.Errorf("untouched keys not kept as read: %s", out)
 	}
 }
