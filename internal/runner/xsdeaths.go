@@ -56,9 +56,10 @@ type xsLooker struct {
 	conn Xenstore
 
 	mu    sync.Mutex
-	gen   uint64       // the poke generation the look is as new as
-	ids   map[int]bool // the domids under /local/domain; nil before the first look
-	names map[int]string
+	gen   uint64          // the poke generation the look is as new as
+	ids   map[int]bool    // the domids under /local/domain; nil before the first look
+	named map[string]bool // the names they bear; nil until a waiter needs them
+	names map[int]string  // every domid's name seen so far
 }
 
 // xsGone reports whether domain id, guest name, has left xenstore: libxl
@@ -80,7 +81,7 @@ func (r *Runner) xsGone(ctx context.Context, gen uint64, id int, name string) (g
 			x.ids = nil
 			return false, false
 		}
-		x.ids = map[int]bool{}
+		x.ids, x.named = map[int]bool{}, nil
 		for _, k := range kids {
 			if n, err := strconv.Atoi(k); err == nil {
 				x.ids[n] = true
@@ -91,16 +92,18 @@ func (r *Runner) xsGone(ctx context.Context, gen uint64, id int, name string) (g
 	if x.ids[id] {
 		return false, true
 	}
-	for other := range x.ids {
-		n, err := x.name(ctx, r, other)
-		if err != nil {
-			return false, false
+	if x.named == nil {
+		named := map[string]bool{}
+		for other := range x.ids {
+			n, err := x.name(ctx, r, other)
+			if err != nil {
+				return false, false
+			}
+			named[n] = true
 		}
-		if n == name {
-			return false, true
-		}
+		x.named = named
 	}
-	return true, true
+	return !x.named[name], true
 }
 
 // name is domain id's name: from the newest xl list, else from xenstore
