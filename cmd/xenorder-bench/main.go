@@ -161,7 +161,10 @@ func run(n, depth int, seed uint64, statusDomains int, watch, keep, xenstored bo
 		defer os.RemoveAll(tmp)
 	}
 	bin := filepath.Join(tmp, "bin")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, "xenorder"), "./cmd/xenorder")
+	// Built as `make build` builds it (and the .deb ships it): static,
+	// stripped.
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w -buildid=", "-o", filepath.Join(bin, "xenorder"), "./cmd/xenorder")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("go build ./cmd/xenorder (run me from the checkout): %w", err)
