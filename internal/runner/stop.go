@@ -15,6 +15,7 @@ import (
 
 	"github.com/xenorder/xenorder/internal/config"
 	"github.com/xenorder/xenorder/internal/graph"
+	"github.com/xenorder/xenorder/internal/xenstore"
 	"github.com/xenorder/xenorder/internal/xl"
 )
 
@@ -271,9 +272,19 @@ func servedBy(long []xl.DomainConfig, err error, snap snapshot) (map[string][]se
 
 // xenstoreDomID returns the domid of a xenstore stub domain
 // (/tool/xenstored/domid), or -1 when there is none or it cannot be read.
+// Through xenstored's socket when there is one, else xenstore-read.
 func (r *Runner) xenstoreDomID(ctx context.Context) int {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	if r.DialXenstore != nil {
+		if xs, err := r.DialXenstore(ctx); err == nil {
+			v, err := xs.Read(ctx, "/tool/xenstored/domid")
+			xs.Close()
+			if err == nil || xenstore.IsNotExist(err) {
+				return domID(v)
+			}
+		}
+	}
 	cmd := exec.CommandContext(ctx, r.Config.Defaults.XenstoreRead, "/tool/xenstored/domid")
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = time.Second
@@ -281,7 +292,12 @@ func (r *Runner) xenstoreDomID(ctx context.Context) int {
 	if err != nil {
 		return -1
 	}
-	id, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	return domID(string(out))
+}
+
+// domID is a positive domid read from xenstore, or -1.
+func domID(s string) int {
+	id, err := strconv.Atoi(strings.TrimSpace(s))
 	if err != nil || id <= 0 {
 		return -1
 	}

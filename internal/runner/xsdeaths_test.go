@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +26,7 @@ type fakeXS struct {
 	done   chan struct{}
 	once   sync.Once
 
+	extra       map[string]string // other paths' values
 	dirs, reads atomic.Int32
 	failDir     atomic.Bool
 	watched     atomic.Bool
@@ -94,6 +98,9 @@ func (x *fakeXS) Directory(ctx context.Context, path string) ([]string, error) {
 
 func (x *fakeXS) Read(ctx context.Context, path string) (string, error) {
 	x.reads.Add(1)
+	if v, ok := x.extra[path]; ok {
+		return v, nil
+	}
 	var id int
 	if _, err := fmt.Sscanf(path, "/local/domain/%d/name", &id); err == nil {
 		if n, ok := x.ids()[id]; ok {
@@ -325,4 +332,41 @@ func TestNoXenstoredSocket(t *testing.T) {
 		t.Fatal(res.Summary())
 	}
 	checkStopOrder(t, hv, "e", "d", "c", "b", "a")
+}
+
+// A xenstore stub domain is never stopped: its domid comes from
+// /tool/xenstored/domid, through the socket where there is one, else
+// through the xenstore_read program.
+func TestXenstoreDomainIsNeverStopped(t *testing.T) {
+	for _, socket := range []bool{true, false} {
+		t.Run(fmt.Sprintf("socket %v", socket), func(t *testing.T) {
+			hv := newFake()
+			hv.add("a", "-b----")
+			hv.add("xenstore-dom", "-b----")
+			id := hv.doms["xenstore-dom"].id
+			var r *Runner
+			if socket {
+				var x *fakeXS
+				r, _, x = xsRunner(t, "[defaults]\nxenstore_read = \"/nonexistent\"\n[guest.a]\n", hv)
+				x.extra = map[string]string{"/tool/xenstored/domid": fmt.Sprint(id)}
+			} else {
+				prog := filepath.Join(t.TempDir(), "xenstore-read")
+				os.WriteFile(prog, []byte(fmt.Sprintf("#!/bin/sh\n[ \"$1\" = /tool/xenstored/domid ] && echo %d\n", id)), 0o755)
+				r, _ = newRunner(t, "[defaults]\nxenstore_read = \""+prog+"\"\n[guest.a]\n", hv)
+			}
+			plan, err := r.PlanStop(t.Context(), nil, StopOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, tier := range plan.Tiers {
+				for _, s := range tier {
+					names = append(names, s.Guest)
+				}
+			}
+			if !slices.Equal(names, []string{"a"}) {
+				t.Errorf("plan stops %v, want [a]: xenstore's own domain (%d) is never stopped", names, id)
+			}
+		})
+	}
 }
