@@ -18,25 +18,38 @@ import (
 
 // fakeXS is xenstored over a fakeHV: /local/domain holds the domains that
 // have not gone (a dying one has left it), and @releaseDomain fires when
-// one leaves.
+// one leaves. Each dial is a connection of its own (fakeConn).
 type fakeXS struct {
-	hv     *fakeHV
-	events chan xenstore.Event
-	quit   chan struct{}
-	done   chan struct{}
-	once   sync.Once
-
+	hv          *fakeHV
 	extra       map[string]string // other paths' values
 	dirs, reads atomic.Int32
 	failDir     atomic.Bool
-	watched     atomic.Bool
-	initial     atomic.Bool // the watch's first event is due
+
+	mu    sync.Mutex
+	conns []*fakeConn
 }
 
-func newFakeXS(hv *fakeHV) *fakeXS {
-	x := &fakeXS{hv: hv, events: make(chan xenstore.Event, 64), quit: make(chan struct{}), done: make(chan struct{})}
-	go x.run()
-	return x
+func newFakeXS(hv *fakeHV) *fakeXS { return &fakeXS{hv: hv} }
+
+// dial opens a connection.
+func (x *fakeXS) dial() *fakeConn {
+	c := &fakeConn{fakeXS: x, events: make(chan xenstore.Event, 64), quit: make(chan struct{}), done: make(chan struct{})}
+	x.mu.Lock()
+	x.conns = append(x.conns, c)
+	x.mu.Unlock()
+	go c.run()
+	return c
+}
+
+// Close ends every connection (xenstored going away).
+func (x *fakeXS) Close() error {
+	x.mu.Lock()
+	conns := x.conns
+	x.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+	return nil
 }
 
 func (x *fakeXS) ids() map[int]string {
@@ -50,35 +63,6 @@ func (x *fakeXS) ids() map[int]string {
 		}
 	}
 	return m
-}
-
-func (x *fakeXS) run() {
-	defer close(x.done)
-	defer close(x.events)
-	seen := x.ids()
-	t := time.NewTicker(time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-x.quit:
-			return
-		case <-t.C:
-		}
-		if x.initial.Swap(false) {
-			x.events <- xenstore.Event{Path: "@releaseDomain", Token: "xenorder"}
-		}
-		now := x.ids()
-		for id := range seen {
-			if _, ok := now[id]; !ok && x.watched.Load() {
-				select {
-				case x.events <- xenstore.Event{Path: "@releaseDomain", Token: "xenorder"}:
-				default:
-				}
-				break
-			}
-		}
-		seen = now
-	}
 }
 
 func (x *fakeXS) Directory(ctx context.Context, path string) ([]string, error) {
@@ -110,25 +94,65 @@ func (x *fakeXS) Read(ctx context.Context, path string) (string, error) {
 	return "", &xenstore.Error{Op: "read", Path: path, Errno: "ENOENT"}
 }
 
-func (x *fakeXS) Watch(ctx context.Context, path, token string) error {
+// fakeConn is one connection to a fakeXS, with its own watch.
+type fakeConn struct {
+	*fakeXS
+	events  chan xenstore.Event
+	quit    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+	watched atomic.Bool
+	initial atomic.Bool // the watch's first event is due
+}
+
+func (c *fakeConn) run() {
+	defer close(c.done)
+	defer close(c.events)
+	seen := c.ids()
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.quit:
+			return
+		case <-t.C:
+		}
+		if c.initial.Swap(false) {
+			c.events <- xenstore.Event{Path: "@releaseDomain", Token: "xenorder"}
+		}
+		now := c.ids()
+		for id := range seen {
+			if _, ok := now[id]; !ok && c.watched.Load() {
+				select {
+				case c.events <- xenstore.Event{Path: "@releaseDomain", Token: "xenorder"}:
+				default:
+				}
+				break
+			}
+		}
+		seen = now
+	}
+}
+
+func (c *fakeConn) Watch(ctx context.Context, path, token string) error {
 	if path != "@releaseDomain" {
 		return errors.New("unexpected watch " + path)
 	}
 	select {
-	case <-x.quit:
+	case <-c.quit:
 		return errors.New("connection closed")
 	default:
 	}
-	x.watched.Store(true)
-	x.initial.Store(true) // xenstored fires every new watch once
+	c.watched.Store(true)
+	c.initial.Store(true) // xenstored fires every new watch once
 	return nil
 }
 
-func (x *fakeXS) Events() <-chan xenstore.Event { return x.events }
+func (c *fakeConn) Events() <-chan xenstore.Event { return c.events }
 
-func (x *fakeXS) Close() error {
-	x.once.Do(func() { close(x.quit) })
-	<-x.done
+func (c *fakeConn) Close() error {
+	c.once.Do(func() { close(c.quit) })
+	<-c.done
 	return nil
 }
 
@@ -140,7 +164,7 @@ func xsRunner(t *testing.T, src string, hv *fakeHV) (*Runner, *collector, *fakeX
 	r.PollInterval = time.Second // the watch, not the polls, must find the deaths
 	x := newFakeXS(hv)
 	t.Cleanup(func() { x.Close() })
-	r.DialXenstore = func(ctx context.Context) (Xenstore, error) { return x, nil }
+	r.DialXenstore = func(ctx context.Context) (Xenstore, error) { return x.dial(), nil }
 	return r, c, x
 }
 
