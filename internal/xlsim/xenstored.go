@@ -465,10 +465,11 @@ func (c *xsConn) read() {
 	}
 }
 
-// drop closes the connection and forgets its watches.
-func (c *xsConn) drop() {
-	c.close()
+// forgetWatches drops the connection's watches and returns how many were
+// on special paths.
+func (c *xsConn) forgetWatches() int {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	n := 0
 	for w := range c.watches {
 		if isSpecial(w.path) {
@@ -476,7 +477,13 @@ func (c *xsConn) drop() {
 		}
 	}
 	clear(c.watches)
-	c.mu.Unlock()
+	return n
+}
+
+// drop closes the connection and forgets its watches.
+func (c *xsConn) drop() {
+	c.close()
+	n := c.forgetWatches()
 	c.srv.mu.Lock()
 	delete(c.srv.conns, c)
 	c.srv.special -= n
@@ -606,16 +613,7 @@ func (c *xsConn) handle(typ, reqID, txID uint32, p []byte) {
 		}
 		reply(ok)
 	case xsOpResetWatches:
-		c.mu.Lock()
-		n := 0
-		for w := range c.watches {
-			if isSpecial(w.path) {
-				n++
-			}
-		}
-		clear(c.watches)
-		c.mu.Unlock()
-		c.srv.addSpecial(-n)
+		c.srv.addSpecial(-c.forgetWatches())
 		reply(ok)
 	case xsOpWrite, xsOpMkdir, xsOpRm, xsOpSetPerms, xsOpTransactionStart, xsOpTransactionEnd:
 		fail("EACCES") // the simulated xenstore is read-only
