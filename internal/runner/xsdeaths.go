@@ -29,7 +29,8 @@ func (r *Runner) watchXenstore(ctx context.Context) (stop func(), ok bool) {
 		conn.Close()
 		return nil, false
 	}
-	x := &xsLooker{conn: conn, names: map[int]string{}}
+	x := &xsLooker{conn: conn, names: map[int]string{}, seen: map[int]bool{}}
+	x.look(dctx, 0) // what xenstore holds now: only a domid seen there can be seen to leave
 	r.xs.Store(x)
 	r.watching.Store(true)
 	done := make(chan struct{})
@@ -60,13 +61,34 @@ type xsLooker struct {
 	ids   map[int]bool    // the domids under /local/domain; nil before the first look
 	named map[string]bool // the names they bear; nil until a waiter needs them
 	names map[int]string  // every domid's name seen so far
+	seen  map[int]bool    // every domid any look found
+}
+
+// look reads /local/domain for poke generation gen. x.mu is held, or x
+// not shared yet.
+func (x *xsLooker) look(ctx context.Context, gen uint64) error {
+	kids, err := x.conn.Directory(ctx, "/local/domain")
+	if err != nil {
+		x.ids = nil
+		return err
+	}
+	x.ids, x.named = map[int]bool{}, nil
+	for _, k := range kids {
+		if n, err := strconv.Atoi(k); err == nil {
+			x.ids[n] = true
+			x.seen[n] = true
+		}
+	}
+	x.gen = gen
+	return nil
 }
 
 // xsGone reports whether domain id, guest name, has left xenstore: libxl
 // removes /local/domain/<id> when it destroys a domain, after its devices
-// are torn down, so its backends are free. Not gone while another domain
-// bears its name (a guest that rebooted came back under a new domid). ok
-// is false when xenstore cannot say; then xl list must. gen is the
+// are torn down, so its backends are free. Only a domid xenstore was seen
+// to hold can be seen to leave it, and it is not gone while another
+// domain bears its name (a guest that rebooted came back under a new
+// domid). ok is false when xenstore cannot say; then xl list must. gen is the
 // lister's generation when the caller woke: the look must be as new.
 func (r *Runner) xsGone(ctx context.Context, gen uint64, id int, name string) (gone, ok bool) {
 	x := r.xs.Load()
@@ -76,21 +98,17 @@ func (r *Runner) xsGone(ctx context.Context, gen uint64, id int, name string) (g
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.ids == nil || x.gen < gen {
-		kids, err := x.conn.Directory(ctx, "/local/domain")
-		if err != nil {
-			x.ids = nil
+		if err := x.look(ctx, gen); err != nil {
 			return false, false
 		}
-		x.ids, x.named = map[int]bool{}, nil
-		for _, k := range kids {
-			if n, err := strconv.Atoi(k); err == nil {
-				x.ids[n] = true
-			}
-		}
-		x.gen = gen
 	}
 	if x.ids[id] {
 		return false, true
+	}
+	if !x.seen[id] {
+		// Never in xenstore (a domain some other toolstack made, or
+		// one gone before the first look): xl list must say.
+		return false, false
 	}
 	if x.named == nil {
 		named := map[string]bool{}

@@ -22,6 +22,7 @@ import (
 type fakeXS struct {
 	hv          *fakeHV
 	extra       map[string]string // other paths' values
+	hidden      map[string]bool   // domains xenstore does not hold
 	dirs, reads atomic.Int32
 	failDir     atomic.Bool
 
@@ -58,7 +59,7 @@ func (x *fakeXS) ids() map[int]string {
 	x.hv.advance(time.Now())
 	m := map[int]string{}
 	for name, d := range x.hv.doms {
-		if !d.dying {
+		if !d.dying && !x.hidden[name] {
 			m[d.id] = name
 		}
 	}
@@ -392,5 +393,21 @@ func TestXenstoreDomainIsNeverStopped(t *testing.T) {
 				t.Errorf("plan stops %v, want [a]: xenstore's own domain (%d) is never stopped", names, id)
 			}
 		})
+	}
+}
+
+// A domain xenstore never held (made by some other toolstack) is not
+// taken for gone when a death elsewhere wakes its wait: xl list decides.
+func TestDomainXenstoreNeverHeldIsNotGone(t *testing.T) {
+	hv := newFake()
+	r, _, x := xsRunner(t, stateConfig(t, "stop_timeout = \"400ms\"\n[guest.a]\n[guest.b]\n"), hv)
+	if res := start(t, r); !res.OK() {
+		t.Fatal(res.Summary())
+	}
+	x.hidden = map[string]bool{"a": true}
+	hv.ignoreShutdown["a"] = true
+	res := stop(t, r)
+	if got := statusOf(res); got["a"] != Forced || got["b"] != Done {
+		t.Fatalf("a: %s, b: %s; want a forced after its grace period (it never went), b done\n%s", got["a"], got["b"], res.Summary())
 	}
 }
