@@ -158,36 +158,53 @@ func TestFaultSuite(t *testing.T) {
 			msgs: []string{"fileserver: saved to ", "NOT RUN opnsense: interrupted; still running", "NOT RUN Domain-N: interrupted; still running"}},
 	}
 
+	// Each fault twice: deaths seen through the xenstore-watch program
+	// and xl list (no xenstored socket), and through the simulated
+	// xenstored's socket.
+	const viaSocket = ", xenstored socket" // no parentheses: t.TempDir takes the name, and scripts run from there
+	var rows []string
+	for _, f := range faults {
+		rows = append(rows, f.name, f.name+viaSocket)
+	}
 	var mu sync.Mutex
 	matrix := map[string]map[string]string{}
 	t.Run("faults", func(t *testing.T) {
 		for _, f := range faults {
-			t.Run(f.name, func(t *testing.T) {
-				t.Parallel()
-				h := newHost(t)
-				f.setup(h)
-				r := f.act(t, h)
-				row := judge(t, h, f, r)
-				mu.Lock()
-				matrix[f.name] = row
-				mu.Unlock()
-			})
+			for _, socket := range []bool{false, true} {
+				name := f.name
+				if socket {
+					name += viaSocket
+				}
+				t.Run(name, func(t *testing.T) {
+					t.Parallel()
+					h := newHost(t)
+					if socket {
+						h.xenstored()
+					}
+					f.setup(h)
+					r := f.act(t, h)
+					row := judge(t, h, f, r)
+					mu.Lock()
+					matrix[name] = row
+					mu.Unlock()
+				})
+			}
 		}
 	})
 	var b strings.Builder
 	width := 0
-	for _, f := range faults {
-		width = max(width, len(f.name))
+	for _, n := range rows {
+		width = max(width, len(n))
 	}
 	fmt.Fprintf(&b, "fault matrix:\n%-*s", width, "fault")
 	for _, inv := range invariants {
 		fmt.Fprintf(&b, " | %s", inv)
 	}
 	b.WriteString("\n")
-	for _, f := range faults {
-		fmt.Fprintf(&b, "%-*s", width, f.name)
+	for _, n := range rows {
+		fmt.Fprintf(&b, "%-*s", width, n)
 		for _, inv := range invariants {
-			fmt.Fprintf(&b, " | %-*s", len(inv), matrix[f.name][inv])
+			fmt.Fprintf(&b, " | %-*s", len(inv), matrix[n][inv])
 		}
 		b.WriteString("\n")
 	}
