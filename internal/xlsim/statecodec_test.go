@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -135,27 +134,9 @@ func TestLogLinesAsJSON(t *testing.T) {
 // TestXenstoreFiles: a domain's xenstore keys are in a file of their own,
 // written when they change only, and gone with the domain.
 func TestXenstoreFiles(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("XLSIM_DIR", dir)
-	cfg := filepath.Join(dir, "v.cfg")
-	os.WriteFile(cfg, []byte("name = 'v'\nmemory = 64\nxlsim_create_time = '1ms'\nxlsim_xenstore = ['data/ready=1']\n"), 0o644)
-	run := func(argv ...string) string {
-		t.Helper()
-		var out, errb bytes.Buffer
-		if rc := Main(argv, &out, &errb); rc != 0 {
-			t.Fatalf("%v: rc %d: %s", argv, rc, errb.String())
-		}
-		return out.String()
-	}
+	dir, cfg, run := oneGuestHost(t, "xlsim_xenstore = ['data/ready=1']")
 	file := filepath.Join(dir, "xenstore", "1.json")
-	inode := func() uint64 {
-		t.Helper()
-		fi, err := os.Stat(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return fi.Sys().(*syscall.Stat_t).Ino
-	}
+	inode := func() uint64 { return inodeOf(t, file) }
 	run("xl", "create", cfg)
 	if got := run("xenstore-read", "/local/domain/1/data/ready", "/local/domain/1/name", "/local/domain/0/name"); got != "1\nv\nDomain-0\n" {
 		t.Errorf("xenstore-read: %q", got)

@@ -15,27 +15,9 @@ import (
 // when nothing is due, so they can share the lock; when something has come
 // due they apply it and write it back like any other command.
 func TestReadsWriteNothing(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("XLSIM_DIR", dir)
-	cfg := filepath.Join(dir, "v.cfg")
-	os.WriteFile(cfg, []byte("name = 'v'\nmemory = 64\nxlsim_create_time = '1ms'\nxlsim_boot_time = '300ms'\n"), 0o644)
-	run := func(argv ...string) string {
-		t.Helper()
-		var out, errb bytes.Buffer
-		if rc := Main(argv, &out, &errb); rc != 0 {
-			t.Fatalf("%v: rc %d: %s", argv, rc, errb.String())
-		}
-		return out.String()
-	}
+	dir, cfg, run := oneGuestHost(t, "xlsim_boot_time = '300ms'")
 	state := filepath.Join(dir, "state.json")
-	inode := func() uint64 {
-		t.Helper()
-		fi, err := os.Stat(state)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return fi.Sys().(*syscall.Stat_t).Ino
-	}
+	inode := func() uint64 { return inodeOf(t, state) }
 	run("xl", "create", cfg)
 	written := inode() // every write renames a new file into place
 	for _, argv := range [][]string{{"xl", "list"}, {"xl", "list", "-l"}, {"xl", "info"}, {"xl", "domid", "v"},
@@ -81,4 +63,35 @@ func TestViewRefusesChanges(t *testing.T) {
 	if err := s.commit(); err == nil {
 		t.Error("a view committed a change")
 	}
+}
+
+// oneGuestHost is a simulated host in a temporary $XLSIM_DIR with the xl
+// config of one guest, v (64 MiB, created in 1ms, plus extra lines), and
+// run, which runs the simulator in-process and fails the test on a
+// non-zero exit.
+func oneGuestHost(t *testing.T, extra ...string) (dir, cfg string, run func(argv ...string) string) {
+	t.Helper()
+	dir = t.TempDir()
+	t.Setenv("XLSIM_DIR", dir)
+	cfg = filepath.Join(dir, "v.cfg")
+	os.WriteFile(cfg, []byte("name = 'v'\nmemory = 64\nxlsim_create_time = '1ms'\n"+strings.Join(extra, "\n")+"\n"), 0o644)
+	run = func(argv ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if rc := Main(argv, &out, &errb); rc != 0 {
+			t.Fatalf("%v: rc %d: %s", argv, rc, errb.String())
+		}
+		return out.String()
+	}
+	return dir, cfg, run
+}
+
+// inodeOf is path's inode: a write renames a new file into place.
+func inodeOf(t *testing.T, path string) uint64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t).Ino
 }
