@@ -265,21 +265,31 @@ func (e *env) load() (*config.Config, *runner.Runner, error) {
 		r.DialXenstore = func(ctx context.Context) (runner.Xenstore, error) {
 			c, err := xenstore.Dial(ctx, sock)
 			if err != nil {
-				if e.verbose {
-					e.log.Debug("no xenstored socket: watching @releaseDomain with xenstore_watch", "err", err)
-				}
+				e.log.Debug("no xenstored socket", "err", err)
 				return nil, err
 			}
-			if e.verbose {
-				e.log.Debug("watching @releaseDomain through xenstored's socket", "socket", sock)
-			}
-			return c, nil
+			return loggedWatches{c, e.log}, nil
 		}
 	}
 	if e.notify != nil {
 		r.Notify = e.notify
 	}
 	return cfg, r, nil
+}
+
+// loggedWatches says (with -v) when a watch is set through xenstored's
+// socket: the lab's stops are checked for it.
+type loggedWatches struct {
+	*xenstore.Conn
+	log *slog.Logger
+}
+
+func (c loggedWatches) Watch(ctx context.Context, path, token string) error {
+	err := c.Conn.Watch(ctx, path, token)
+	if err == nil {
+		c.log.Debug("watching "+path+" through xenstored's socket", "socket", c.Conn.Path())
+	}
+	return err
 }
 
 const xendomainsMsg = `xendomains.service is active: at shutdown it would stop the guests too, all at once and in its own order.

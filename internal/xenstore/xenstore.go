@@ -28,7 +28,6 @@ const (
 	typeDirectory  = 1
 	typeRead       = 2
 	typeWatch      = 4
-	typeUnwatch    = 5
 	typeWatchEvent = 15
 	typeError      = 16
 )
@@ -66,7 +65,7 @@ type Event struct {
 
 // Error is xenstored's answer XS_ERROR: an errno name such as ENOENT.
 type Error struct {
-	Op    string // directory, read, watch, unwatch
+	Op    string // directory, read, watch
 	Path  string
 	Errno string
 }
@@ -121,6 +120,9 @@ func newConn(nc net.Conn, path string) *Conn {
 	go c.read()
 	return c
 }
+
+// Path is the socket's path.
+func (c *Conn) Path() string { return c.path }
 
 // Events delivers the watches' events. When the reader falls behind by
 // more than 64 events, further ones are dropped: each event only says
@@ -260,11 +262,6 @@ func (c *Conn) Read(ctx context.Context, path string) (string, error) {
 // events come through Events.
 func (c *Conn) Watch(ctx context.Context, path, token string) error {
 	return c.ok(ctx, typeWatch, "watch", path, token)
-}
-
-// Unwatch removes a watch.
-func (c *Conn) Unwatch(ctx context.Context, path, token string) error {
-	return c.ok(ctx, typeUnwatch, "unwatch", path, token)
 }
 
 func (c *Conn) ok(ctx context.Context, typ uint32, op, path, token string) error {

@@ -91,6 +91,9 @@ func store(tree map[string]string) func(m message) []message {
 		errno := func(e string) []message { return []message{{typ: typeError, id: m.id, payload: []byte(e + "\x00")}} }
 		switch m.typ {
 		case typeRead:
+			if f[0] == "/denied" {
+				return errno("EACCES")
+			}
 			v, ok := tree[f[0]]
 			if !ok {
 				return errno("ENOENT")
@@ -154,7 +157,7 @@ func TestRequests(t *testing.T) {
 		}, "0,12,7", ""},
 		{"read", func() (string, error) { return c.Read(ctx, "/local/domain/7/name") }, "fileserver", ""},
 		{"missing", func() (string, error) { return c.Read(ctx, "/local/domain/9/name") }, "", "xenstore read /local/domain/9/name: ENOENT"},
-		{"unwatch unsupported", func() (string, error) { return "", c.Unwatch(ctx, "@releaseDomain", "t") }, "", "xenstore unwatch @releaseDomain: ENOSYS"},
+		{"denied", func() (string, error) { return c.Read(ctx, "/denied") }, "", "xenstore read /denied: EACCES"},
 		{"too long", func() (string, error) { return c.Read(ctx, strings.Repeat("x", PayloadMax)) }, "", "more than xenstore's 4096"},
 	}
 	for _, tt := range tests {
@@ -173,6 +176,9 @@ func TestRequests(t *testing.T) {
 	}
 	if _, err := c.Read(ctx, "/nope"); !IsNotExist(err) {
 		t.Errorf("IsNotExist(%v) = false", err)
+	}
+	if _, err := c.Read(ctx, "/denied"); IsNotExist(err) {
+		t.Errorf("IsNotExist(%v) = true", err)
 	}
 }
 
