@@ -510,11 +510,11 @@ func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(S
 		// The grace period keeps running: the guest may still go down.
 		r.emit("shutdown", name, out.DomID, err, "shutdown request failed; waiting out the grace period")
 	}
-	// Only what xl list says after the request counts. With the watch, the
+	// Only what is seen after the request counts. With the watch, the
 	// first look waits for a death (or poll_interval): a guest is not gone
-	// the instant it is asked.
-	// Woken by a death (a poke), it asks xenstore first, if the watch
-	// runs through xenstored's socket: no xl list for each death.
+	// the instant it is asked. Woken by a death (a poke), it asks
+	// xenstore first when the watch runs through xenstored's socket (no xl
+	// list for each death); else, and on every timed wake, xl list.
 	seen := snapshot{at: time.Now()}
 	gen := r.lister().generation()
 	poked := false
@@ -525,6 +525,10 @@ func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(S
 		poked = r.lister().generation() != gen
 	}
 	var shutAt time.Time // when it was first seen shut down
+	stopped := func() *Outcome {
+		r.emitAfter("stopped", time.Since(began), name, out.DomID, nil, "stopped after %s", round(time.Since(began)))
+		return finish(done, out.fellBack)
+	}
 	// look asks xl list; it returns the end of the stop, if it has come.
 	look := func() *Outcome {
 		s, err := r.lister().get(ctx, seen.at)
@@ -538,8 +542,7 @@ func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(S
 		d, ok := s.find(name)
 		switch {
 		case !ok:
-			r.emitAfter("stopped", time.Since(began), name, out.DomID, nil, "stopped after %s", round(time.Since(began)))
-			return finish(done, out.fellBack)
+			return stopped()
 		case noOSLeft(d.State):
 			if shutAt.IsZero() {
 				shutAt = s.at
@@ -562,8 +565,7 @@ func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(S
 		}
 		switch {
 		case gone:
-			r.emitAfter("stopped", time.Since(began), name, out.DomID, nil, "stopped after %s", round(time.Since(began)))
-			return finish(done, out.fellBack)
+			return stopped()
 		case !known:
 			if o := look(); o != nil {
 				return o

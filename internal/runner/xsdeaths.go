@@ -88,8 +88,8 @@ func (x *xsLooker) look(ctx context.Context, gen uint64) error {
 // are torn down, so its backends are free. Only a domid xenstore was seen
 // to hold can be seen to leave it, and it is not gone while another
 // domain bears its name (a guest that rebooted came back under a new
-// domid). ok is false when xenstore cannot say; then xl list must. gen is the
-// lister's generation when the caller woke: the look must be as new.
+// domid). ok is false when xenstore cannot say; then xl list must. gen is
+// the lister's generation when the caller woke: the look must be as new.
 func (r *Runner) xsGone(ctx context.Context, gen uint64, id int, name string) (gone, ok bool) {
 	x := r.xs.Load()
 	if x == nil || id <= 0 {
