@@ -510,7 +510,9 @@ func (c *codec) strs(name string, p *[]string) {
 }
 
 // appendJSONString appends s as a JSON string. Bytes that are not UTF-8
-// go as they are (the decoder gives them back as they were).
+// go as they are (the decoder gives them back as they were): the state
+// keeps what it was given, where the logs' appendStdJSONString writes
+// what json.Marshal would.
 func appendJSONString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
