@@ -72,12 +72,19 @@
 // Exit codes:
 //
 //	0  everything was done as asked
-//	1  some guest failed, was skipped, was interrupted, or needed force or a
-//	   fallback (destroyed after its grace period, saved → shut down,
-//	   restore → fresh boot, migrate → shut down), or xl failed; the summary
-//	   names each. status: some autostart guest is not running.
-//	2  usage or config error; nothing was changed
+//	1  done, but some guest needed force or a fallback (destroyed after its
+//	   grace period, saved → shut down, restore → fresh boot, migrate → shut
+//	   down); or a start left some guest down: failed, skipped, interrupted;
+//	   or xl failed; the summary names each. status: some autostart guest is
+//	   not running.
+//	2  usage or config error, unsafe file permissions or damaged state;
+//	   nothing was changed
 //	3  another xenorder holds the lock (its pid and command are named)
+//	4  a stop left guests on the host: still running (skipped because a
+//	   dependent still runs, interrupted, failed) or suspended by a save or
+//	   migration that did not finish; the summary names each and what to do.
+//	   The unit's SuccessExitStatus=1 does not cover it: systemd shows the
+//	   stop as failed.
 //
 // Signals: SIGINT (Ctrl-C) during start launches nothing new and leaves
 // started guests as they are; SIGTERM during start (systemd, host going down)

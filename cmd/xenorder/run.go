@@ -324,10 +324,15 @@ func (e *env) lock(ctx context.Context, cfg *config.Config, fs *flag.FlagSet) (*
 	return l, err
 }
 
+// finish prints a run's summary and gives it its exit code: 0 when all
+// was done as asked, 4 when a stop left guests on the host, else 1.
 func finish(e *env, res *runner.Result) error {
 	e.out.printf("%s", res.Summary())
 	if res.OK() {
 		return nil
+	}
+	if len(res.LeftOnHost()) > 0 {
+		return &exitErr{code: 4, err: errReported}
 	}
 	return errReported
 }

@@ -75,10 +75,11 @@ const (
 	NotRun                        // not attempted: interrupted
 	FellBack                      // done, but by a fallback: save → shutdown, restore → fresh create, migrate → shutdown
 	Held                          // not started, on purpose: drained, or its dependency is
+	Suspended                     // stop: a save or migration did not finish; the domain is left suspended, never destroyed
 )
 
 func (s Status) String() string {
-	return [...]string{"?", "done", "already done", "forced", "failed", "skipped", "not run", "fell back", "held"}[s]
+	return [...]string{"?", "done", "already done", "forced", "failed", "skipped", "not run", "fell back", "held", "suspended"}[s]
 }
 
 // Outcome is one guest's result.
@@ -111,6 +112,23 @@ func (r *Result) OK() bool {
 		}
 	}
 	return true
+}
+
+// LeftOnHost lists, for a stop, the domains it left on the host: still
+// running (skipped, interrupted, failed) or suspended by a save or a
+// migration that did not finish. Exit code 4 says so.
+func (r *Result) LeftOnHost() []string {
+	if r.Verb != "stop" {
+		return nil
+	}
+	var out []string
+	for _, o := range r.Outcomes {
+		switch o.Status {
+		case Failed, Skipped, NotRun, Suspended:
+			out = append(out, o.Guest)
+		}
+	}
+	return out
 }
 
 // StatusLine is the result in one line, for systemd's STATUS=:
