@@ -19,9 +19,11 @@ type httpProbe struct {
 	client *http.Client
 }
 
-// HTTP returns a probe that GETs rawURL (http or https), following
-// redirects, and passes if the final status is status, or any 2xx if
-// status is 0. It uses its own client: no proxy from the environment, no
+// HTTP returns a probe that GETs rawURL (http or https) and passes if the
+// status is status, or any 2xx if status is 0. It never follows a redirect:
+// the guest answers, and a guest must not make dom0 (as root) request a URL
+// of its choosing; a 3xx is "not ready", naming its Location, unless status
+// names it. It uses its own client: no proxy from the environment, no
 // cookies, no kept-alive connections.
 func HTTP(rawURL string, status int) (Probe, error) {
 	u, err := url.Parse(rawURL)
@@ -47,7 +49,12 @@ func HTTP(rawURL string, status int) (Probe, error) {
 		DialContext:       (&net.Dialer{}).DialContext,
 		DisableKeepAlives: true,
 	}
-	return &httpProbe{url: rawURL, status: status, client: &http.Client{Transport: tr}}, nil
+	client := &http.Client{
+		Transport: tr,
+		// The first answer is the answer: never a second request.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return &httpProbe{url: rawURL, status: status, client: client}, nil
 }
 
 func (p *httpProbe) Check(ctx context.Context, t Target) error {
@@ -70,11 +77,32 @@ func (p *httpProbe) Check(ctx context.Context, t Target) error {
 	switch {
 	case p.status == 0 && resp.StatusCode/100 == 2, resp.StatusCode == p.status:
 		return nil
+	case resp.StatusCode/100 == 3 && p.status == 0:
+		return fmt.Errorf("HTTP %d redirect to %s, not followed (set status = %d if this answer means ready)",
+			resp.StatusCode, quoteLocation(resp.Header.Get("Location")), resp.StatusCode)
+	case resp.StatusCode/100 == 3:
+		return fmt.Errorf("HTTP %d redirect to %s, not followed, want %d",
+			resp.StatusCode, quoteLocation(resp.Header.Get("Location")), p.status)
 	case p.status == 0:
 		return fmt.Errorf("HTTP %d", resp.StatusCode)
 	default:
 		return fmt.Errorf("HTTP %d, want %d", resp.StatusCode, p.status)
 	}
+}
+
+// maxLocation bounds how much of a redirect's Location an error quotes.
+const maxLocation = 200
+
+// quoteLocation quotes a Location header (the guest wrote it: no control
+// character reaches the terminal raw), cut to maxLocation bytes.
+func quoteLocation(loc string) string {
+	if loc == "" {
+		return "(no Location)"
+	}
+	if len(loc) > maxLocation {
+		return strconv.Quote(loc[:maxLocation]) + "..."
+	}
+	return strconv.Quote(loc)
 }
 
 func (p *httpProbe) String() string {

@@ -3,12 +3,15 @@ package probe
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -199,8 +202,9 @@ func TestHTTP(t *testing.T) {
 		{"/unavailable", 0, time.Second, "HTTP 503"},
 		{"/unavailable", 503, time.Second, ""},
 		{"/missing", 0, time.Second, "HTTP 404"},
-		{"/redirect", 0, time.Second, ""},
-		{"/redirect-bad", 0, time.Second, "HTTP 503"},
+		{"/redirect", 0, time.Second, `HTTP 302 redirect to "/ok", not followed (set status = 302`},
+		{"/redirect", 302, time.Second, ""},
+		{"/redirect-bad", 0, time.Second, `HTTP 302 redirect to "/unavailable"`},
 		{"/slow", 0, 100 * time.Millisecond, "timed out"},
 	}
 	for _, tt := range tests {
@@ -223,6 +227,65 @@ func TestHTTP(t *testing.T) {
 		p := must(t)(HTTP("http://"+ln.Addr().String()+"/", 0))
 		checkErr(t, p.Check(ctxTimeout(t, time.Second), Target{}), "connection refused")
 	})
+}
+
+// TestHTTPRedirectNotFollowed: a guest's 3xx never makes dom0 request the
+// URL it names; it is "not ready", naming the status and the Location,
+// unless the probe's status names it.
+func TestHTTPRedirectNotFollowed(t *testing.T) {
+	var hits atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer target.Close()
+	wipe := target.URL + "/internal/admin?action=wipe"
+	guest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/"))
+		if r.URL.Path != "/nolocation" {
+			w.Header().Set("Location", wipe)
+		} else {
+			code = http.StatusFound
+		}
+		w.WriteHeader(code)
+	}))
+	defer guest.Close()
+
+	tests := []struct {
+		path   string
+		status int
+		want   string // "" = passes
+	}{
+		{"/302", 0, `HTTP 302 redirect to "` + wipe + `", not followed (set status = 302 if this answer means ready)`},
+		{"/301", 0, `HTTP 301 redirect to "` + wipe + `", not followed`},
+		{"/303", 0, `HTTP 303 redirect to "` + wipe + `", not followed`},
+		{"/307", 0, `HTTP 307 redirect to "` + wipe + `", not followed`},
+		{"/308", 0, `HTTP 308 redirect to "` + wipe + `", not followed`},
+		{"/302", 200, `HTTP 302 redirect to "` + wipe + `", not followed, want 200`},
+		{"/nolocation", 0, "HTTP 302 redirect to (no Location), not followed"},
+		{"/302", 302, ""},
+		{"/307", 307, ""},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s status %d", tt.path, tt.status), func(t *testing.T) {
+			p := must(t)(HTTP(guest.URL+tt.path, tt.status))
+			checkErr(t, p.Check(ctxTimeout(t, time.Second), Target{}), tt.want)
+			if n := hits.Load(); n != 0 {
+				t.Fatalf("the redirect's target was requested %d times; a redirect must never be followed", n)
+			}
+		})
+	}
+}
+
+func TestQuoteLocation(t *testing.T) {
+	long := strings.Repeat("a", maxLocation+10)
+	for _, tt := range []struct{ in, want string }{
+		{"", "(no Location)"},
+		{"/ok", `"/ok"`},
+		{"/\x1b[2J\u009b", `"/\x1b[2J\u009b"`},
+		{long, `"` + long[:maxLocation] + `"...`},
+	} {
+		if got := quoteLocation(tt.in); got != tt.want {
+			t.Errorf("quoteLocation(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
 }
 
 func TestExec(t *testing.T) {
