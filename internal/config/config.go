@@ -301,9 +301,9 @@ func LoadTOML(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, err := os.ReadFile(abs)
+	src, err := readSource(abs) // refuses a file over the size or depth limit unparsed
 	if err != nil {
-		return nil, &Error{Problems: []Problem{{File: abs, Msg: fmt.Sprintf("cannot read config: %v", errors.Unwrap(err))}}}
+		return nil, err
 	}
 	return Parse(abs, src)
 }
@@ -311,6 +311,9 @@ func LoadTOML(path string) (*Config, error) {
 // Parse validates src as the config file named file (an absolute path;
 // relative paths inside are relative to its folder).
 func Parse(file string, src []byte) (*Config, error) {
+	if p := checkLimits(file, src); p != nil {
+		return nil, &Error{Problems: []Problem{*p}}
+	}
 	var raw rawFile
 	md, err := toml.Decode(string(src), &raw)
 	if err != nil {
@@ -355,7 +358,7 @@ func Check(path string) (*Config, error) {
 	if ce != nil {
 		// Report the file problems of a config with other problems too.
 		abs, _ := filepath.Abs(path)
-		src, rerr := os.ReadFile(abs)
+		src, rerr := readSource(abs) // never parses what Load refused as too big or deep
 		var raw rawFile
 		md, derr := toml.Decode(string(src), &raw)
 		if rerr == nil && derr == nil {
@@ -375,7 +378,13 @@ type validator struct {
 	loc      *locator
 	problems []Problem
 	external map[string]bool
+	// suggested counts the unknown dependencies given a "did you mean":
+	// at most maxSuggestions, so that a file of many guests with unknown
+	// dependencies does not take a time in their number squared.
+	suggested int
 }
+
+const maxSuggestions = 50
 
 // add records a problem of a node (guest == "": of [defaults]) and key.
 func (v *validator) add(guest, key, format string, args ...any) {
@@ -697,7 +706,12 @@ func (v *validator) edges(cfg *Config, g *Guest, key string, deps []string, kind
 			v.add(g.Name, key, "%q is listed twice", dep)
 		case cfg.Guests[dep] == nil:
 			msg := fmt.Sprintf("unknown guest %q", dep)
-			if s := Suggest(dep, names); s != "" {
+			s := ""
+			if v.suggested < maxSuggestions { // each compares against every name
+				v.suggested++
+				s = Suggest(dep, names)
+			}
+			if s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			} else {
 				msg += " (declare it as [guest." + dep + "] or [external." + dep + "])"
