@@ -41,8 +41,8 @@ type fakeHV struct {
 	// directory before the hypervisor frees it).
 	listLag time.Duration
 	// rebootOnShutdown: the guest comes back under a new domid when its
-	// shutdown is due, once.
-	rebootOnShutdown map[string]bool
+	// shutdown is due, that many times.
+	rebootOnShutdown map[string]int
 }
 
 type fakeDom struct {
@@ -112,8 +112,8 @@ func (f *fakeHV) advance(now time.Time) {
 			continue
 		}
 		switch {
-		case f.rebootOnShutdown[name]:
-			delete(f.rebootOnShutdown, name)
+		case f.rebootOnShutdown[name] > 0:
+			f.rebootOnShutdown[name]--
 			f.doms[name] = &fakeDom{id: f.nextID, state: "-b----", created: now}
 			f.nextID++
 		case now.Before(d.goneAt.Add(f.listLag)):

@@ -9,6 +9,7 @@ import (
 
 	"github.com/xenorder/xenorder/internal/config"
 	"github.com/xenorder/xenorder/internal/probe"
+	"github.com/xenorder/xenorder/internal/saves"
 	"github.com/xenorder/xenorder/internal/xl"
 )
 
@@ -16,9 +17,10 @@ import (
 // says what it waits for.
 const DefaultProgressEvery = 5 * time.Second
 
-// startOne brings one node up: for a guest, look, create, wait until it
-// runs and its probes pass; for an external node, wait for its probes.
-func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
+// startOne brings one node up, in phases: look (is it listed already?),
+// restore (from a save image it may be restored from), create, and wait
+// until it runs and its probes pass. An external node only waits.
+func (r *Runner) startOne(ctx context.Context, g *config.Guest, step Step) *Outcome {
 	began := time.Now()
 	out := &Outcome{Guest: g.Name, Began: began, DomID: -1}
 	fail := func(err error) *Outcome {
@@ -30,91 +32,50 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
 		out.Status, out.Err = NotRun, ctx.Err()
 		return out
 	}
-	// The whole start, from the first look until ready, is bounded.
+	// The whole start, from the first look until ready, is bounded; but an
+	// xl restore in flight is never cut short.
 	deadline := began.Add(g.StartTimeout)
 	r.extend(g.StartTimeout + notifyMargin)
 	target := probe.Target{Name: g.Name, Since: began}
-	fresh := true // the probes that need to see the create apply
-	restoredFrom := ""
+	fresh, restored := true, false // fresh: the probes that need to see the create apply
 	if !g.External {
-		snap, err := r.lister().recent(ctx, r.interval())
-		if err == nil {
-			err = snap.err
-		}
+		running, err := r.lookBeforeStart(ctx, g, out, deadline)
 		if err != nil {
 			return fail(err)
 		}
-		created := false
-		if d, ok := snap.find(g.Name); ok {
-			switch bad := badStartState(d.State); {
-			case d.State.Dying:
-				r.emit("wait", g.Name, d.ID, nil, "an old domain of this name is dying (domid %d); waiting for it to go", d.ID)
-				if err := r.waitGone(ctx, g.Name, deadline); err != nil {
-					return fail(err)
-				}
-			case bad != "":
-				out.DomID = d.ID
-				return fail(fmt.Errorf("domain %s (domid %d) is listed as %s: %s", g.Name, d.ID, d.State, bad))
-			default:
-				// A previous run may have created it seconds ago: probe it
-				// too, but only with probes that need not see the create.
-				r.emit("check", g.Name, d.ID, nil, "already running (domid %d)", d.ID)
-				out.DomID, created, fresh = d.ID, true, false
-			}
-		}
-		if !created {
-			switch err := r.restore(ctx, g, deadline); {
-			case err == nil:
-				created, fresh, restoredFrom = true, false, r.savePath(g.Name)
-				out.Created = time.Now()
-			case errors.Is(err, errNoImage):
-			case g.Stop.RestoreFallback == config.RestoreCreate:
-				r.emit("restore", g.Name, -1, nil, "BOOTING IT FRESH instead (restore_fallback = create): the state it was saved in is not used")
-				out.fellBack = fmt.Errorf("restore failed (%w); booted fresh", err)
-			default:
-				return fail(fmt.Errorf("%w; restore_fallback = fail: not booting it fresh", err))
-			}
-		}
-		if !created {
-			if err := r.preparePCI(ctx, g); err != nil {
-				return fail(err)
-			}
-			release, err := r.admit(ctx, g, deadline)
+		if running {
+			fresh = false
+		} else {
+			restored, err = r.restoreStep(ctx, g, step, out)
 			if err != nil {
 				return fail(err)
 			}
-			defer release()
-			target.ConsoleOffset = probe.ConsoleSize(r.Config.Defaults.ConsoleLogDir, g.Name)
-			r.emit("create", g.Name, -1, nil, "creating (xl create %s)", g.XLConfig)
-			r.status("creating %s", g.Name)
-			// A create in flight is not abandoned on interruption: that
-			// would leave a half-built domain. It is bounded by the
-			// guest's start timeout.
-			cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
-			err = r.launch(cctx, g.Name, func(ctx context.Context) error { return r.HV.Create(ctx, g.XLConfig) })
-			cancel()
-			out.Created = time.Now()
-			switch {
-			case err == nil:
-			case xl.IsAlreadyExists(err):
-				// Someone else created it meanwhile: recognise it.
-				r.emit("create", g.Name, -1, nil, "was created by someone else meanwhile")
+		}
+		if !running && !restored {
+			release, err := r.createStep(ctx, g, out, &target, deadline)
+			if release != nil {
+				defer release()
+			}
+			if errors.Is(err, errCreatedMeanwhile) {
 				fresh = false
-			case errors.Is(err, context.DeadlineExceeded) || !time.Now().Before(deadline):
-				return fail(fmt.Errorf("xl create did not return within start_timeout %s: %w", g.StartTimeout, err))
-			default:
+			} else if err != nil {
 				return fail(err)
 			}
 		}
 	}
 	probes := g.Probes
 	switch {
-	case restoredFrom != "":
+	case restored:
 		// A restored guest did not boot: it prints no new console lines
 		// and rewrites no xenstore key, and a delay means nothing.
 		probes = withoutKinds(probes, probe.KindConsole, probe.KindDelay, probe.KindXenstore)
 	case !fresh:
 		probes = withoutKinds(probes, probe.KindConsole, probe.KindDelay)
+	}
+	if restored && !out.Created.Before(deadline) {
+		// The restore ran past start_timeout (it is never cut short): the
+		// probes get a start_timeout of their own.
+		deadline = out.Created.Add(g.StartTimeout)
 	}
 	w := &readyWait{r: r, g: g, deadline: deadline, began: began, target: target, probes: probes, announced: !fresh}
 	// After a create, only what xl list says after it counts.
@@ -127,22 +88,14 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
 	if err != nil {
 		if ctx.Err() != nil {
 			out.Status, out.Err, out.Elapsed = NotRun, fmt.Errorf("start %s: interrupted while waiting: %w", g.Name, ctx.Err()), time.Since(began)
-			r.emit("interrupt", g.Name, d.ID, nil, "interrupted while waiting; left as it is")
+			r.emit("interrupt", g.Name, d.ID, nil, "interrupted while waiting; left running as it is (domid %d)", d.ID)
 			return out
-		}
-		if restoredFrom != "" {
-			r.emit("restore", g.Name, d.ID, nil, "the save image %s is kept: the restored guest did not pass its probes", restoredFrom)
 		}
 		return fail(err)
 	}
 	out.Status, out.Elapsed = Done, time.Since(began)
-	if restoredFrom != "" {
-		// Only now, restored and ready, may the image go.
-		if err := os.Remove(restoredFrom); err != nil {
-			r.emit("restore", g.Name, d.ID, err, "could not delete the save image after the restore")
-		} else {
-			r.emitAfter("restore", out.Elapsed, g.Name, d.ID, nil, "restored and ready after %s; save image %s deleted", round(out.Elapsed), restoredFrom)
-		}
+	if restored {
+		r.emitAfter("restore", out.Elapsed, g.Name, d.ID, nil, "restored and ready after %s", round(out.Elapsed))
 		return out
 	}
 	if out.fellBack != nil {
@@ -163,27 +116,157 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest) *Outcome {
 	return out
 }
 
-// errNoImage: the guest has no save image to restore.
-var errNoImage = errors.New("no save image")
-
-// restore brings a guest back from its save image, if it has one. A failed
-// restore keeps the image, renamed aside, never overwritten.
-func (r *Runner) restore(ctx context.Context, g *config.Guest, deadline time.Time) error {
-	path := r.savePath(g.Name)
-	if _, err := os.Stat(path); err != nil {
-		return errNoImage
-	}
-	r.emit("restore", g.Name, -1, nil, "restoring from %s (xl restore)", path)
-	rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
-	err := r.launch(rctx, g.Name, func(ctx context.Context) error { return r.HV.Restore(ctx, path) })
-	cancel()
+// lookBeforeStart looks for the guest in xl list: running already (a
+// previous run may have created it seconds ago), dying (wait for it to go),
+// or in a state nothing should start over.
+func (r *Runner) lookBeforeStart(ctx context.Context, g *config.Guest, out *Outcome, deadline time.Time) (running bool, err error) {
+	snap, err := r.lister().recent(ctx, r.interval())
 	if err == nil {
+		err = snap.err
+	}
+	if err != nil {
+		return false, err
+	}
+	d, ok := snap.find(g.Name)
+	if !ok {
+		return false, nil
+	}
+	switch bad := badStartState(d.State); {
+	case d.State.Dying:
+		r.emit("wait", g.Name, d.ID, nil, "an old domain of this name is dying (domid %d); waiting for it to go", d.ID)
+		return false, r.waitGone(ctx, g.Name, deadline)
+	case bad != "":
+		out.DomID = d.ID
+		return false, fmt.Errorf("domain %s (domid %d) is listed as %s: %s", g.Name, d.ID, d.State, bad)
+	}
+	r.emit("check", g.Name, d.ID, nil, "already running (domid %d)", d.ID)
+	out.DomID = d.ID
+	return true, nil
+}
+
+// errCreatedMeanwhile: xl create found the domain already there.
+var errCreatedMeanwhile = errors.New("created by someone else meanwhile")
+
+// createStep runs xl create, once the guest's PCI devices are assignable
+// and its memory is admitted; release gives the memory account back.
+func (r *Runner) createStep(ctx context.Context, g *config.Guest, out *Outcome, target *probe.Target, deadline time.Time) (release func(), err error) {
+	if err := r.preparePCI(ctx, g); err != nil {
+		return nil, err
+	}
+	release, err = r.admit(ctx, g, deadline)
+	if err != nil {
+		return nil, err
+	}
+	target.ConsoleOffset = probe.ConsoleSize(r.Config.Defaults.ConsoleLogDir, g.Name)
+	r.emit("create", g.Name, -1, nil, "creating (xl create %s)", g.XLConfig)
+	r.status("creating %s", g.Name)
+	// A create in flight is not abandoned on interruption: that would
+	// leave a half-built domain. It is bounded by the guest's start
+	// timeout.
+	cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	err = r.launch(cctx, g.Name, func(ctx context.Context) error { return r.HV.Create(ctx, g.XLConfig) })
+	cancel()
+	out.Created = time.Now()
+	switch {
+	case err == nil:
+		return release, nil
+	case xl.IsAlreadyExists(err):
+		// Someone else created it meanwhile: recognise it.
+		r.emit("create", g.Name, -1, nil, "was created by someone else meanwhile")
+		return release, errCreatedMeanwhile
+	case errors.Is(err, context.DeadlineExceeded) || !time.Now().Before(deadline):
+		return release, fmt.Errorf("xl create did not return within start_timeout %s: %w", g.StartTimeout, err)
+	}
+	return release, err
+}
+
+// restoreStep restores the guest from its save image if the record proves
+// it has not run since the save (or the admin named the image: xenorder
+// restore). It reports whether the guest now runs from the image; false
+// with no error: boot it fresh.
+func (r *Runner) restoreStep(ctx context.Context, g *config.Guest, step Step, out *Outcome) (bool, error) {
+	st := r.saves()
+	path := step.restoreFrom
+	if path == "" {
+		v, rec, err := st.Judge(g.Name)
+		switch {
+		case v == saves.NoImage:
+			return false, nil
+		case err != nil:
+			r.emit("restore", g.Name, -1, err, "NOT RESTORING %s; booting it fresh (xenorder restore %s restores it instead)", st.Image(g.Name), g.Name)
+			return false, nil
+		case v == saves.Unrecorded:
+			r.emit("restore", g.Name, -1, nil, "NOT RESTORING %s: no record of the save that wrote it (an older xenorder's, or not xenorder's), so nothing proves the guest has not run since; booting it fresh. The image stays; xenorder restore %s restores it instead", st.Image(g.Name), g.Name)
+			return false, nil
+		case v == saves.Incomplete:
+			return false, fmt.Errorf("its save to %s, begun %s, never recorded its end (cut short, or xenorder was killed while it ran): the image may be whole or partial, and booting fresh would make it stale. Restore it if you know it is whole (xenorder restore %s), or move it aside to boot fresh (mv %s %s.discarded)",
+				st.Image(g.Name), rec.Began.Local().Format("2006-01-02 15:04:05"), g.Name, st.Image(g.Name), st.Image(g.Name))
+		case v == saves.Interrupted:
+			r.markStale(rec, saves.Seen{Name: g.Name, DomID: -1})
+			r.emit("restore", g.Name, -1, nil, "a restore from that image began %s and never recorded its end: the guest may have run from it since; BOOTING IT FRESH", rec.Restoring.Local().Format("2006-01-02 15:04:05"))
+			return false, nil
+		}
+		r.images.setBusy(g.Name, true)
+		defer r.images.setBusy(g.Name, false)
+		if err := st.BeginRestore(rec, time.Now()); err != nil {
+			return false, fmt.Errorf("recording the restore before it begins: %w", err)
+		}
+		r.images.remember(g.Name, rec)
+		path = st.Image(g.Name)
+	} else {
+		r.images.setBusy(g.Name, true)
+		defer r.images.setBusy(g.Name, false)
+	}
+	err := r.restore(ctx, g, path)
+	switch {
+	case err == nil:
+		out.Created = time.Now()
+		return true, nil
+	case g.Stop.RestoreFallback == config.RestoreCreate && step.restoreFrom == "":
+		r.emit("restore", g.Name, -1, nil, "BOOTING IT FRESH instead (restore_fallback = create): the state it was saved in is not used")
+		out.fellBack = fmt.Errorf("restore failed (%w); booted fresh", err)
+		return false, nil
+	case step.restoreFrom != "":
+		return false, err
+	}
+	return false, fmt.Errorf("%w; restore_fallback = fail: not booting it fresh", err)
+}
+
+// restore runs xl restore from path, never cut short. The moment it
+// succeeds the image leaves the restore path (deleted: the guest runs on
+// from it), whatever the probes say next. A failed restore keeps the
+// image, renamed aside, never overwritten.
+func (r *Runner) restore(ctx context.Context, g *config.Guest, path string) error {
+	st := r.saves()
+	r.emit("restore", g.Name, -1, nil, "restoring from %s (xl restore)", path)
+	r.status("restoring %s from %s", g.Name, path)
+	var lines lineCounter
+	err := r.inFlight(ctx, flight{guest: g.Name, domid: -1, what: "xl restore", timeout: g.StartTimeout, timeoutName: "start_timeout", progress: lines.count},
+		func(ctx context.Context) error { return r.HV.Restore(ctx, path) })
+	ours := path == st.Image(g.Name)
+	if err == nil {
+		var rerr error
+		if ours {
+			rerr = st.Restored(g.Name)
+			r.images.remember(g.Name, nil)
+		} else {
+			rerr = os.Remove(path)
+		}
+		if rerr != nil {
+			r.emit("restore", g.Name, -1, rerr, "RESTORED, BUT THE IMAGE COULD NOT BE DELETED: never restore %s again, the guest runs on from it", path)
+		} else {
+			r.emit("restore", g.Name, -1, nil, "restored; the image %s is deleted now that the restore succeeded", path)
+		}
 		return nil
 	}
-	aside := asideName(path, "failed")
+	aside := saves.AsideName(path, "failed", time.Now())
 	if rerr := os.Rename(path, aside); rerr != nil {
 		r.emit("restore", g.Name, -1, rerr, "RESTORE FAILED and the image could not be moved aside; it stays at %s", path)
 		return fmt.Errorf("restore from %s: %w", path, err)
+	}
+	if ours {
+		st.Forget(g.Name)
+		r.images.remember(g.Name, nil)
 	}
 	r.emit("restore", g.Name, -1, err, "RESTORE FAILED; the image is kept as %s", aside)
 	return fmt.Errorf("restore from %s (kept as %s): %w", path, aside, err)

@@ -3,7 +3,6 @@ package runner
 import (
 	"context"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/xenorder/xenorder/internal/config"
 	"github.com/xenorder/xenorder/internal/graph"
+	"github.com/xenorder/xenorder/internal/saves"
 	"github.com/xenorder/xenorder/internal/xl"
 )
 
@@ -47,7 +47,16 @@ type Runner struct {
 	// /local/domain says which, without an xl list per death. Nil, or a
 	// failure to connect, falls back to the xenstore_watch program.
 	DialXenstore func(ctx context.Context) (Xenstore, error)
+	// Exclusive is set once this xenorder holds the host's lock: only then
+	// may a look judge a save that never completed, or a restore that
+	// never recorded its end (no other xenorder can have one in flight).
+	Exclusive bool
+	// StallTimeout is how long an xl save, restore or migrate past its
+	// timeout may make no progress before the service manager's timeout
+	// is no longer extended; 0: DefaultStallTimeout.
+	StallTimeout time.Duration
 
+	images   *imageBook
 	list     *lister
 	mem      *memGate
 	gate     *launchGate    // turns to begin a guest's start or stop
@@ -102,12 +111,12 @@ const notifyMargin = 30 * time.Second
 
 // New returns a runner for cfg against hv.
 func New(cfg *config.Config, hv Hypervisor, report func(Event)) *Runner {
-	return &Runner{Config: cfg, HV: hv, Report: report}
+	return &Runner{Config: cfg, HV: hv, Report: report, images: newImageBook(cfg)}
 }
 
 func (r *Runner) lister() *lister {
 	if r.list == nil {
-		r.list = &lister{hv: r.HV}
+		r.list = &lister{hv: r.HV, onList: r.observe}
 	}
 	return r.list
 }
@@ -255,9 +264,10 @@ func (r *Runner) PlanStart(ctx context.Context, names []string, opts StartOption
 			s := Step{Guest: n, Action: "create", DomID: -1}
 			if cfg.Guests[n].External {
 				s.Action = "wait for probes"
-			} else if _, err := os.Stat(r.savePath(n)); err == nil {
-				s.Action = "restore"
-				s.Note = "from " + r.savePath(n)
+			} else if img, ok := opts.Restore[n]; ok {
+				s.Action, s.Note, s.restoreFrom = "restore", "from "+img+" (xenorder restore)", img
+			} else if v, _, _ := r.saves().Judge(n); v != saves.NoImage {
+				s.Action, s.Note = r.imageAction(n, v)
 			} else if p := r.pciStep(cfg.Guests[n]); p != "" {
 				s.Note = "first " + p
 			}
@@ -299,6 +309,23 @@ type StartOptions struct {
 	// Lift names drained guests this run starts anyway (start GUEST,
 	// resume).
 	Lift []string
+	// Restore maps guests to the save image to restore them from, whatever
+	// its record says (xenorder restore GUEST [IMAGE]).
+	Restore map[string]string
+}
+
+// imageAction is a start plan's line for a guest with a save image.
+func (r *Runner) imageAction(n string, v saves.Verdict) (action, note string) {
+	img := r.saves().Image(n)
+	switch v {
+	case saves.Restorable:
+		return "restore", "from " + img
+	case saves.Incomplete:
+		return "refuse", "the save to " + img + " never recorded its end: restore it (xenorder restore " + n + ") or move it aside"
+	case saves.Interrupted:
+		return "create", "a restore from " + img + " began and never ended: the image is stale"
+	}
+	return "create", img + " has no save record: not restored (xenorder restore " + n + " restores it)"
 }
 
 // DrainedError refuses to start a guest whose dependency is drained.
@@ -383,7 +410,7 @@ func (r *Runner) Start(ctx context.Context, plan *Plan) *Result {
 		}
 		return nil
 	}
-	run := func(n string) *Outcome { return r.startOne(ctx, r.Config.Guests[n]) }
+	run := func(n string) *Outcome { return r.startOne(ctx, r.Config.Guests[n], steps[n]) }
 	r.beginLaunches(order, waitFor)
 	r.beginProgress("starting", len(order))
 	r.mem = &memGate{} // one memory account per start

@@ -2,15 +2,14 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/xenorder/xenorder/internal/config"
@@ -214,6 +213,9 @@ func (r *Runner) PlanStop(ctx context.Context, names []string, opts StopOptions)
 				s.Note = "not in the config"
 			}
 			switch {
+			case !declared(n):
+				// Nothing knows its config, so nothing could restore or
+				// account for it: the shutdown ladder only.
 			case opts.Save:
 				s.Method = methodSave
 			case len(names) == 0:
@@ -304,10 +306,6 @@ func domID(s string) int {
 	return id
 }
 
-func (r *Runner) savePath(name string) string {
-	return filepath.Join(r.Config.Defaults.StateDir, "save", name+".save")
-}
-
 func (r *Runner) stopAction(d xl.Domain, listed bool, method string, p config.StopPolicy) string {
 	switch {
 	case !listed:
@@ -316,10 +314,12 @@ func (r *Runner) stopAction(d xl.Domain, listed bool, method string, p config.St
 		return "wait (dying)"
 	case noOSLeft(d.State):
 		return "destroy (shut down)"
+	case suspended(d.State):
+		return "leave (suspended)"
 	}
 	switch method {
 	case methodSave:
-		return "save to " + r.savePath(d.Name)
+		return "save to " + r.saves().Image(d.Name)
 	case methodMigrate:
 		return "migrate to " + p.MigrateTo
 	case methodDestroy:
@@ -404,6 +404,21 @@ func noOSLeft(st xl.State) bool {
 	return st.Shutdown && !st.Dying && (st.Reason == '-' || st.Reason == 'c' || st.Reason == 'w')
 }
 
+// suspended reports whether a listed domain is suspended: a save or
+// migration is under way, or one was cut short. Its memory is only in the
+// hypervisor and xl has no command to resume it: never destroy it.
+func suspended(st xl.State) bool {
+	return st.Shutdown && st.Reason == 's' && !st.Dying
+}
+
+// leaveSuspended ends a stop that leaves the domain suspended: untouched,
+// reported by name with what to do; its dependencies stay up.
+func (r *Runner) leaveSuspended(out *Outcome, finish func(Status, error) *Outcome, err error) *Outcome {
+	r.emit("save", out.Guest, out.DomID, nil, "LEFT SUSPENDED, NOT DESTROYED: its memory is only in the hypervisor (%v). Let a save or migrate under way finish (ps -C xl); xl destroy %s would lose that memory", err, out.Guest)
+	out.Status, out.Err, out.Elapsed = Suspended, fmt.Errorf("%w: left as it is, never destroyed; what it depends on stays up", err), time.Since(out.Began)
+	return out
+}
+
 // gone reports whether a stop outcome left the domain gone from this host.
 func (s Status) gone() bool {
 	return s == Done || s == AlreadyDone || s == Forced || s == FellBack
@@ -445,6 +460,8 @@ func (r *Runner) stopOne(ctx context.Context, name, method string, p config.Stop
 	case noOSLeft(d.State):
 		r.emit("destroy", name, d.ID, nil, "has shut down but is still listed (state %s): destroying, no OS is left", d.State.Raw)
 		return r.destroy(ctx, out, finish, Done)
+	case suspended(d.State):
+		return r.leaveSuspended(out, finish, fmt.Errorf("%w (domid %d, state %s) before this stop: an xl save or migrate may still be under way", errSuspended, d.ID, d.State.Raw))
 	}
 
 	switch method {
@@ -452,20 +469,27 @@ func (r *Runner) stopOne(ctx context.Context, name, method string, p config.Stop
 		r.emit("destroy", name, d.ID, nil, "destroying at once (stop_action = destroy)")
 		return r.destroy(ctx, out, finish, Done)
 	case methodSave:
-		if err := r.save(ctx, d, p); err == nil {
-			r.emitAfter("save", time.Since(began), name, d.ID, nil, "saved to %s after %s", r.savePath(name), round(time.Since(began)))
+		err := r.save(ctx, d, p)
+		switch {
+		case err == nil:
+			r.emitAfter("save", time.Since(began), name, d.ID, nil, "saved to %s after %s", r.saves().Image(name), round(time.Since(began)))
 			return finish(Done, nil)
-		} else {
-			r.emit("save", name, d.ID, err, "SAVE FAILED; shutting it down instead")
-			out.fellBack = fmt.Errorf("save failed (%w); shut down instead", err)
+		case errors.Is(err, errSuspended):
+			return r.leaveSuspended(out, finish, fmt.Errorf("xl save did not finish: %w", err))
 		}
+		r.emit("save", name, d.ID, err, "SAVE FAILED; shutting it down instead")
+		out.fellBack = fmt.Errorf("save failed (%w); shut down instead", err)
 	case methodMigrate:
 		r.emit("migrate", name, d.ID, nil, "migrating to %s (xl migrate; save_timeout %s)", p.MigrateTo, p.SaveTimeout)
 		r.status("migrating %s to %s", name, p.MigrateTo)
-		r.extend(p.SaveTimeout + orDefault(r.DestroyWait, DefaultDestroyWait) + notifyMargin)
-		mctx, cancel := context.WithTimeout(ctx, p.SaveTimeout)
-		err := r.launch(mctx, name, func(ctx context.Context) error { return r.HV.Migrate(ctx, name, p.MigrateTo) })
-		cancel()
+		var lines lineCounter
+		err := r.inFlight(ctx, flight{guest: name, domid: d.ID, what: "xl migrate", timeout: p.SaveTimeout, timeoutName: "save_timeout", progress: lines.count},
+			func(ctx context.Context) error { return r.HV.Migrate(ctx, name, p.MigrateTo) })
+		if err != nil {
+			if err = r.afterFailedFlight(ctx, d, err); errors.Is(err, errSuspended) {
+				return r.leaveSuspended(out, finish, fmt.Errorf("xl migrate did not finish: %w", err))
+			}
+		}
 		if err == nil {
 			if werr := r.waitGone(ctx, name, time.Now().Add(orDefault(r.DestroyWait, DefaultDestroyWait))); werr == nil {
 				r.emitAfter("migrate", time.Since(began), name, d.ID, nil, "migrated to %s after %s", p.MigrateTo, round(time.Since(began)))
@@ -481,184 +505,182 @@ func (r *Runner) stopOne(ctx context.Context, name, method string, p config.Stop
 
 // shutdownLadder: xl shutdown (xl shutdown -F when the guest has no PV
 // control interface and acpi_fallback is on), wait up to grace, then xl
-// destroy.
+// destroy. A guest that comes back under a new domid (it rebooted instead
+// of powering off) is asked once more, with a grace period of its own; if
+// it comes back again (its poweroff restarts it), it is destroyed after
+// that grace. A suspended domain is never destroyed.
 func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(Status, error) *Outcome, p config.StopPolicy, grace time.Duration) *Outcome {
 	name, began := out.Guest, out.Began
 	done := Done
 	if out.fellBack != nil {
 		done = FellBack
 	}
-	r.emit("shutdown", name, out.DomID, nil, "shutting down (grace period %s)", grace)
-	r.status("shutting down %s (grace period %s)", name, grace)
-	wait := orDefault(r.DestroyWait, DefaultDestroyWait)
-	r.extend(xl.ShutdownTimeout + grace + 2*wait + notifyMargin)
-	// The call is bounded by the xl client's own shutdown timeout. The
-	// grace period counts from when the request was surely delivered: once
-	// xl shutdown has returned. So a guest always gets its whole grace.
-	err := r.launch(ctx, name, func(ctx context.Context) error { return r.HV.Shutdown(ctx, name, false) })
-	if err != nil && xl.IsNoPVControl(err) && p.ACPIFallback {
-		r.emit("shutdown", name, out.DomID, nil, "no PV control interface (an HVM guest without PV drivers): pressing its ACPI power button instead (xl shutdown -F)")
-		err = r.HV.Shutdown(ctx, name, true)
-	}
-	requested := time.Now()
-	deadline := requested.Add(grace)
-	if err != nil {
-		if xl.IsNoSuchDomain(err) {
-			r.emit("stopped", name, out.DomID, nil, "stopped (gone before the request)")
-			return finish(done, out.fellBack)
-		}
-		// The grace period keeps running: the guest may still go down.
-		r.emit("shutdown", name, out.DomID, err, "shutdown request failed; waiting out the grace period")
-	}
-	// Only what is seen after the request counts. With the watch, the
-	// first look waits for a death (or poll_interval): a guest is not gone
-	// the instant it is asked. Woken by a death (a poke), it asks
-	// xenstore first when the watch runs through xenstored's socket (no xl
-	// list for each death); else, and on every timed wake, xl list.
-	seen := snapshot{at: time.Now()}
-	gen := r.lister().generation()
-	poked := false
-	if r.watching.Load() {
-		if err := r.lister().sleepOrPoke(ctx, min(r.interval(), time.Until(deadline)+time.Millisecond), gen); err != nil {
-			return finish(Failed, err)
-		}
-		poked = r.lister().generation() != gen
-	}
-	var shutAt time.Time // when it was first seen shut down
 	stopped := func() *Outcome {
 		r.emitAfter("stopped", time.Since(began), name, out.DomID, nil, "stopped after %s", round(time.Since(began)))
 		return finish(done, out.fellBack)
 	}
-	// look asks xl list; it returns the end of the stop, if it has come.
-	look := func() *Outcome {
-		s, err := r.lister().get(ctx, seen.at)
-		if err != nil {
-			return finish(Failed, fmt.Errorf("stop %s: %w", name, err))
-		}
-		seen = s
-		if s.err != nil {
-			return nil
-		}
-		d, ok := s.find(name)
-		switch {
-		case !ok:
-			return stopped()
-		case noOSLeft(d.State):
-			if shutAt.IsZero() {
-				shutAt = s.at
-			}
-			// xl's own monitor destroys a guest that powered off; give
-			// it a moment rather than race it.
-			if r.monitorReaps(name, d.State) && s.at.Sub(shutAt) < monitorGrace {
-				return nil
-			}
-			r.emit("destroy", name, d.ID, nil, "has shut down (state %s): destroying the remains", d.State.Raw)
-			return r.destroy(ctx, out, finish, done)
-		}
-		return nil
+	comebacks := 0
+	var why string // why it was destroyed, beyond its grace period
+	deadline, gone := r.askShutdown(ctx, out, p, grace)
+	if gone {
+		return stopped()
 	}
 	for {
-		gen = r.lister().generation()
-		gone, known := false, false
-		if poked {
-			gone, known = r.xsGone(ctx, gen, out.DomID, name)
-		}
-		switch {
-		case gone:
+		end, d := r.waitDown(ctx, name, out.DomID, deadline, comebacks < 2)
+		switch end {
+		case downGone:
 			return stopped()
-		case !known:
-			if o := look(); o != nil {
-				return o
+		case downFailed:
+			return finish(Failed, fmt.Errorf("stop %s: %w", name, d.err))
+		case downNoOS:
+			r.emit("destroy", name, out.DomID, nil, "has shut down (state %s): destroying the remains", d.dom.State.Raw)
+			return r.destroy(ctx, out, finish, done)
+		case downRebooted:
+			comebacks++
+			old := out.DomID
+			out.DomID = d.dom.ID
+			if comebacks == 1 {
+				r.emit("shutdown", name, out.DomID, nil, "came back as domid %d instead of going (was domid %d: it rebooted, or its on_poweroff restarts it): asking it once more, with a grace period of its own", out.DomID, old)
+				deadline, gone = r.askShutdown(ctx, out, p, grace)
+				if gone {
+					return stopped()
+				}
+				continue
 			}
+			why = fmt.Sprintf("it came back under a new domid after each shutdown request (domid %d, then %d): its on_poweroff restarts it", old, out.DomID)
+			r.emit("shutdown", name, out.DomID, nil, "came back again as domid %d: %s; it is destroyed when this grace period ends", out.DomID, why)
+			continue
 		}
-		if !time.Now().Before(deadline) {
-			break
+		// The grace period is over.
+		if suspended(d.dom.State) {
+			return r.leaveSuspended(out, finish, fmt.Errorf("%w (domid %d, state %s) at the end of its grace period", errSuspended, d.dom.ID, d.dom.State.Raw))
 		}
-		if err := r.lister().sleepOrPoke(ctx, min(r.deathCheck(time.Since(requested)), time.Until(deadline)+time.Millisecond), gen); err != nil {
-			return finish(Failed, err)
-		}
-		poked = r.lister().generation() != gen
+		break
 	}
 	r.emit("destroy", name, out.DomID, nil, "still running after its grace period of %s: destroying", grace)
 	out.Err = fmt.Errorf("destroyed after its grace period of %s", grace)
+	if why != "" {
+		out.Err = fmt.Errorf("%w: %s", out.Err, why)
+	}
 	if out.fellBack != nil {
 		out.Err = fmt.Errorf("%w; %w", out.fellBack, out.Err)
 	}
 	return r.destroy(ctx, out, finish, Forced)
 }
 
-// save writes the guest to its save image. It refuses when the filesystem
-// lacks room for the guest's memory, never overwrites an image, and keeps
-// whatever a failed save left, renamed aside.
-func (r *Runner) save(ctx context.Context, d xl.Domain, p config.StopPolicy) error {
-	path := r.savePath(d.Name)
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("save directory: %w", err)
+// askShutdown sends the shutdown request and returns when its grace period
+// ends: it counts from when the request was surely delivered, once xl
+// shutdown has returned, so a guest always gets its whole grace.
+func (r *Runner) askShutdown(ctx context.Context, out *Outcome, p config.StopPolicy, grace time.Duration) (deadline time.Time, gone bool) {
+	name := out.Guest
+	r.emit("shutdown", name, out.DomID, nil, "shutting down (grace period %s)", grace)
+	r.status("shutting down %s (grace period %s)", name, grace)
+	wait := orDefault(r.DestroyWait, DefaultDestroyWait)
+	r.extend(xl.ShutdownTimeout + grace + 2*wait + notifyMargin)
+	// The call is bounded by the xl client's own shutdown timeout.
+	err := r.launch(ctx, name, func(ctx context.Context) error { return r.HV.Shutdown(ctx, name, false) })
+	if err != nil && xl.IsNoPVControl(err) && p.ACPIFallback {
+		r.emit("shutdown", name, out.DomID, nil, "no PV control interface (an HVM guest without PV drivers): pressing its ACPI power button instead (xl shutdown -F)")
+		err = r.HV.Shutdown(ctx, name, true)
 	}
-	freeSpace := r.FreeSpace
-	if freeSpace == nil {
-		freeSpace = statfsFree
-	}
-	free, err := freeSpace(dir)
+	deadline = time.Now().Add(grace)
 	if err != nil {
-		return err
-	}
-	need := int64(d.MemMiB)<<20 + int64(d.MemMiB)<<20/20 + 16<<20 // memory + 5% + 16 MiB
-	if free < need {
-		return fmt.Errorf("not enough room in %s: %d MiB free, the guest has %d MiB of memory", dir, free>>20, d.MemMiB)
-	}
-	if _, err := os.Stat(path); err == nil {
-		aside := asideName(path, "old")
-		if err := os.Rename(path, aside); err != nil {
-			return fmt.Errorf("an earlier image is in the way and cannot be moved aside: %w", err)
+		if xl.IsNoSuchDomain(err) {
+			r.emit("stopped", name, out.DomID, nil, "stopped (gone before the request)")
+			return deadline, true
 		}
-		r.emit("save", d.Name, d.ID, nil, "an earlier save image was never restored; kept as %s", aside)
+		// The grace period keeps running: the guest may still go down.
+		r.emit("shutdown", name, out.DomID, err, "shutdown request failed; waiting out the grace period")
 	}
-	r.emit("save", d.Name, d.ID, nil, "saving to %s (%d MiB; save_timeout %s)", path, d.MemMiB, p.SaveTimeout)
-	r.status("saving %s to %s", d.Name, path)
-	r.extend(p.SaveTimeout + orDefault(r.DestroyWait, DefaultDestroyWait) + notifyMargin)
-	sctx, cancel := context.WithTimeout(ctx, p.SaveTimeout)
-	err = r.launch(sctx, d.Name, func(ctx context.Context) error { return r.HV.Save(ctx, d.Name, path) })
-	cancel()
-	if err == nil {
-		var fi os.FileInfo
-		if fi, err = os.Stat(path); err == nil && fi.Size() == 0 {
-			err = fmt.Errorf("xl save left an empty image")
+	return deadline, false
+}
+
+// downEnd is how a wait for a domain to go ended.
+type downEnd int
+
+const (
+	downGone     downEnd = iota // no longer listed
+	downNoOS                    // shut down for good but listed: destroy the remains
+	downRebooted                // back under a new domid
+	downGrace                   // the grace period is over
+	downFailed                  // the wait itself failed
+)
+
+// downState is what the wait saw last.
+type downState struct {
+	dom xl.Domain
+	err error
+}
+
+// waitDown waits until the domain of that domid is gone, or the deadline.
+// Only what is seen after the call counts. With the watch, the first look
+// waits for a death (or poll_interval): a guest is not gone the instant it
+// is asked. Woken by a death (a poke), it asks xenstore first when the
+// watch runs through xenstored's socket (no xl list for each death); else,
+// and on every timed wake, xl list. With reboots set, a domain of that
+// name under a new domid ends the wait; else the wait follows it.
+func (r *Runner) waitDown(ctx context.Context, name string, domid int, deadline time.Time, reboots bool) (downEnd, downState) {
+	began := time.Now()
+	seen := snapshot{at: began}
+	var last downState
+	last.dom.ID = domid
+	gen := r.lister().generation()
+	poked := false
+	if r.watching.Load() {
+		if err := r.lister().sleepOrPoke(ctx, min(r.interval(), time.Until(deadline)+time.Millisecond), gen); err != nil {
+			return downFailed, downState{err: err}
 		}
+		poked = r.lister().generation() != gen
 	}
-	if err != nil {
-		if _, serr := os.Stat(path); serr == nil {
-			aside := asideName(path, "failed")
-			if os.Rename(path, aside) == nil {
-				r.emit("save", d.Name, d.ID, nil, "what the failed save wrote is kept as %s", aside)
+	var shutAt time.Time // when it was first seen shut down
+	for {
+		gen = r.lister().generation()
+		gone, known := false, false
+		if poked {
+			gone, known = r.xsGone(ctx, gen, domid, name)
+		}
+		if gone {
+			return downGone, last
+		}
+		if !known {
+			s, err := r.lister().get(ctx, seen.at)
+			if err != nil {
+				return downFailed, downState{err: err}
+			}
+			seen = s
+			if s.err == nil {
+				d, ok := s.find(name)
+				switch {
+				case !ok:
+					return downGone, last
+				case d.ID != domid && d.ID > 0:
+					last.dom = d
+					if reboots {
+						return downRebooted, last
+					}
+					domid = d.ID
+				case noOSLeft(d.State):
+					last.dom = d
+					if shutAt.IsZero() {
+						shutAt = s.at
+					}
+					// xl's own monitor destroys a guest that powered off;
+					// give it a moment rather than race it.
+					if !r.monitorReaps(name, d.State) || s.at.Sub(shutAt) >= monitorGrace {
+						return downNoOS, last
+					}
+				default:
+					last.dom = d
+				}
 			}
 		}
-		return err
-	}
-	return r.waitGone(ctx, d.Name, time.Now().Add(orDefault(r.DestroyWait, DefaultDestroyWait)))
-}
-
-// statfsFree is the room left for an unprivileged writer in dir's
-// filesystem.
-func statfsFree(dir string) (int64, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return 0, fmt.Errorf("statfs %s: %w", dir, err)
-	}
-	return int64(st.Bavail) * int64(st.Bsize), nil
-}
-
-// asideName is path with a tag and the time appended, never an existing
-// file's name.
-func asideName(path, tag string) string {
-	base := fmt.Sprintf("%s.%s-%s", path, tag, time.Now().Format("20060102T150405"))
-	name := base
-	for i := 2; ; i++ {
-		if _, err := os.Lstat(name); os.IsNotExist(err) {
-			return name
+		if !time.Now().Before(deadline) {
+			return downGrace, last
 		}
-		name = fmt.Sprintf("%s-%d", base, i)
+		if err := r.lister().sleepOrPoke(ctx, min(r.deathCheck(time.Since(began)), time.Until(deadline)+time.Millisecond), gen); err != nil {
+			return downFailed, downState{err: err}
+		}
+		poked = r.lister().generation() != gen
 	}
 }
 

@@ -173,7 +173,7 @@ func (r *Result) Summary() string {
 	for _, s := range []struct {
 		st   Status
 		word string
-	}{{Done, doneWord}, {AlreadyDone, alreadyWord}, {FellBack, "by a fallback"}, {Forced, forcedWord}, {Failed, "failed"}, {Skipped, "skipped"}, {NotRun, "not run"}, {Held, "held by a drain"}} {
+	}{{Done, doneWord}, {AlreadyDone, alreadyWord}, {FellBack, "by a fallback"}, {Forced, forcedWord}, {Failed, "failed"}, {Skipped, "skipped"}, {NotRun, "not run"}, {Held, "held by a drain"}, {Suspended, "left suspended"}} {
 		if count[s.st] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", count[s.st], s.word))
 		}
@@ -191,6 +191,9 @@ func (r *Result) Summary() string {
 	}
 	for _, o := range byStatus[Forced] {
 		fmt.Fprintf(&b, "  FORCED  %s: %v\n", o.Guest, o.Err)
+	}
+	for _, o := range byStatus[Suspended] {
+		fmt.Fprintf(&b, "  SUSPENDED %s: %v\n", o.Guest, o.Err)
 	}
 	skipped := map[string][]string{}
 	for _, o := range byStatus[Skipped] {
@@ -247,8 +250,11 @@ type Step struct {
 	DomID  int          // -1 when not running
 	Method string       // stop: shutdown, save, migrate, destroy
 
-	held    bool         // start: drained, or a dependency is: not started
-	waitFor []graph.Edge // stop: every domain that must be gone first
+	held bool // start: drained, or a dependency is: not started
+	// start: the image to restore from whatever its record says (xenorder
+	// restore); "": the guest's own image if its record allows.
+	restoreFrom string
+	waitFor     []graph.Edge // stop: every domain that must be gone first
 }
 
 // Plan is what a start or stop will do, tier by tier: tier 0 has no
