@@ -8,6 +8,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/journal"
 
+	"github.com/xenorder/xenorder/internal/config"
 	"github.com/xenorder/xenorder/internal/runner"
 )
 
@@ -30,7 +31,8 @@ func logEvent(l *slog.Logger, e runner.Event) {
 	case e.Err != nil || strings.Contains(e.Msg, "FAILED") || strings.Contains(e.Msg, "FRESH"):
 		level = slog.LevelWarn
 	}
-	attrs := []slog.Attr{slog.String("guest", e.Guest), slog.String("step", e.Step)}
+	// GUEST= as the message shows it: a name from xl list may hold anything.
+	attrs := []slog.Attr{slog.String("guest", config.Printable(e.Guest)), slog.String("step", e.Step)}
 	if e.DomID >= 0 {
 		attrs = append(attrs, slog.Int("domid", e.DomID))
 	}

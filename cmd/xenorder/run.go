@@ -71,7 +71,11 @@ func exitCode(err error, stderr io.Writer) int {
 		code = 2
 	}
 	if msg := err.Error(); msg != "" {
-		fmt.Fprintln(stderr, "xenorder: "+strings.ReplaceAll(msg, "\n", "\nxenorder: "))
+		lines := strings.Split(msg, "\n")
+		for i, l := range lines {
+			lines[i] = "xenorder: " + config.Printable(l) // an error may quote a domain's name
+		}
+		fmt.Fprintln(stderr, strings.Join(lines, "\n"))
 	}
 	return code
 }

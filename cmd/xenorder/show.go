@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -60,9 +59,11 @@ func cmdStatus(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		return err
 	}
 	if flagBool(fs, "json") {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		b, err := rep.JSON() // names from xl list escaped where a terminal would act on them
+		if err != nil {
+			return err
+		}
+		if _, err := e.stdout.Write(b); err != nil {
 			return err
 		}
 	} else {

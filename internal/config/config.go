@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
 
@@ -197,7 +199,7 @@ func (p Problem) String() string {
 		fmt.Fprintf(&b, "%s: ", p.Key)
 	}
 	b.WriteString(p.Msg)
-	return b.String()
+	return Printable(b.String()) // a name or key may hold anything
 }
 
 // Error lists every problem found in a config.
@@ -527,7 +529,11 @@ func (v *validator) build(raw *rawFile, md toml.MetaData) *Config {
 	for _, name := range names {
 		rg := all[name]
 		ext := v.external[name]
-		if err := validName(name); err != nil {
+		if err := validName(name, ext); err != nil && name == "" {
+			// No name to show: show the table.
+			v.problems = append(v.problems, Problem{File: v.file, Line: v.loc.line(v.table(name), name),
+				Msg: fmt.Sprintf("[%s.\"\"]: %v; name it as its xl config's name = line", v.table(name), err)})
+		} else if err != nil {
 			v.add(name, "", "%v", err)
 		}
 		g := &Guest{
@@ -767,17 +773,46 @@ func (v *validator) unknownKey(k toml.Key) {
 	})
 }
 
-// validName accepts what Xen accepts as a domain name, minus what would
-// break xenorder's own output and files.
-func validName(name string) error {
+// validName accepts the names xl reads as the name they are. xenorder gives
+// xl a guest's name (xl shutdown NAME), and Xen 4.17's xl reads a domain
+// argument through libxl_domain_qualifier_to_domid: a string of digits is a
+// domid, whatever domain has that name; and xl's getopt takes an argument
+// starting with '-' as options. Also refused: Domain-0 (dom0), "(null)"
+// (what xl list shows for a domain without a name), whitespace, control
+// and invisible characters (they garble xl list's columns and the
+// terminal), and '/' (xenorder names files after guests).
+func validName(name string, external bool) error {
+	fix := "rename the guest, here and in its xl config's name = line"
+	if external {
+		fix = "rename the node"
+	}
 	if name == "" {
 		return errors.New("empty guest name")
 	}
-	if strings.ContainsAny(name, " \t\n/\x00") {
-		return fmt.Errorf("guest name %q may not contain spaces or slashes", name)
+	if strings.Trim(name, "0123456789") == "" {
+		return fmt.Errorf("guest name %q is all digits: xl reads it as a domain id (xl shutdown %s would stop domain id %s, whatever its name); %s (for example \"guest%s\")",
+			name, name, name, fix, name)
+	}
+	if strings.HasPrefix(name, "-") {
+		return fmt.Errorf("guest name %q starts with '-': xl reads it as options; %s", name, fix)
 	}
 	if name == "Domain-0" {
 		return errors.New("Domain-0 is dom0 itself and cannot be managed as a guest")
+	}
+	if name == "(null)" {
+		return fmt.Errorf("guest name %q is what xl list shows for a domain without a name; %s", name, fix)
+	}
+	if !utf8.ValidString(name) {
+		return fmt.Errorf("guest name %q is not UTF-8; %s", name, fix)
+	}
+	for _, r := range name {
+		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
+			return fmt.Errorf("guest name %q contains %U, a space, control or invisible character: xl list's columns and the terminal would show it wrong; %s, with letters, digits, '-', '_' or '.'",
+				name, r, fix)
+		}
+	}
+	if strings.Contains(name, "/") {
+		return fmt.Errorf("guest name %q may not contain a slash: xenorder names files after guests; %s", name, fix)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strconv"
 	"strings"
 )
 
@@ -107,6 +108,8 @@ func splitKey(s string) []string {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
+		case quote == '"' && c == '\\':
+			i += unescape(&cur, s[i+1:])
 		case quote != 0:
 			if c == quote {
 				quote = 0
@@ -124,6 +127,29 @@ func splitKey(s string) []string {
 		}
 	}
 	return append(parts, strings.TrimSpace(cur.String()))
+}
+
+// unescape writes the character of the TOML escape that s starts with (s
+// follows a backslash in a basic string) and returns how many bytes of s it
+// took.
+func unescape(b *strings.Builder, s string) int {
+	if s == "" {
+		return 0
+	}
+	simple := map[byte]rune{'b': '\b', 't': '\t', 'n': '\n', 'f': '\f', 'r': '\r', 'e': 0x1b, '"': '"', '\\': '\\'}
+	if r, ok := simple[s[0]]; ok {
+		b.WriteRune(r)
+		return 1
+	}
+	digits := map[byte]int{'x': 2, 'u': 4, 'U': 8}[s[0]]
+	if digits > 0 && len(s) > digits {
+		if n, err := strconv.ParseUint(s[1:1+digits], 16, 32); err == nil {
+			b.WriteRune(rune(n))
+			return 1 + digits
+		}
+	}
+	b.WriteByte(s[0]) // not TOML: the parser has said so
+	return 1
 }
 
 // stripComment removes a # comment that is not inside a string.

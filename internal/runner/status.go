@@ -1,12 +1,15 @@
 package runner
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/xenorder/xenorder/internal/graph"
 	"github.com/xenorder/xenorder/internal/probe"
@@ -203,9 +206,10 @@ func (s *StatusReport) Text(colour bool) string {
 	var b strings.Builder
 	width := 10
 	for _, g := range append(append([]GuestStatus{}, s.Guests...), s.Others...) {
-		width = max(width, len(g.Name))
+		width = max(width, len(show(g.Name)))
 	}
 	row := func(name, state, ready, domid, uptime, mem, last, deps string) {
+		name, deps = show(name), show(deps) // from xl list too: never raw
 		st := fmt.Sprintf("%-9s", state)
 		if c := Colour(state); colour && c != "" {
 			st = c + st + "\x1b[0m"
@@ -250,7 +254,7 @@ func (s *StatusReport) Text(colour bool) string {
 			deps = strings.TrimSpace(deps + "  (" + strings.Join(tags, "; ") + ")")
 		}
 		if g.Probe != "" {
-			notes = append(notes, fmt.Sprintf("  %s: %s", g.Name, g.Probe))
+			notes = append(notes, fmt.Sprintf("  %s: %s", show(g.Name), show(g.Probe)))
 		}
 		row(g.Name, state, ready, domid, uptime, mem, last, deps)
 	}
@@ -287,6 +291,30 @@ func shortDuration(d time.Duration) string {
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }
 
+// JSON renders the report as indented JSON, with a final newline. Names
+// are the names themselves; encoding/json escapes C0 controls, and DEL and
+// the C1 controls are escaped too (\u007f, \u009b): valid JSON that decodes
+// to the same names, and that cannot drive a terminal.
+func (s *StatusReport) JSON() ([]byte, error) {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		// Such a rune is only ever inside a JSON string.
+		if r == 0x7f || (r >= 0x80 && r <= 0x9f) {
+			fmt.Fprintf(&out, `\u%04x`, r)
+		} else {
+			out.Write(b[:size])
+		}
+		b = b[size:]
+	}
+	out.WriteByte('\n')
+	return out.Bytes(), nil
+}
+
 // DOT renders the graph as Graphviz DOT, nodes coloured by state, edges
 // from dependent to dependency (after: dashed). Sorted, so stable.
 func (s *StatusReport) DOT(g *graph.Graph) string {
@@ -306,9 +334,9 @@ func (s *StatusReport) DOT(g *graph.Graph) string {
 		return "salmon"
 	}
 	for _, row := range s.Guests {
-		label := row.Name + "\\n" + row.State
+		label := show(row.Name) + "\\n" + row.State
 		if row.DrainedSince != nil && !up(row.State) {
-			label = row.Name + "\\ndrained"
+			label = show(row.Name) + "\\ndrained"
 		}
 		shape := ""
 		if row.Kind == "external" {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/xenorder/xenorder/internal/config"
 	"github.com/xenorder/xenorder/internal/graph"
 	"github.com/xenorder/xenorder/internal/xenstore"
 	"github.com/xenorder/xenorder/internal/xl"
@@ -146,7 +147,7 @@ func (r *Result) StatusLine() string {
 			ok++
 		case Held:
 		default:
-			bad = append(bad, fmt.Sprintf("%s %s", o.Guest, o.Status))
+			bad = append(bad, fmt.Sprintf("%s %s", show(o.Guest), o.Status))
 		}
 	}
 	line := fmt.Sprintf("%s %d/%d in %s", verb, ok, len(r.Outcomes), round(r.Elapsed))
@@ -184,20 +185,20 @@ func (r *Result) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %d guests in %s: %s\n", r.Verb, len(r.Outcomes), round(r.Elapsed), strings.Join(parts, ", "))
 	for _, o := range byStatus[Failed] {
-		fmt.Fprintf(&b, "  FAILED  %s: %v\n", o.Guest, o.Err)
+		fmt.Fprintf(&b, "  FAILED  %s: %s\n", show(o.Guest), showErr(o.Err))
 	}
 	for _, o := range byStatus[FellBack] {
-		fmt.Fprintf(&b, "  FELL BACK %s: %v\n", o.Guest, o.Err)
+		fmt.Fprintf(&b, "  FELL BACK %s: %s\n", show(o.Guest), showErr(o.Err))
 	}
 	for _, o := range byStatus[Forced] {
-		fmt.Fprintf(&b, "  FORCED  %s: %v\n", o.Guest, o.Err)
+		fmt.Fprintf(&b, "  FORCED  %s: %s\n", show(o.Guest), showErr(o.Err))
 	}
 	for _, o := range byStatus[Suspended] {
-		fmt.Fprintf(&b, "  SUSPENDED %s: %v\n", o.Guest, o.Err)
+		fmt.Fprintf(&b, "  SUSPENDED %s: %s\n", show(o.Guest), showErr(o.Err))
 	}
 	skipped := map[string][]string{}
 	for _, o := range byStatus[Skipped] {
-		skipped[o.Cause] = append(skipped[o.Cause], o.Guest)
+		skipped[show(o.Cause)] = append(skipped[show(o.Cause)], show(o.Guest))
 	}
 	causes := make([]string, 0, len(skipped))
 	for c := range skipped {
@@ -215,9 +216,9 @@ func (r *Result) Summary() string {
 	}
 	for _, o := range byStatus[NotRun] {
 		if r.Verb == "stop" {
-			fmt.Fprintf(&b, "  NOT RUN %s: interrupted; still running\n", o.Guest)
+			fmt.Fprintf(&b, "  NOT RUN %s: interrupted; still running\n", show(o.Guest))
 		} else {
-			fmt.Fprintf(&b, "  NOT RUN %s: interrupted\n", o.Guest)
+			fmt.Fprintf(&b, "  NOT RUN %s: interrupted\n", show(o.Guest))
 		}
 	}
 	return b.String()
@@ -234,11 +235,24 @@ type Event struct {
 	Elapsed time.Duration // for an event that closes a step: how long it took
 }
 
+// String renders the event for people: a domain's name (and whatever the
+// message quotes of one) escaped, never raw on the terminal.
 func (e Event) String() string {
 	if e.Err != nil {
-		return fmt.Sprintf("%s: %s: %v", e.Guest, e.Msg, e.Err)
+		return fmt.Sprintf("%s: %s: %s", show(e.Guest), show(e.Msg), showErr(e.Err))
 	}
-	return e.Guest + ": " + e.Msg
+	return show(e.Guest) + ": " + show(e.Msg)
+}
+
+// show renders a domain name, or a text that may quote one, for people:
+// see config.Printable. xl is always given the name itself.
+func show(s string) string { return config.Printable(s) }
+
+func showErr(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return show(err.Error())
 }
 
 // Step is one guest's line in a plan.
@@ -290,18 +304,18 @@ func (p *Plan) String() string {
 	var b strings.Builder
 	width := 10
 	for _, s := range p.Steps() {
-		width = max(width, len(s.Guest))
+		width = max(width, len(show(s.Guest)))
 	}
 	line := func(s Step) {
-		fmt.Fprintf(&b, "  %-*s  %-16s", width, s.Guest, s.Action)
+		fmt.Fprintf(&b, "  %-*s  %-16s", width, show(s.Guest), s.Action)
 		var deps []string
 		for _, e := range s.Deps {
-			d := e.To
+			d := show(e.To)
 			switch {
 			case e.Kind == graph.Soft:
 				d += " (after)"
 			case strings.HasPrefix(e.Why, "inferred: "):
-				d += " (" + e.Why + ")"
+				d += " (" + show(e.Why) + ")"
 			}
 			deps = append(deps, d)
 		}
@@ -313,12 +327,12 @@ func (p *Plan) String() string {
 			}
 		}
 		if s.Note != "" {
-			fmt.Fprintf(&b, "  [%s]", s.Note)
+			fmt.Fprintf(&b, "  [%s]", show(s.Note))
 		}
 		trimLine(&b)
 	}
 	for _, w := range p.Warnings {
-		fmt.Fprintf(&b, "warning: %s\n", w)
+		fmt.Fprintf(&b, "warning: %s\n", show(w))
 	}
 	for i, t := range p.Tiers {
 		fmt.Fprintf(&b, "tier %d:\n", i)
