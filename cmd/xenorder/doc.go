@@ -91,4 +91,14 @@
 // also stops every running guest before exiting. During stop, a signal lets
 // the stops in flight finish (an xl save is never cut short) and starts no
 // new one. Either way the exit code is 1 and the summary names what is left.
+//
+// SIGHUP (the terminal hung up, an ssh session dropped) means what SIGINT
+// means. Every program xenorder runs (xl, exec probes, xenstore-read,
+// xenstore-watch, modprobe) leads a process group of its own, so a
+// terminal's Ctrl-C or hang-up, which go to its foreground process group,
+// reach xenorder alone: an xl save, xl restore or xl migrate it started
+// gets no signal from it, first or second, and the other programs get
+// SIGINT only when xenorder gives up on them. A reader of its output that
+// went away with the terminal (xenorder stop | tee log) does not stop it
+// either. xl runs under umask 077: a save image is 0600 from its first byte.
 package main

@@ -18,6 +18,7 @@ import (
 	"github.com/xenorder/xenorder/internal/config"
 	"github.com/xenorder/xenorder/internal/lock"
 	"github.com/xenorder/xenorder/internal/notify"
+	"github.com/xenorder/xenorder/internal/procgroup"
 	"github.com/xenorder/xenorder/internal/runner"
 	"github.com/xenorder/xenorder/internal/xdimport"
 	"github.com/xenorder/xenorder/internal/xenstore"
@@ -305,6 +306,7 @@ func xendomainsActive(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "systemctl", "is-active", "--quiet", "xendomains.service")
+	procgroup.Own(cmd) // a terminal's signals are xenorder's alone
 	return cmd.Run() == nil
 }
 

@@ -859,7 +859,10 @@ func TestShutdownWhileBuilding(t *testing.T) {
 
 var rePID = regexp.MustCompile(`migration transport process \[\d+\]`)
 
-// migrateOK is what a successful xl migrate of a PV guest prints.
+// migrateOK is what a successful xl migrate of a 96 MiB PV guest prints.
+// The progress lines are the sender's live rounds and final round, in the
+// format and with the rate limit of the real save sample; the receiver
+// prints none, as xl restore does not.
 const migrateOK = `migration target: Ready to receive domain.
 Saving to migration stream new xl format (info 0x3/0x0/<n>)
 xc: info: Saving domain <id>, type x86 PV
@@ -868,6 +871,23 @@ Loading new save file <incoming migration stream> (new xl fmt info 0x3/0x0/<n>)
 Parsing config from <saved>
 xc: info: Found x86 PV domain from Xen 4.17
 xc: info: Restoring domain
+xc: progress: Frames iteration 0: 2048/24576    8%
+xc: progress: Frames iteration 0: 4096/24576   16%
+xc: progress: Frames iteration 0: 6144/24576   25%
+xc: progress: Frames iteration 0: 8192/24576   33%
+xc: progress: Frames iteration 0: 10240/24576   41%
+xc: progress: Frames iteration 0: 12288/24576   50%
+xc: progress: Frames iteration 0: 14336/24576   58%
+xc: progress: Frames iteration 0: 16384/24576   66%
+xc: progress: Frames iteration 0: 18432/24576   75%
+xc: progress: Frames iteration 0: 20480/24576   83%
+xc: progress: Frames iteration 0: 22528/24576   91%
+xc: progress: Frames iteration 0: 24576/24576  100%
+xc: progress: Frames iteration 1: 0/384    0%
+xc: progress: Frames iteration 1: 384/384  100%
+xc: progress: Domain now suspended: 0/0    0%
+xc: progress: Frames iteration 2: 25/25  100%
+xc: progress: End of stream: 0/0    0%
 xc: info: Restore successful
 xc: info: XenStore: mfn 0xa7aab, dom 0, evt 1
 xc: info: Console: mfn 0xa7aaa, dom 0, evt 2

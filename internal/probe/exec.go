@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/xenorder/xenorder/internal/procgroup"
 )
 
 // execWaitDelay is how long a program gets after SIGINT (when the attempt's
@@ -58,7 +59,7 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer, waitDelay
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	procgroup.OwnInterruptible(cmd) // a terminal's Ctrl-C is xenorder's to handle, not the probe's
 	cmd.WaitDelay = waitDelay
 	return cmd.Run()
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -467,4 +468,13 @@ func TestDelay(t *testing.T) {
 			checkErr(t, p.Check(context.Background(), Target{Since: tt.since}), tt.want)
 		})
 	}
+}
+
+func TestExecOwnProcessGroup(t *testing.T) {
+	// A probe's program leads a process group of its own: a terminal's
+	// Ctrl-C or hang-up, sent to xenorder's group, never reaches it.
+	script := `read pid comm state ppid pgrp rest < /proc/$$/stat
+if [ "$pgrp" != "$pid" ] || [ "$pgrp" = "$1" ]; then echo "in group $pgrp (pid $pid, the caller's group $1)"; exit 1; fi`
+	p := must(t)(Exec([]string{"/bin/sh", "-c", script, "sh", strconv.Itoa(syscall.Getpgrp())}))
+	checkErr(t, p.Check(ctxTimeout(t, 5*time.Second), Target{}), "")
 }

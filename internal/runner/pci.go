@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/xenorder/xenorder/internal/config"
+	"github.com/xenorder/xenorder/internal/procgroup"
 )
 
 // Defaults of the PCI step.
@@ -85,7 +86,7 @@ func (r *Runner) loadPciback(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, modprobeTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, r.modprobe(), "xen-pciback")
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	procgroup.OwnInterruptible(cmd)
 	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"sort"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/xenorder/xenorder/internal/config"
 	"github.com/xenorder/xenorder/internal/graph"
+	"github.com/xenorder/xenorder/internal/procgroup"
 	"github.com/xenorder/xenorder/internal/xenstore"
 	"github.com/xenorder/xenorder/internal/xl"
 )
@@ -288,7 +288,7 @@ func (r *Runner) xenstoreDomID(ctx context.Context) int {
 		}
 	}
 	cmd := exec.CommandContext(ctx, r.Config.Defaults.XenstoreRead, "/tool/xenstored/domid")
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	procgroup.OwnInterruptible(cmd)
 	cmd.WaitDelay = time.Second
 	out, err := cmd.Output()
 	if err != nil {

@@ -3,9 +3,10 @@ package runner
 import (
 	"bufio"
 	"context"
-	"os"
 	"os/exec"
 	"time"
+
+	"github.com/xenorder/xenorder/internal/procgroup"
 )
 
 // watchReleases watches @releaseDomain through xenstored's socket where
@@ -28,7 +29,7 @@ func (r *Runner) watchReleases(ctx context.Context) (stop func()) {
 		return cancel
 	}
 	cmd := exec.CommandContext(ctx, prog, "@releaseDomain")
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	procgroup.OwnInterruptible(cmd)
 	cmd.WaitDelay = 2 * time.Second
 	out, err := cmd.StdoutPipe()
 	if err != nil {

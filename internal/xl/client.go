@@ -1,6 +1,7 @@
 package xl
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -15,6 +16,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/xenorder/xenorder/internal/procgroup"
 )
 
 // DefaultWaitDelay is how long Run waits after interrupting xl before it
@@ -30,14 +33,25 @@ const (
 	DestroyTimeout  = 60 * time.Second
 )
 
-// Client runs xl. The zero value runs "xl" from PATH. A Client must not be
-// copied after first use.
+// Client runs xl, each run in a process group of its own, so that a
+// terminal's Ctrl-C or hang-up never reaches it. The zero value runs "xl"
+// from PATH. A Client must not be copied after first use.
 type Client struct {
 	Path      string        // xl binary; "" means "xl" looked up on PATH at run time
 	WaitDelay time.Duration // after SIGINT on cancel, kill after this; 0 means DefaultWaitDelay
 	// Trace, if set, is called after every xl run with its arguments, how
 	// long it took and its error (nil on success), e.g. for debug logging.
 	Trace func(args []string, d time.Duration, err error)
+	// Progress, if set, is called with each line xl writes on stderr
+	// during Save, Restore and Migrate, as soon as xl has written it
+	// (without its newline): op is "save", "restore" or "migrate"; target
+	// is the domain's name, or for a restore the image's path. xl save and
+	// xl migrate print libxc's progress, "xc: progress: Frames: 2048/24576
+	// 8%" (a live migration: "Frames iteration N: ..."); xl restore prints
+	// none, only "xc: info:" lines as it begins and ends (libxc reports no
+	// progress while it restores). Runs at once call it from several
+	// goroutines at once.
+	Progress func(op, target, line string)
 
 	found resolver // where Path was found on $PATH
 	null  devNull  // xl's stdin
@@ -124,7 +138,11 @@ func (c *Client) Destroy(ctx context.Context, name string) error {
 	return err
 }
 
-// Save runs `xl save NAME PATH`, bounded by ctx only.
+// Save runs `xl save NAME PATH` and waits for it to exit, however long it
+// takes: once started, a save is never signalled, whatever ctx does (a
+// save cut short leaves its guest suspended, its memory only in the
+// hypervisor). ctx that has already ended keeps it from starting. Its
+// stderr lines go to Progress as xl writes them.
 func (c *Client) Save(ctx context.Context, name, path string) error {
 	if err := checkArg("save", "domain name", name); err != nil {
 		return err
@@ -132,20 +150,22 @@ func (c *Client) Save(ctx context.Context, name, path string) error {
 	if err := checkArg("save", "path", path); err != nil {
 		return err
 	}
-	_, err := c.Run(ctx, 0, "save", name, path)
+	_, _, err := c.run(ctx, call{whole: "save", target: name}, "save", name, path)
 	return err
 }
 
-// Restore runs `xl restore PATH`, bounded by ctx only.
+// Restore runs `xl restore PATH` and, like Save, waits for it to exit
+// whatever ctx does once it has started.
 func (c *Client) Restore(ctx context.Context, path string) error {
 	if err := checkArg("restore", "path", path); err != nil {
 		return err
 	}
-	_, err := c.Run(ctx, 0, "restore", path)
+	_, _, err := c.run(ctx, call{whole: "restore", target: path}, "restore", path)
 	return err
 }
 
-// Migrate runs `xl migrate NAME HOST`, bounded by ctx only.
+// Migrate runs `xl migrate NAME HOST` and, like Save, waits for it to exit
+// whatever ctx does once it has started.
 func (c *Client) Migrate(ctx context.Context, name, host string) error {
 	if err := checkArg("migrate", "domain name", name); err != nil {
 		return err
@@ -153,7 +173,7 @@ func (c *Client) Migrate(ctx context.Context, name, host string) error {
 	if err := checkArg("migrate", "host", host); err != nil {
 		return err
 	}
-	_, err := c.Run(ctx, 0, "migrate", name, host)
+	_, _, err := c.run(ctx, call{whole: "migrate", target: name}, "migrate", name, host)
 	return err
 }
 
@@ -165,20 +185,34 @@ func checkArg(cmd, what, arg string) error {
 	return nil
 }
 
-// Run is the single place that runs xl: it runs xl with args (no shell)
-// and returns its stdout. timeout, if positive, bounds the run on top of
-// ctx. When ctx ends, xl gets SIGINT, and is killed if it is still running
-// after WaitDelay. Any failure is an *Error; stdout is returned even then.
+// Run is the single place that runs xl: it runs xl with args (no shell),
+// in a process group of its own, and returns its stdout. timeout, if
+// positive, bounds the run on top of ctx. When ctx ends, xl's group gets
+// SIGINT, and xl is killed if it is still running after WaitDelay. Any
+// failure is an *Error; stdout is returned even then.
 func (c *Client) Run(ctx context.Context, timeout time.Duration, args ...string) (stdout []byte, err error) {
-	stdout, _, err = c.run(ctx, timeout, args...)
+	stdout, _, err = c.run(ctx, call{timeout: timeout}, args...)
 	return stdout, err
+}
+
+// call says how run runs xl.
+type call struct {
+	timeout time.Duration // if positive, bounds the run on top of ctx
+	// whole, when set, is an operation xl must never be interrupted in:
+	// "save", "restore" or "migrate". An ended ctx keeps it from starting;
+	// once started, xl is never signalled, whatever ctx does, and the run
+	// waits for it to exit. Its stderr goes to Progress line by line, with
+	// op whole and target.
+	whole  string
+	target string
 }
 
 // run is Run that also returns stderr, for the commands that report
 // problems on stderr with exit status 0.
-func (c *Client) run(ctx context.Context, timeout time.Duration, args ...string) (stdout, stderr []byte, err error) {
+func (c *Client) run(ctx context.Context, cl call, args ...string) (stdout, stderr []byte, err error) {
 	parent := ctx
-	if timeout > 0 {
+	timeout := cl.timeout
+	if timeout > 0 && cl.whole == "" {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
@@ -192,38 +226,76 @@ func (c *Client) run(ctx context.Context, timeout time.Duration, args ...string)
 		waitDelay = DefaultWaitDelay
 	}
 
-	outCap, errCap := newCapture("xl-stdout"), newCapture("xl-stderr")
-	cmd := exec.CommandContext(ctx, c.found.lookup(path), args...)
+	runCtx := ctx
+	if cl.whole != "" {
+		runCtx = context.WithoutCancel(ctx) // never interrupted once started
+	}
+	outCap := newCapture("xl-stdout")
+	cmd := exec.CommandContext(runCtx, c.found.lookup(path), args...)
 	cmd.Args[0] = path // xl sees the name it was given, as from a shell
-	cmd.Stdout, cmd.Stderr = outCap.writer(), errCap.writer()
+	cmd.Stdout = outCap.writer()
+	var errCap *capture
+	var errStream *lineStream
+	if cl.whole != "" {
+		progress := func(line string) {
+			if c.Progress != nil {
+				c.Progress(cl.whole, cl.target, line)
+			}
+		}
+		if st, perr := newLineStream(progress); perr == nil {
+			errStream, cmd.Stderr = st, st.w
+		}
+	}
+	if errStream == nil {
+		errCap = newCapture("xl-stderr")
+		cmd.Stderr = errCap.writer()
+	}
 	if f := c.null.file(); f != nil {
 		cmd.Stdin = f
 	}
 	start := time.Now()
 	var interruptedAfter atomic.Int64 // time.Duration from start to SIGINT; 0 if not sent
-	cmd.Cancel = func() error {
-		err := cmd.Process.Signal(os.Interrupt)
-		if err == nil {
-			interruptedAfter.Store(int64(max(time.Since(start), 1)))
+	procgroup.Own(cmd)
+	if cl.whole == "" {
+		cmd.Cancel = func() error {
+			err := procgroup.Interrupt(cmd)
+			if err == nil {
+				interruptedAfter.Store(int64(max(time.Since(start), 1)))
+			}
+			return err
 		}
-		return err
 	}
+	// After xl has exited, how long its output may stay open (xl create
+	// daemonizes); with ctx ended (never for a whole run), the kill.
 	cmd.WaitDelay = waitDelay
 
-	runErr := cmd.Start()
+	var runErr error
+	if cl.whole != "" && ctx.Err() != nil {
+		runErr = ctx.Err() // launch nothing once the caller has given up
+	} else {
+		runErr = cmd.Start()
+	}
 	Started(ctx)
-	if runErr == nil {
+	if errStream != nil {
+		errStream.w.Close() // xl holds its own copy
+	}
+	if cmd.Process != nil {
 		awaitExit(cmd.Process)
 		runErr = cmd.Wait()
 	} else if errors.Is(runErr, os.ErrNotExist) {
 		c.found.forget() // gone from where it was found: look again next time
 	}
 	took := time.Since(start)
-	stdout, stderr = outCap.bytes(), errCap.bytes()
+	stdout = outCap.bytes()
+	if errStream != nil {
+		stderr = errStream.bytes(waitDelay)
+	} else {
+		stderr = errCap.bytes()
+	}
 
-	if runErr != nil && ctx.Err() == nil && errors.Is(runErr, exec.ErrWaitDelay) && cmd.ProcessState != nil && cmd.ProcessState.Success() {
-		// xl exited 0 but something it started (xl create daemonizes)
-		// held its output open; the run itself succeeded.
+	if runErr != nil && (ctx.Err() == nil || cl.whole != "") && errors.Is(runErr, exec.ErrWaitDelay) && cmd.ProcessState != nil && cmd.ProcessState.Success() {
+		// xl exited 0 but something it started (xl create and xl restore
+		// daemonize) held its output open; the run itself succeeded.
 		runErr = nil
 	}
 	if runErr != nil {
@@ -254,6 +326,49 @@ func (c *Client) run(ctx context.Context, timeout time.Duration, args ...string)
 	return stdout, stderr, err
 }
 
+// lineStream is a pipe that xl writes its stderr to, read as xl writes
+// it: each line is passed on at once, and all of it kept.
+type lineStream struct {
+	r, w *os.File
+	buf  bytes.Buffer
+	done chan struct{}
+}
+
+func newLineStream(each func(line string)) (*lineStream, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	s := &lineStream{r: r, w: w, done: make(chan struct{})}
+	go s.read(each)
+	return s, nil
+}
+
+func (s *lineStream) read(each func(line string)) {
+	defer close(s.done)
+	br := bufio.NewReader(s.r)
+	for {
+		line, err := br.ReadString('\n')
+		s.buf.WriteString(line)
+		if l := strings.TrimRight(line, "\r\n"); strings.TrimSpace(l) != "" {
+			each(l)
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// bytes returns all that was written, once the writers have closed the
+// pipe, or after drain at most (something xl started may hold it open).
+// Call it once, after xl has exited and the write end here is closed.
+func (s *lineStream) bytes(drain time.Duration) []byte {
+	s.r.SetReadDeadline(time.Now().Add(drain))
+	<-s.done
+	s.r.Close()
+	return s.buf.Bytes()
+}
+
 // PCITimeout bounds the pci-assignable commands.
 const PCITimeout = 60 * time.Second
 
@@ -262,7 +377,7 @@ const PCITimeout = 60 * time.Second
 // says the xen-pciback driver is not loaded: it then prints an error but
 // exits 0.
 func (c *Client) PCIAssignableList(ctx context.Context) (bdfs []string, pciback bool, err error) {
-	out, errOut, err := c.run(ctx, PCITimeout, "pci-assignable-list")
+	out, errOut, err := c.run(ctx, call{timeout: PCITimeout}, "pci-assignable-list")
 	if err != nil {
 		return nil, false, err
 	}

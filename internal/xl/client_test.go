@@ -8,10 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -28,7 +31,14 @@ const (
 	envEchoArgs  = "XL_TEST_ECHO_ARGS"  // "1": print the arguments, one a line
 	envDaemon    = "XL_TEST_DAEMON"     // start a fake xl that holds stdout for this long, then exit
 	envStdin     = "XL_TEST_STDIN"      // "1": read stdin to its end and say how much it held
+	envPgid      = "XL_TEST_PGID"       // "1": print "pid P pgid G"
+	envSignals   = "XL_TEST_SIGNALS"    // a file: record each SIGINT, SIGTERM, SIGHUP there, one a line, and carry on
+	envGate      = "XL_TEST_GATE"       // a file: print XL_TEST_STDERR, wait until this file exists, then print XL_TEST_STDERR2
+	envStderr2   = "XL_TEST_STDERR2"    // what to print on stderr after the gate
 )
+
+// allEnv are the variables that script the fake xl.
+var allEnv = []string{envStdout, envStderr, envExit, envSleep, envIgnoreInt, envEchoArgs, envDaemon, envStdin, envPgid, envSignals, envGate, envStderr2}
 
 func TestMain(m *testing.M) {
 	if os.Getenv(envHelper) == "1" {
@@ -41,6 +51,22 @@ func fakeXL() int {
 	if os.Getenv(envIgnoreInt) == "1" {
 		signal.Ignore(os.Interrupt)
 	}
+	if f := os.Getenv(envSignals); f != "" {
+		sigs := make(chan os.Signal, 8)
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+		go func() {
+			for s := range sigs {
+				rec, err := os.OpenFile(f, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+				if err == nil {
+					fmt.Fprintln(rec, s)
+					rec.Close()
+				}
+			}
+		}()
+	}
+	if os.Getenv(envPgid) == "1" {
+		fmt.Printf("pid %d pgid %d\n", os.Getpid(), syscall.Getpgrp())
+	}
 	if os.Getenv(envEchoArgs) == "1" {
 		for _, a := range os.Args[1:] {
 			fmt.Println(a)
@@ -52,10 +78,24 @@ func fakeXL() int {
 	}
 	fmt.Print(os.Getenv(envStdout))
 	fmt.Fprint(os.Stderr, os.Getenv(envStderr))
+	if gate := os.Getenv(envGate); gate != "" {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if _, err := os.Stat(gate); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				fmt.Fprintln(os.Stderr, "the gate never opened")
+				return 98
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		fmt.Fprint(os.Stderr, os.Getenv(envStderr2))
+	}
 	if d := os.Getenv(envDaemon); d != "" {
 		// Like xl create: leave something running that holds our stdout.
 		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), envDaemon+"=", envStdout+"=", envStderr+"=", envEchoArgs+"=", envSleep+"="+d)
+		cmd.Env = append(os.Environ(), envDaemon+"=", envStdout+"=", envStderr+"=", envEchoArgs+"=", envPgid+"=", envSignals+"=", envGate+"=", envSleep+"="+d)
 		cmd.Stdout = os.Stdout
 		if err := cmd.Start(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -82,7 +122,7 @@ func fakeClient(t *testing.T, env map[string]string) (*Client, *[][]string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{envStdout, envStderr, envExit, envSleep, envIgnoreInt, envEchoArgs, envDaemon, envStdin} {
+	for _, k := range allEnv {
 		t.Setenv(k, env[k])
 	}
 	t.Setenv(envHelper, "1")
@@ -538,5 +578,155 @@ func TestRunStdinIsEmpty(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// wholeOps are the operations xl must never be interrupted in.
+var wholeOps = []struct {
+	op, target string
+	call       func(ctx context.Context, c *Client) error
+}{
+	{"save", "web", func(ctx context.Context, c *Client) error { return c.Save(ctx, "web", "/var/lib/xen/save/web") }},
+	{"restore", "/var/lib/xen/save/web", func(ctx context.Context, c *Client) error { return c.Restore(ctx, "/var/lib/xen/save/web") }},
+	{"migrate", "web", func(ctx context.Context, c *Client) error { return c.Migrate(ctx, "web", "host2") }},
+}
+
+func TestRunOwnProcessGroup(t *testing.T) {
+	// Every xl runs in a process group of its own, so that a terminal's
+	// Ctrl-C or hang-up, sent to xenorder's group, never reaches it.
+	c, _ := fakeClient(t, map[string]string{envPgid: "1"})
+	kinds := []call{{timeout: time.Minute}}
+	for _, w := range wholeOps {
+		kinds = append(kinds, call{whole: w.op, target: w.target})
+	}
+	for _, k := range kinds {
+		out, _, err := c.run(context.Background(), k, "list")
+		if err != nil {
+			t.Fatalf("%+v: %v", k, err)
+		}
+		var pid, pgid int
+		if _, err := fmt.Sscanf(string(out), "pid %d pgid %d", &pid, &pgid); err != nil {
+			t.Fatalf("%+v: fake xl said %q: %v", k, out, err)
+		}
+		if pgid == syscall.Getpgrp() || pgid != pid {
+			t.Errorf("%+v: xl ran in process group %d (its pid %d), the caller's is %d: want a group of its own", k, pgid, pid, syscall.Getpgrp())
+		}
+	}
+}
+
+func TestWholeOpsNeverSignalled(t *testing.T) {
+	// Whatever the context does once xl has started (canceled here, or a
+	// deadline), a save, restore or migration is never signalled: the call
+	// waits for xl to exit and reports how it did.
+	for _, w := range wholeOps {
+		for _, exit := range []string{"0", "1"} {
+			t.Run(w.op+" exit "+exit, func(t *testing.T) {
+				signals := filepath.Join(t.TempDir(), "signals")
+				c, _ := fakeClient(t, map[string]string{envSignals: signals, envSleep: "800ms", envExit: exit,
+					envStderr: "xc: info: Saving domain 3, type x86 PV\n"})
+				var lines []string
+				var mu sync.Mutex
+				c.Progress = func(op, target, line string) {
+					mu.Lock()
+					defer mu.Unlock()
+					if op != w.op || target != w.target {
+						t.Errorf("progress for %s %s, want %s %s", op, target, w.op, w.target)
+					}
+					lines = append(lines, line)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+				defer cancel()
+				started := make(chan struct{})
+				ctx = WithStarted(ctx, func() { close(started) })
+				go func() { <-started; time.Sleep(100 * time.Millisecond); cancel() }()
+				begin := time.Now()
+				err := w.call(ctx, c)
+				if took := time.Since(begin); took < 800*time.Millisecond {
+					t.Errorf("returned after %v, before xl exited", took)
+				}
+				if exit == "0" && err != nil {
+					t.Errorf("xl exited 0 after the context ended: error %v, want none", err)
+				}
+				if exit == "1" {
+					e := asError(t, err)
+					if e.ExitCode != 1 || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || e.Stderr != "xc: info: Saving domain 3, type x86 PV" {
+						t.Errorf("got %v (%#v), want xl's own exit status 1 and its stderr", err, e)
+					}
+				}
+				if b, err := os.ReadFile(signals); err == nil || !os.IsNotExist(err) {
+					t.Errorf("xl %s received signals: %q", w.op, b)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if want := []string{"xc: info: Saving domain 3, type x86 PV"}; !reflect.DeepEqual(lines, want) {
+					t.Errorf("progress lines %q, want %q", lines, want)
+				}
+			})
+		}
+	}
+}
+
+func TestOtherRunsInterruptTheirGroup(t *testing.T) {
+	// The check above can fail: the same fake, run as anything but a
+	// whole operation, gets SIGINT when the context ends, though it is in
+	// a group of its own.
+	signals := filepath.Join(t.TempDir(), "signals")
+	c, _ := fakeClient(t, map[string]string{envSignals: signals, envSleep: "1m"})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err := c.Destroy(ctx, "web")
+	if !regexp.MustCompile(`^xl destroy web: no answer after \d+ms \(interrupted, killed after 300ms\)$`).MatchString(fmt.Sprint(err)) {
+		t.Errorf("error %v", err)
+	}
+	if b, _ := os.ReadFile(signals); string(b) != "interrupt\n" {
+		t.Errorf("xl received %q, want SIGINT once", b)
+	}
+}
+
+func TestWholeOpNotStartedAfterCancel(t *testing.T) {
+	// A context that has already ended keeps a save from starting.
+	c, runs := fakeClient(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := c.Save(ctx, "web", "/var/lib/xen/save/web")
+	if want := "xl save web /var/lib/xen/save/web: not run: context canceled"; err == nil || err.Error() != want {
+		t.Errorf("error %v, want %q", err, want)
+	}
+	if !errors.Is(err, context.Canceled) || len(*runs) != 1 {
+		t.Errorf("got %v; traced %q", err, *runs)
+	}
+}
+
+func TestProgressStreamed(t *testing.T) {
+	// Each stderr line reaches Progress while xl still runs: the fake
+	// prints its second line only once the test has seen the first.
+	real := findSample(t, readSamples(t, "xen-4.17-xl.txt"), "xl save fileserver /var/lib/xen/save/fileserver", 0).stderr
+	first, rest, _ := strings.Cut(real, "xc: progress: Frames: 12288/24576")
+	rest = "xc: progress: Frames: 12288/24576" + rest
+	for _, w := range wholeOps {
+		t.Run(w.op, func(t *testing.T) {
+			gate := filepath.Join(t.TempDir(), "gate")
+			c, _ := fakeClient(t, map[string]string{envGate: gate, envStderr: first, envStderr2: rest, envExit: "1"})
+			var mu sync.Mutex
+			var lines []string
+			c.Progress = func(op, target, line string) {
+				mu.Lock()
+				defer mu.Unlock()
+				lines = append(lines, line)
+				if line == "xc: progress: Frames: 10240/24576   41%" { // the last before the gate
+					os.WriteFile(gate, nil, 0o600)
+				}
+			}
+			err := w.call(context.Background(), c)
+			e := asError(t, err)
+			if e.Stderr != strings.TrimSpace(real) {
+				t.Errorf("the error keeps stderr %q, want all of it %q", e.Stderr, real)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if want := strings.Split(strings.TrimSpace(real), "\n"); !reflect.DeepEqual(lines, want) {
+				t.Errorf("progress lines\n%q\nwant\n%q", lines, want)
+			}
+		})
 	}
 }

@@ -160,20 +160,12 @@ func (e *Env) cmdSave(args []string) int {
 		return 1
 	}
 
-	// Progress every 2048 frames, spread over the save time.
-	var steps []int64
-	for n := int64(2048); n < frames; n += 2048 {
-		steps = append(steps, n)
-	}
-	steps = append(steps, frames)
-	for _, n := range steps {
-		time.Sleep(saveTime / time.Duration(len(steps)))
-		pct := int64(0)
-		if frames > 0 {
-			pct = n * 100 / frames
-		}
-		fmt.Fprintf(e.Stderr, "xc: progress: Frames: %d/%d  %3d%%\n", n, frames, pct)
-	}
+	// A save that is not live: all frames in one pass, spread over the
+	// save time.
+	progress := &xcProgress{w: e.Stderr}
+	progress.single("Start of stream")
+	progress.single("Domain now suspended")
+	progress.pass("Frames", frames, saveTime)
 
 	s, err = e.begin()
 	if err != nil {
@@ -198,7 +190,8 @@ func (e *Env) cmdSave(args []string) int {
 		s.commit()
 		return e.fatal(err)
 	}
-	fmt.Fprintf(e.Stderr, "xc: progress: End of stream: 0/0    0%%\n")
+	progress.single("End of stream")
+	progress.single("Complete")
 	if checkpoint || leavePaused {
 		resume(s, d, leavePaused || wasPaused)
 	} else {
