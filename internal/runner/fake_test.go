@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -159,6 +160,7 @@ func (f *fakeHV) Shutdown(ctx context.Context, name string, acpi bool) error {
 	defer f.record("shutdown", name, time.Now())
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	name = f.resolve(name)
 	d, ok := f.doms[name]
 	if !ok {
 		return noSuch(name)
@@ -177,11 +179,25 @@ func (f *fakeHV) Destroy(ctx context.Context, name string) error {
 	defer f.record("destroy", name, time.Now())
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	name = f.resolve(name)
 	if _, ok := f.doms[name]; !ok {
 		return noSuch(name)
 	}
 	delete(f.doms, name)
 	return nil
+}
+
+// resolve reads an xl domain identifier as xl does: all digits is a
+// domid. Called with f.mu held.
+func (f *fakeHV) resolve(ident string) string {
+	if id, err := strconv.Atoi(ident); err == nil {
+		for name, d := range f.doms {
+			if d.id == id {
+				return name
+			}
+		}
+	}
+	return ident
 }
 
 func (f *fakeHV) ListLong(ctx context.Context) ([]xl.DomainConfig, error) {

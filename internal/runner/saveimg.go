@@ -303,6 +303,8 @@ func (r *Runner) inFlight(ctx context.Context, f flight, call func(ctx context.C
 	every := orDefault(r.ProgressEvery, DefaultProgressEvery)
 	tick := time.NewTicker(min(every, stall/4+time.Millisecond))
 	defer tick.Stop()
+	lateAt := time.NewTimer(f.timeout)
+	defer lateAt.Stop()
 	began := time.Now()
 	last, lastAt := f.progress(), began
 	late, stalled := false, false
@@ -314,6 +316,10 @@ func (r *Runner) inFlight(ctx context.Context, f flight, call func(ctx context.C
 				r.emit("wait", f.guest, f.domid, err, "%s ended after %s", f.what, round(time.Since(began)))
 			}
 			return err
+		case <-lateAt.C:
+			late = true
+			r.emit("wait", f.guest, f.domid, nil, "%s IS STILL RUNNING AFTER %s = %s: NOT INTERRUPTING IT (a cut-short %s loses the guest's state); waiting while it makes progress",
+				f.what, f.timeoutName, f.timeout, f.what)
 		case <-tick.C:
 		}
 		now := time.Now()
@@ -325,11 +331,6 @@ func (r *Runner) inFlight(ctx context.Context, f flight, call func(ctx context.C
 			}
 		}
 		elapsed := now.Sub(began)
-		if !late && elapsed >= f.timeout {
-			late = true
-			r.emit("wait", f.guest, f.domid, nil, "%s IS STILL RUNNING AFTER %s = %s: NOT INTERRUPTING IT (a cut-short %s loses the guest's state); waiting while it makes progress",
-				f.what, f.timeoutName, f.timeout, f.what)
-		}
 		if !late {
 			if now.Sub(lastSaid) >= every {
 				lastSaid = now

@@ -384,3 +384,21 @@ func TestSaveTimeoutNeverKillsTheSave(t *testing.T) {
 		})
 	}
 }
+
+// An undeclared domain named like a domid is stopped by its own domid,
+// never by its name, which xl would read as another domain's domid.
+func TestUndeclaredNumericNameStoppedByDomid(t *testing.T) {
+	hv := newFake()
+	r, _ := newRunner(t, "[guest.a]\n", hv)
+	hv.add("a", "-b----") // domid 1
+	hv.add("1", "-b----") // domid 2, named like a's domid
+	res := stop(t, r)
+	for _, c := range hv.callsOf("shutdown") {
+		if c.name == "1" {
+			t.Errorf("xl shutdown 1: that is a's domid, not the domain named 1")
+		}
+	}
+	if _, ok := hv.first("shutdown", "2"); !ok {
+		t.Errorf("the domain named 1 was not stopped by its domid 2:\n%s", res.Summary())
+	}
+}

@@ -404,6 +404,17 @@ func noOSLeft(st xl.State) bool {
 	return st.Shutdown && !st.Dying && (st.Reason == '-' || st.Reason == 'c' || st.Reason == 'w')
 }
 
+// xlIdent is how xl is told which domain: by name, unless xl would read
+// the name as something else (all digits: a domid, maybe another guest's;
+// a leading '-': an option). Only an undeclared domain can bear such a
+// name (the config refuses it); it is then named by its domid.
+func xlIdent(name string, domid int) string {
+	if domid > 0 && (name == "" || name[0] == '-' || strings.Trim(name, "0123456789") == "") {
+		return strconv.Itoa(domid)
+	}
+	return name
+}
+
 // suspended reports whether a listed domain is suspended: a save or
 // migration is under way, or one was cut short. Its memory is only in the
 // hypervisor and xl has no command to resume it: never destroy it.
@@ -578,10 +589,11 @@ func (r *Runner) askShutdown(ctx context.Context, out *Outcome, p config.StopPol
 	wait := orDefault(r.DestroyWait, DefaultDestroyWait)
 	r.extend(xl.ShutdownTimeout + grace + 2*wait + notifyMargin)
 	// The call is bounded by the xl client's own shutdown timeout.
-	err := r.launch(ctx, name, func(ctx context.Context) error { return r.HV.Shutdown(ctx, name, false) })
+	ident := xlIdent(name, out.DomID)
+	err := r.launch(ctx, name, func(ctx context.Context) error { return r.HV.Shutdown(ctx, ident, false) })
 	if err != nil && xl.IsNoPVControl(err) && p.ACPIFallback {
 		r.emit("shutdown", name, out.DomID, nil, "no PV control interface (an HVM guest without PV drivers): pressing its ACPI power button instead (xl shutdown -F)")
-		err = r.HV.Shutdown(ctx, name, true)
+		err = r.HV.Shutdown(ctx, ident, true)
 	}
 	deadline = time.Now().Add(grace)
 	if err != nil {
@@ -690,7 +702,8 @@ func (r *Runner) destroy(ctx context.Context, out *Outcome, finish func(Status, 
 	name := out.Guest
 	wait := orDefault(r.DestroyWait, DefaultDestroyWait)
 	dctx, cancel := context.WithTimeout(ctx, wait)
-	err := r.launch(dctx, name, func(ctx context.Context) error { return r.HV.Destroy(ctx, name) })
+	ident := xlIdent(name, out.DomID)
+	err := r.launch(dctx, name, func(ctx context.Context) error { return r.HV.Destroy(ctx, ident) })
 	cancel()
 	if err != nil && !xl.IsNoSuchDomain(err) {
 		// The monitor process xl create left destroys a powered-off guest
