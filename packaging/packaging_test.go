@@ -445,6 +445,9 @@ tcp = "h:2"
 		{"XENORDER_CONFIG=" + conf, []string{"start", "a"}, "alpha"},
 		{"", []string{"stop", "--"}, "--config --dry-run --wait-lock --save"},
 		{"", []string{"drain", "--config", conf, "alpha", ""}, "beta gamma"},
+		{"", []string{"-c", conf, "drains", ""}, ""}, // names only with --set
+		{"", []string{"-c", conf, "drains", "--set", "beta", ""}, "alpha gamma"},
+		{"", []string{"drains", "--"}, "--config --clear --set --dry-run --wait-lock"},
 		{"", []string{"status", "-"}, "-c --config -v --json --timings"},
 		{"", []string{"-c", filepath.Join(filepath.Dir(conf), "x.t")}, conf},
 		{"", []string{"-c", "/nonexistent.toml", "start", ""}, ""},

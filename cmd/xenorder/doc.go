@@ -43,6 +43,20 @@
 //	                   start of a guest whose dependency is drained refuses
 //	                   (exit 1) and names the command that lifts it.
 //	restart GUEST...   drain, then resume.
+//	drains [--clear | --set GUEST...]
+//	                   Print the drain record (state_dir/drains.json).
+//	                   --clear writes a fresh one, nothing drained; --set
+//	                   rebuilds it with exactly these guests drained (each a
+//	                   guest of the config, else exit 2). Both take the lock
+//	                   and write the record only: nothing stops or starts.
+//	                   Every write keeps the record it replaces as
+//	                   drains.json.prev. A damaged drains.json is replaced by
+//	                   that copy, loudly, and kept as drains.json.damaged-TIME;
+//	                   with no readable copy, start, resume, restart, drain
+//	                   and plan start change nothing and exit 2, naming the
+//	                   files and this command (under systemd: no READY=1, the
+//	                   unit's start fails; then systemctl start
+//	                   xenorder.service). stop and status still work.
 //	plan [start|stop] [GUEST...]
 //	                   Print what start (the default) or stop would do, tier
 //	                   by tier, given the current xl list. Changes nothing.

@@ -20,7 +20,7 @@ import (
 )
 
 func (e *env) store(cfg *config.Config) *state.Store {
-	return &state.Store{Dir: cfg.Defaults.StateDir}
+	return &state.Store{Dir: cfg.Defaults.StateDir, Warn: e.warn}
 }
 
 // drainTimes reads the drained guests and when they were drained.
@@ -43,7 +43,7 @@ func cmdStart(ctx context.Context, e *env, fs *flag.FlagSet, names []string) err
 	}
 	drained, err := drainTimes(e.store(cfg))
 	if err != nil {
-		return err
+		return e.drainsUnknown("start", err)
 	}
 	// Naming a drained guest starts it and lifts its drain once it is ready.
 	var lift []string
@@ -218,7 +218,7 @@ func (e *env) drain(ctx context.Context, cfg *config.Config, r *runner.Runner, f
 		slices.Sort(set)
 		// Recorded before anything stops: killed midway, the drain holds.
 		if err := e.store(cfg).AddDrains(set, "xenorder drain "+strings.Join(names, " "), time.Now()); err != nil {
-			return fmt.Errorf("drain: recording the drained guests: %w", err)
+			return fmt.Errorf("drain: nothing stopped: recording the drained guests: %w", err)
 		}
 		e.out.printf("drained (kept down through start, until xenorder resume): %s\n", strings.Join(set, ", "))
 		return nil
@@ -239,7 +239,7 @@ func cmdResume(ctx context.Context, e *env, fs *flag.FlagSet, names []string) er
 func (e *env) resume(ctx context.Context, cfg *config.Config, r *runner.Runner, fs *flag.FlagSet, names []string) error {
 	drained, err := drainTimes(e.store(cfg))
 	if err != nil {
-		return err
+		return e.drainsUnknown("resume", err)
 	}
 	for _, n := range names {
 		if cfg.Guests[n] == nil {

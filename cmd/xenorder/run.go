@@ -20,6 +20,7 @@ import (
 	"github.com/xenorder/xenorder/internal/notify"
 	"github.com/xenorder/xenorder/internal/procgroup"
 	"github.com/xenorder/xenorder/internal/runner"
+	"github.com/xenorder/xenorder/internal/state"
 	"github.com/xenorder/xenorder/internal/xdimport"
 	"github.com/xenorder/xenorder/internal/xenstore"
 	"github.com/xenorder/xenorder/internal/xl"
@@ -68,7 +69,8 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	var ce *config.Error
 	var ue *runner.UsageError
-	if errors.As(err, &ce) || errors.As(err, &ue) {
+	var de *state.DamagedError
+	if errors.As(err, &ce) || errors.As(err, &ue) || errors.As(err, &de) {
 		code = 2
 	}
 	if msg := err.Error(); msg != "" {
@@ -128,6 +130,7 @@ func commands() []command {
 		{name: "plot", short: "draw the last start and stop as an SVG timeline", run: cmdPlot},
 		{name: "plan", short: "print what start or stop would do", run: cmdPlan},
 		{name: "check", short: "validate the config", run: cmdCheck},
+		{name: "drains", short: "print the drain record; --clear or --set GUEST... rebuild it", flags: drainsFlags, run: cmdDrains},
 		{name: "status", short: "show every guest's state", flags: func(fs *flag.FlagSet) {
 			fs.Bool("json", false, "print JSON")
 			fs.Bool("timings", false, "show where the last start's time went")
@@ -197,7 +200,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		e.log.Debug("resources", "cpu", cpuUsed().Round(time.Millisecond))
 		return err
 	}
-	return usageErr("unknown command %q (commands: start, stop, drain, resume, restart, plan, check, status, graph, plot, import, help)", name)
+	return usageErr("unknown command %q (commands: start, stop, drain, resume, restart, drains, plan, check, status, graph, plot, import, help)", name)
 }
 
 func newFlagSet(c command, e *env) *flag.FlagSet {

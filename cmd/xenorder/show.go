@@ -11,19 +11,30 @@ import (
 
 	"github.com/xenorder/xenorder/internal/config"
 	"github.com/xenorder/xenorder/internal/runner"
+	"github.com/xenorder/xenorder/internal/state"
 	"github.com/xenorder/xenorder/internal/timeline"
 )
 
 // statusOptions gathers what xenorder remembers: drains and the last start.
 func (e *env) statusOptions(cfg *config.Config) (runner.StatusOptions, error) {
 	st := e.store(cfg)
+	opts := runner.StatusOptions{LastStart: map[string]runner.LastStart{}}
 	drained, err := drainTimes(st)
-	if err != nil {
+	var de *state.DamagedError
+	if errors.As(err, &de) {
+		// Shown as unknown: a guest kept down by its drain is then
+		// reported down.
+		opts.DrainsUnknown = err.Error()
+	} else if err != nil {
 		return runner.StatusOptions{}, err
 	}
-	opts := runner.StatusOptions{Drained: drained, LastStart: map[string]runner.LastStart{}}
+	opts.Drained = drained
 	var last runRecord
-	if ok, err := st.LoadRun("start", &last); err == nil && ok {
+	ok, err := st.LoadRun("start", &last)
+	if err != nil {
+		e.warn(err.Error() + " (status shows no uptime and no start time)")
+	}
+	if ok {
 		for _, sp := range last.Spans {
 			if id, ok := last.DomIDs[sp.Guest]; ok && !sp.Ended.IsZero() && sp.Outcome != "already done" {
 				opts.LastStart[sp.Guest] = runner.LastStart{DomID: id, Ready: sp.Ended, Took: sp.Ended.Sub(sp.Began)}

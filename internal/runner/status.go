@@ -46,12 +46,18 @@ type StatusReport struct {
 	Guests []GuestStatus `json:"guests"`
 	Others []GuestStatus `json:"others"` // running domains the config does not name
 	Now    time.Time     `json:"now"`
+	// DrainsUnknown, when set, says why the drain record could not be
+	// read: no guest is shown drained, whichever is.
+	DrainsUnknown string `json:"drains_unknown,omitempty"`
 }
 
 // StatusOptions add what xenorder remembers to what xl says.
 type StatusOptions struct {
-	Drained   map[string]time.Time
-	LastStart map[string]LastStart
+	Drained map[string]time.Time
+	// DrainsUnknown says why the drain record could not be read ("" when
+	// it was).
+	DrainsUnknown string
+	LastStart     map[string]LastStart
 }
 
 // LastStart is one guest's part of the last recorded start.
@@ -81,7 +87,7 @@ func (r *Runner) Status(ctx context.Context, opts StatusOptions) (*StatusReport,
 		return nil, fmt.Errorf("status: %w", err)
 	}
 	cfg := r.Config
-	rep := &StatusReport{Config: cfg.File, OK: true, Guests: []GuestStatus{}, Others: []GuestStatus{}, Now: time.Now()}
+	rep := &StatusReport{Config: cfg.File, OK: true, Guests: []GuestStatus{}, Others: []GuestStatus{}, Now: time.Now(), DrainsUnknown: opts.DrainsUnknown}
 	for _, n := range cfg.Names() {
 		g := cfg.Guests[n]
 		row := GuestStatus{Name: n, Declared: true, Kind: g.Kind(), State: "stopped", DomID: -1,
@@ -249,6 +255,8 @@ func (s *StatusReport) Text(colour bool) string {
 		}
 		if g.DrainedSince != nil {
 			tags = append(tags, "drained since "+g.DrainedSince.Local().Format("2006-01-02 15:04"))
+		} else if s.DrainsUnknown != "" && g.Kind != "external" && !up(state) {
+			tags = append(tags, "drained: unknown")
 		}
 		if len(tags) > 0 {
 			deps = strings.TrimSpace(deps + "  (" + strings.Join(tags, "; ") + ")")
@@ -260,6 +268,9 @@ func (s *StatusReport) Text(colour bool) string {
 	}
 	if len(notes) > 0 {
 		b.WriteString("\nnot ready:\n" + strings.Join(notes, "\n") + "\n")
+	}
+	if s.DrainsUnknown != "" {
+		b.WriteString("\nDRAINED: UNKNOWN: " + s.DrainsUnknown + "\n")
 	}
 	if len(s.Others) > 0 {
 		b.WriteString("\nnot in the config:\n")
