@@ -240,8 +240,10 @@ func (r *Runner) restore(ctx context.Context, g *config.Guest, path string) erro
 	st := r.saves()
 	r.emit("restore", g.Name, -1, nil, "restoring from %s (xl restore)", path)
 	r.status("restoring %s from %s", g.Name, path)
-	var lines lineCounter
-	err := r.inFlight(ctx, flight{guest: g.Name, domid: -1, what: "xl restore", timeout: g.StartTimeout, timeoutName: "start_timeout", progress: lines.count},
+	// Real xl restore prints no progress (libxc reports none while it
+	// restores): a restore past start_timeout stops the extensions after
+	// StallTimeout unless xl says something.
+	err := r.inFlight(ctx, flight{guest: g.Name, domid: -1, what: "xl restore", timeout: g.StartTimeout, timeoutName: "start_timeout", progress: r.xlLines("restore", path)},
 		func(ctx context.Context) error { return r.HV.Restore(ctx, path) })
 	ours := path == st.Image(g.Name)
 	if err == nil {

@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -39,6 +38,7 @@ type imageBook struct {
 	records  map[string]*saves.Record // nil until first read
 	busy     map[string]bool
 	reserved map[string]int64 // folder → bytes
+	lines    map[string]int64 // op and target → progress lines xl printed
 }
 
 func (r *Runner) saves() *saves.Store { return r.images.store }
@@ -48,6 +48,7 @@ func newImageBook(cfg *config.Config) *imageBook {
 		store:    &saves.Store{Dir: filepath.Join(cfg.Defaults.StateDir, "save")},
 		busy:     map[string]bool{},
 		reserved: map[string]int64{},
+		lines:    map[string]int64{},
 	}
 }
 
@@ -208,7 +209,7 @@ func (r *Runner) save(ctx context.Context, d xl.Domain, p config.StopPolicy) err
 	r.emit("save", d.Name, d.ID, nil, "saving to %s (%d MiB; save_timeout %s)", path, d.MemMiB, p.SaveTimeout)
 	r.status("saving %s to %s", d.Name, path)
 	err = r.inFlight(ctx, flight{guest: d.Name, domid: d.ID, what: "xl save", timeout: p.SaveTimeout, timeoutName: "save_timeout",
-		progress: fileSize(path)}, func(ctx context.Context) error { return r.HV.Save(ctx, d.Name, path) })
+		progress: sum(fileSize(path), r.xlLines("save", d.Name))}, func(ctx context.Context) error { return r.HV.Save(ctx, d.Name, path) })
 	if err == nil {
 		if fi, serr := os.Stat(path); serr != nil || fi.Size() == 0 {
 			err = fmt.Errorf("xl save succeeded but left no image at %s", path)
@@ -247,6 +248,9 @@ func (r *Runner) afterFailedFlight(ctx context.Context, d xl.Domain, err error) 
 	}
 	return err
 }
+
+// sum is a progress measure that grows when either grows.
+func sum(a, b func() int64) func() int64 { return func() int64 { return a() + b() } }
 
 // fileSize is a progress measure: the size of the file at path.
 func fileSize(path string) func() int64 {
@@ -353,8 +357,22 @@ func (r *Runner) inFlight(ctx context.Context, f flight, call func(ctx context.C
 	}
 }
 
-// lineCounter counts the progress lines an xl call printed.
-type lineCounter struct{ n atomic.Int64 }
+// XLProgress hears each line xl prints on stderr during a save, restore or
+// migrate (xl.Client.Progress): a line is progress. target is the domain,
+// or a restore's image.
+func (r *Runner) XLProgress(op, target, line string) {
+	b := r.images
+	b.mu.Lock()
+	b.lines[op+"\x00"+target]++
+	b.mu.Unlock()
+}
 
-func (c *lineCounter) add(string)   { c.n.Add(1) }
-func (c *lineCounter) count() int64 { return c.n.Load() }
+// xlLines is a progress measure: the lines xl printed for op on target.
+func (r *Runner) xlLines(op, target string) func() int64 {
+	return func() int64 {
+		b := r.images
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.lines[op+"\x00"+target]
+	}
+}

@@ -493,8 +493,7 @@ func (r *Runner) stopOne(ctx context.Context, name, method string, p config.Stop
 	case methodMigrate:
 		r.emit("migrate", name, d.ID, nil, "migrating to %s (xl migrate; save_timeout %s)", p.MigrateTo, p.SaveTimeout)
 		r.status("migrating %s to %s", name, p.MigrateTo)
-		var lines lineCounter
-		err := r.inFlight(ctx, flight{guest: name, domid: d.ID, what: "xl migrate", timeout: p.SaveTimeout, timeoutName: "save_timeout", progress: lines.count},
+		err := r.inFlight(ctx, flight{guest: name, domid: d.ID, what: "xl migrate", timeout: p.SaveTimeout, timeoutName: "save_timeout", progress: r.xlLines("migrate", name)},
 			func(ctx context.Context) error { return r.HV.Migrate(ctx, name, p.MigrateTo) })
 		if err != nil {
 			if err = r.afterFailedFlight(ctx, d, err); errors.Is(err, errSuspended) {

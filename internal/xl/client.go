@@ -1,7 +1,6 @@
 package xl
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -243,7 +242,7 @@ func (c *Client) run(ctx context.Context, cl call, args ...string) (stdout, stde
 			}
 		}
 		if st, perr := newLineStream(progress); perr == nil {
-			errStream, cmd.Stderr = st, st.w
+			errStream, cmd.Stderr = st, st.f
 		}
 	}
 	if errStream == nil {
@@ -276,9 +275,6 @@ func (c *Client) run(ctx context.Context, cl call, args ...string) (stdout, stde
 		runErr = cmd.Start()
 	}
 	Started(ctx)
-	if errStream != nil {
-		errStream.w.Close() // xl holds its own copy
-	}
 	if cmd.Process != nil {
 		awaitExit(cmd.Process)
 		runErr = cmd.Wait()
@@ -288,7 +284,7 @@ func (c *Client) run(ctx context.Context, cl call, args ...string) (stdout, stde
 	took := time.Since(start)
 	stdout = outCap.bytes()
 	if errStream != nil {
-		stderr = errStream.bytes(waitDelay)
+		stderr = errStream.bytes()
 	} else {
 		stderr = errCap.bytes()
 	}
@@ -326,47 +322,92 @@ func (c *Client) run(ctx context.Context, cl call, args ...string) (stdout, stde
 	return stdout, stderr, err
 }
 
-// lineStream is a pipe that xl writes its stderr to, read as xl writes
-// it: each line is passed on at once, and all of it kept.
+// lineStream is a file that xl writes its stderr to, read as xl writes
+// it: each new line is passed on within tailEvery, and all of it kept. A
+// file, never a pipe: were xenorder killed, xl's next line into a pipe
+// nobody reads would kill xl with SIGPIPE, in the middle of a save.
 type lineStream struct {
-	r, w *os.File
-	buf  bytes.Buffer
+	f    *os.File
+	each func(line string)
+	off  int64  // read so far
+	part []byte // a line not yet ended
+	stop chan struct{}
 	done chan struct{}
 }
 
+// tailEvery is how often a lineStream looks for new lines.
+const tailEvery = 100 * time.Millisecond
+
 func newLineStream(each func(line string)) (*lineStream, error) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		return nil, err
+	f := newCapture("xl-stderr").f
+	if f == nil {
+		tmp, err := os.CreateTemp("", "xl-stderr-*")
+		if err != nil {
+			return nil, err
+		}
+		os.Remove(tmp.Name())
+		f = tmp
 	}
-	s := &lineStream{r: r, w: w, done: make(chan struct{})}
-	go s.read(each)
+	s := &lineStream{f: f, each: each, stop: make(chan struct{}), done: make(chan struct{})}
+	go s.tail()
 	return s, nil
 }
 
-func (s *lineStream) read(each func(line string)) {
+func (s *lineStream) tail() {
 	defer close(s.done)
-	br := bufio.NewReader(s.r)
+	t := time.NewTicker(tailEvery)
+	defer t.Stop()
 	for {
-		line, err := br.ReadString('\n')
-		s.buf.WriteString(line)
-		if l := strings.TrimRight(line, "\r\n"); strings.TrimSpace(l) != "" {
-			each(l)
-		}
-		if err != nil {
+		select {
+		case <-s.stop:
+			s.read()
+			if len(s.part) > 0 {
+				s.line(string(s.part))
+			}
 			return
+		case <-t.C:
+			s.read()
 		}
 	}
 }
 
-// bytes returns all that was written, once the writers have closed the
-// pipe, or after drain at most (something xl started may hold it open).
-// Call it once, after xl has exited and the write end here is closed.
-func (s *lineStream) bytes(drain time.Duration) []byte {
-	s.r.SetReadDeadline(time.Now().Add(drain))
+// read passes on the lines written since the last read.
+func (s *lineStream) read() {
+	buf := make([]byte, 32<<10)
+	for {
+		n, _ := s.f.ReadAt(buf, s.off)
+		if n == 0 {
+			return
+		}
+		s.off += int64(n)
+		chunk := append(s.part, buf[:n]...)
+		for {
+			i := bytes.IndexByte(chunk, '\n')
+			if i < 0 {
+				break
+			}
+			s.line(string(chunk[:i]))
+			chunk = chunk[i+1:]
+		}
+		s.part = append([]byte(nil), chunk...)
+	}
+}
+
+func (s *lineStream) line(l string) {
+	if l = strings.TrimRight(l, "\r"); strings.TrimSpace(l) != "" {
+		s.each(l)
+	}
+}
+
+// bytes passes on the last lines and returns all that was written. Call
+// it once, after xl has exited.
+func (s *lineStream) bytes() []byte {
+	close(s.stop)
 	<-s.done
-	s.r.Close()
-	return s.buf.Bytes()
+	defer s.f.Close()
+	b := make([]byte, s.off)
+	n, _ := s.f.ReadAt(b, 0)
+	return b[:n]
 }
 
 // PCITimeout bounds the pci-assignable commands.
