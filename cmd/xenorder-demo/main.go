@@ -62,6 +62,11 @@ func demo(ctx context.Context, keep bool) error {
 	if err := os.CopyFS(host, os.DirFS(filepath.Join(root, "testdata", "seed"))); err != nil {
 		return err
 	}
+	// As an admin's files, whatever the umask: xenorder refuses a config
+	// that others can change.
+	if err := xlsim.SafeModes(host); err != nil {
+		return err
+	}
 	sim := filepath.Join(tmp, "sim")
 	if err := os.MkdirAll(sim, 0o755); err != nil {
 		return err

@@ -60,8 +60,10 @@
 //	plan [start|stop] [GUEST...]
 //	                   Print what start (the default) or stop would do, tier
 //	                   by tier, given the current xl list. Changes nothing.
-//	check              Validate the config and every guest's xl config path;
-//	                   list every problem found.
+//	check              Validate the config and every guest's xl config path,
+//	                   and judge the permissions of the files that decide
+//	                   what xenorder runs as root (below); list every
+//	                   problem found.
 //	status [--json] [--timings]
 //	                   One row per guest and external node: state, ready
 //	                   (its probes, tried once now), drained, domid, uptime
@@ -99,6 +101,19 @@
 //	   migration that did not finish; the summary names each and what to do.
 //	   The unit's SuccessExitStatus=1 does not cover it: systemd shows the
 //	   stop as failed.
+//
+// File permissions: xenorder runs as root what its files say, so it trusts
+// the config, xl, xenstore_read, xenstore_watch, every exec probe's program,
+// each guest's xl config and what that makes xl run (bootloader,
+// device_model_override, each vif's and disk's script, relative ones from
+// /etc/xen/scripts) only when each, every folder above it and, for a
+// program found on PATH, every PATH folder searched before it are owned by
+// root or the user running xenorder (its real uid) and writable neither by
+// group nor by others (a sticky folder root owns, like /tmp, is fine;
+// symbolic links are followed and judged too). Otherwise every command but
+// check, import, plot and help runs nothing and exits 2, naming each path
+// and the command that fixes it (chmod go-w PATH, chown root PATH); check
+// lists them among its problems.
 //
 // Signals: SIGINT (Ctrl-C) during start launches nothing new and leaves
 // started guests as they are; SIGTERM during start (systemd, host going down)

@@ -74,6 +74,10 @@ func newHost(t *testing.T) *host {
 	if err := os.WriteFile(filepath.Join(fake, "modprobe"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// As an admin's files: xenorder refuses what others can change.
+	if err := xlsim.SafeModes(root); err != nil {
+		t.Fatal(err)
+	}
 	// Quicker polling than an admin needs; the sample's own times stay.
 	h.edit("xenorder.toml", `poll_interval = "250ms"`, `poll_interval = "50ms"`)
 	return h

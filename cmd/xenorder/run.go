@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -257,6 +258,17 @@ func flagBool(fs *flag.FlagSet, name string) bool {
 func (e *env) load() (*config.Config, *runner.Runner, error) {
 	cfg, err := config.Load(e.configPath)
 	if err != nil {
+		// The config's own file is judged even when it does not load.
+		abs, aerr := filepath.Abs(e.configPath)
+		if aerr == nil {
+			if terr := checkTrust(abs, nil, true); terr != nil {
+				return nil, nil, errors.Join(err, terr)
+			}
+		}
+		return nil, nil, err
+	}
+	// Before anything runs: whoever can change these runs code as root.
+	if err := checkTrust(cfg.File, cfg, true); err != nil {
 		return nil, nil, err
 	}
 	client := &xl.Client{Path: cfg.Defaults.XL}
@@ -394,6 +406,20 @@ func cmdCheck(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 		return usageErr("check takes no arguments")
 	}
 	cfg, err := config.Check(e.configPath)
+	var ce *config.Error
+	if err != nil && !errors.As(err, &ce) {
+		return err
+	}
+	// Every problem at once: the config's, and every file others can change.
+	path := e.configPath
+	if cfg != nil {
+		path = cfg.File
+	} else if abs, aerr := filepath.Abs(path); aerr == nil {
+		path = abs
+	}
+	if terr := checkTrust(path, cfg, false); terr != nil {
+		return errors.Join(err, terr)
+	}
 	if err != nil {
 		return err
 	}

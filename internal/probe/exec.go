@@ -50,6 +50,10 @@ func (p *execProbe) String() string {
 
 func (p *execProbe) Kind() string { return KindExec }
 
+// Program is the program the probe runs, as written (looked up on PATH
+// when it holds no slash).
+func (p *execProbe) Program() string { return p.argv[0] }
+
 // run runs argv with stdin from /dev/null. When ctx ends the process gets
 // SIGINT; after waitDelay it is killed and its pipes are closed.
 func run(ctx context.Context, argv []string, stdout, stderr io.Writer, waitDelay time.Duration) error {

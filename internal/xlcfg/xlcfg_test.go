@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -235,4 +236,32 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestPrograms(t *testing.T) {
+	src := `name = "web"
+bootloader = "pygrub"
+vif = [ 'mac=00:16:3e:00:00:01,bridge=xenbr0', 'bridge=xenbr1, script = vif-openvswitch', 'script=/opt/net/vif-mine' ]
+disk = [ 'format=raw, vdev=xvda, access=rw, script=block-drbd, target=/dev/drbd0', 'phy:/dev/vg/web,xvdb,w' ]
+device_model_override = "/usr/local/bin/qemu-mine"
+`
+	c, err := Parse("web.cfg", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.Programs()
+	want := []Program{
+		{Key: "bootloader", Name: "pygrub", Line: 2},
+		{Key: "vif script", Name: "vif-openvswitch", Line: 3},
+		{Key: "vif script", Name: "/opt/net/vif-mine", Line: 3},
+		{Key: "disk script", Name: "block-drbd", Line: 4},
+		{Key: "device_model_override", Name: "/usr/local/bin/qemu-mine", Line: 5},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Programs() =\n%v\nwant\n%v", got, want)
+	}
+	none, _ := Parse("plain.cfg", []byte("name = \"x\"\nvif = [ 'bridge=xenbr0' ]\n"))
+	if p := none.Programs(); len(p) != 0 {
+		t.Errorf("a config naming no program: Programs() = %v", p)
+	}
 }

@@ -2,6 +2,7 @@ package xlsim
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,7 +38,33 @@ func Build(binDir string) error {
 			return err
 		}
 	}
-	return nil
+	// xenorder refuses an xl that others can change, and a folder on
+	// PATH they can write in: go build's 0777 minus a umask of 002 is not
+	// enough.
+	return SafeModes(binDir)
+}
+
+// SafeModes takes the group's and others' write permission from dir and
+// everything under it (symbolic links aside), whatever the umask was when
+// they were made: xenorder refuses a config, an xl config or a program
+// that someone other than root (or its user) can change.
+func SafeModes(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if m := fi.Mode(); m.Perm()&0o022 != 0 {
+			return os.Chmod(p, m&^0o022)
+		}
+		return nil
+	})
 }
 
 // SetFaults writes the fault file of the simulator state in dir, one
