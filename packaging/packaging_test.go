@@ -443,7 +443,8 @@ tcp = "h:2"
 		{"", []string{"--config", "=", conf, "stop", "beta", ""}, "alpha gamma"},
 		{"", []string{"plan", "-c", conf, ""}, "start stop alpha beta gamma ext"},
 		{"XENORDER_CONFIG=" + conf, []string{"start", "a"}, "alpha"},
-		{"", []string{"stop", "--"}, "--config --dry-run --wait-lock --save"},
+		{"", []string{"stop", "--"}, "--config --dry-run --wait-lock --save --interrupt-holder"},
+		{"", []string{"drain", "--"}, "--config --dry-run --wait-lock --save"},
 		{"", []string{"drain", "--config", conf, "alpha", ""}, "beta gamma"},
 		{"", []string{"-c", conf, "drains", ""}, ""}, // names only with --set
 		{"", []string{"-c", conf, "drains", "--set", "beta", ""}, "alpha gamma"},

@@ -29,7 +29,17 @@
 //
 //	--dry-run          print the plan; change nothing
 //	--wait-lock D      wait up to D (e.g. 5m) for another xenorder to finish;
-//	                   without it, a second xenorder fails at once (exit 3)
+//	                   without it, a second xenorder fails at once (exit 3).
+//	                   Under systemd the wait extends the unit's timeout
+//	                   every 2 s (EXTEND_TIMEOUT_USEC=) and STATUS= names
+//	                   the holder's pid and command.
+//	--interrupt-holder (stop) when another xenorder holds the lock, send it
+//	                   SIGTERM, then wait for it to let go, as long as it
+//	                   runs (--wait-lock or not), and stop. The holder's pid
+//	                   is read from the kernel's lock table (/proc/locks),
+//	                   never from the lock file's text. The unit's ExecStop
+//	                   uses it: at host shutdown an admin's drain or start
+//	                   must not keep the guests from being stopped.
 //	drain GUEST...     Stop the named guests and, first, every running guest
 //	                   that depends on them, in reverse order, and record
 //	                   them all as drained in state_dir: a plain start (the
@@ -95,7 +105,8 @@
 //	   not running.
 //	2  usage or config error, unsafe file permissions or damaged state;
 //	   nothing was changed
-//	3  another xenorder holds the lock (its pid and command are named)
+//	3  another xenorder holds the lock (its pid and command are named), or
+//	   the command was interrupted while waiting for it; nothing was done
 //	4  a stop left guests on the host: still running (skipped because a
 //	   dependent still runs, interrupted, failed) or suspended by a save or
 //	   migration that did not finish; the summary names each and what to do.
@@ -130,4 +141,16 @@
 // SIGINT only when xenorder gives up on them. A reader of its output that
 // went away with the terminal (xenorder stop | tee log) does not stop it
 // either. xl runs under umask 077: a save image is 0600 from its first byte.
+//
+// How long a signalled xenorder (say, the holder of the lock that stop
+// --interrupt-holder sent SIGTERM) still runs: until what it has in flight
+// ends. In a start: an xl create, at most the guest's start_timeout from
+// when its start began; other xl calls at most 30 s; waits for probes and
+// probe attempts end at once. In a stop: each guest being stopped finishes
+// its shutdown: at most twice its stop_timeout (a guest that comes back
+// instead of going is asked once more) plus xl's own time limits (xl
+// shutdown 90 s, xl destroy 60 s, a domain's vanishing 60 s; 10 minutes at
+// the very most). An xl save, restore or migrate in flight is never cut
+// short and has no bound: stop --interrupt-holder keeps waiting, and
+// extending the unit's timeout, as long as the holder runs.
 package main

@@ -119,7 +119,10 @@ type command struct {
 func commands() []command {
 	return []command{
 		{name: "start", short: "start guests in dependency order", flags: changeFlags, run: cmdStart},
-		{name: "stop", short: "stop guests in reverse dependency order", flags: stopFlags, run: cmdStop},
+		{name: "stop", short: "stop guests in reverse dependency order", flags: func(fs *flag.FlagSet) {
+			stopFlags(fs)
+			fs.Bool("interrupt-holder", false, "when another xenorder holds the lock, send it SIGTERM (it launches nothing new and exits once what it has in flight ends), wait for it to let go, then stop (the unit's ExecStop, at host shutdown)")
+		}, run: cmdStop},
 		{name: "drain", short: "stop guests and everything that depends on them, and keep them down", flags: stopFlags, run: cmdDrain},
 		{name: "resume", short: "start drained guests again", flags: changeFlags, run: cmdResume},
 		{name: "restart", short: "drain, then resume", flags: stopFlags, run: cmdRestart},
@@ -330,17 +333,88 @@ func sigTerm(ctx context.Context) bool {
 	return errors.As(context.Cause(ctx), &se) && se.sig == syscall.SIGTERM
 }
 
+// While a command waits for the lock, it tells systemd every lockTick:
+// EXTEND_TIMEOUT_USEC= for lockExtend more (the unit's stop would otherwise
+// be cut at TimeoutStopSec with every guest still running), and STATUS=
+// naming the holder.
+const (
+	lockTick   = 2 * time.Second
+	lockExtend = time.Minute
+)
+
 // lock takes the host's lock for a state-changing command, waiting up to
-// --wait-lock.
+// --wait-lock. With --interrupt-holder (stop) it sends SIGTERM to the
+// holder the kernel's lock table names (never the pid the lock file's text
+// says), and then waits as long as that holder lives, --wait-lock or not:
+// what it still has in flight (an xl save, restore or migrate) must not be
+// cut short.
 func (e *env) lock(ctx context.Context, cfg *config.Config, fs *flag.FlagSet) (*lock.Lock, error) {
 	var wait time.Duration
 	if f := fs.Lookup("wait-lock"); f != nil {
 		wait = f.Value.(flag.Getter).Get().(time.Duration)
 	}
-	l, err := lock.Acquire(ctx, cfg.Defaults.LockFile, wait, "xenorder "+strings.Join(e.argv, " "))
+	interrupt := flagBool(fs, "interrupt-holder")
+	path := cfg.Defaults.LockFile
+	asked := map[int]*lock.Process{} // holders sent SIGTERM (nil: it failed)
+	defer func() {
+		for _, p := range asked {
+			p.Release()
+		}
+	}()
+	seen := map[int]bool{}
+	lastStatus := ""
+	waited := false
+	waiting := func(h *lock.HeldError) bool {
+		waited = true
+		e.notify.Extend(lockExtend)
+		now := time.Now().Format("15:04:05")
+		pid := h.PID
+		if !seen[pid] {
+			seen[pid] = true
+			e.out.printf("%s %s holds the lock %s: waiting for it to let go (--wait-lock %s)\n", now, h.Who(), path, wait)
+		}
+		status := fmt.Sprintf("%s: waiting for the lock held by %s", fs.Name(), h.Who())
+		if _, done := asked[pid]; interrupt && pid > 0 && !done {
+			p, err := h.Interrupt(syscall.SIGTERM)
+			asked[pid] = p
+			if err != nil {
+				e.out.printf("%s --interrupt-holder: could not send SIGTERM to %s: %v; waiting for it\n", now, h.Who(), err)
+			} else {
+				e.out.printf("%s --interrupt-holder: sent SIGTERM to %s: it launches nothing new and exits once what it has in flight ends (an xl save, restore or migrate is never cut short); waiting for it as long as it runs\n", now, h.Who())
+			}
+		}
+		if p := asked[pid]; p != nil {
+			status = fmt.Sprintf("%s: asked %s to finish (SIGTERM); waiting for the lock", fs.Name(), h.Who())
+		}
+		if status != lastStatus {
+			e.notify.Status(status)
+			lastStatus = status
+		}
+		for _, p := range asked {
+			if p.Alive() {
+				return true
+			}
+		}
+		return false
+	}
+	opts := lock.Options{Command: "xenorder " + strings.Join(e.argv, " "), Wait: wait, Every: lockTick}
+	if wait > 0 || interrupt {
+		opts.Waiting = waiting
+	}
+	began := time.Now()
+	l, err := lock.AcquireWith(ctx, path, opts)
 	var held *lock.HeldError
 	if errors.As(err, &held) {
 		return nil, &exitErr{code: 3, err: err}
+	}
+	if err != nil && ctx.Err() != nil {
+		// Not 1: a unit's stop that exits 1 counts as done.
+		return nil, &exitErr{code: 3, err: fmt.Errorf("waiting for the lock %s: %v: nothing was done", path, context.Cause(ctx))}
+	}
+	if err == nil && waited {
+		// What follows the wait (the plan's xl calls) needs time too.
+		e.notify.Extend(lockExtend)
+		e.out.printf("%s took the lock after waiting %s\n", time.Now().Format("15:04:05"), time.Since(began).Round(100*time.Millisecond))
 	}
 	return l, err
 }

@@ -456,7 +456,7 @@ func (sd *sdRun) poweroff() *phase {
 	// as a success (SuccessExitStatus=1 covers ExecStop too): -1, unknown.
 	// checkPoweroff checks the unit's result and xenorder's summary.
 	code := -1
-	res := &Result{Cmd: "xenorder stop --wait-lock 10m (xenorder.service, at poweroff)", Stdout: text, Code: code,
+	res := &Result{Cmd: "xenorder stop --wait-lock 10m --interrupt-holder (xenorder.service, at poweroff)", Stdout: text, Code: code,
 		Duration: time.Duration((stopped.Mono - stopping.Mono) * float64(time.Second))}
 	log, _ := os.ReadFile(filepath.Join(sd.readBack, "var/log/lab/xl-calls.log"))
 	lists, _ := os.ReadFile(filepath.Join(sd.readBack, "var/log/lab/xl-lists.log"))

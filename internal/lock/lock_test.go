@@ -3,7 +3,6 @@ package lock
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -56,25 +55,4 @@ func TestWaitLock(t *testing.T) {
 		t.Errorf("err %v after %s", err, time.Since(began))
 	}
 	l2.Release()
-}
-
-// TestLockIsPerHostNotPerProcess: another process's flock counts too.
-func TestLockAcrossProcesses(t *testing.T) {
-	flock, err := exec.LookPath("flock")
-	if err != nil {
-		t.Skip("no flock(1) here")
-	}
-	path := filepath.Join(t.TempDir(), "xenorder.lock")
-	os.WriteFile(path, []byte("4242 xenorder drain fileserver\n"), 0o644)
-	cmd := exec.Command(flock, path, "sleep", "3")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	time.Sleep(300 * time.Millisecond)
-	_, err = Acquire(t.Context(), path, 0, "xenorder start")
-	var held *HeldError
-	if !errors.As(err, &held) || held.PID != 4242 || held.Command != "xenorder drain fileserver" {
-		t.Errorf("err %v", err)
-	}
 }
