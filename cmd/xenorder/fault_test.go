@@ -20,7 +20,7 @@ import (
 )
 
 // invariant names, the matrix's columns.
-var invariants = []string{"no early destroy", "no stop under a dependent", "no image lost", "clear message", "exit code"}
+var invariants = []string{"no early destroy", "no stop under a dependent", "no image lost or stale", "clear message", "exit code"}
 
 type fault struct {
 	name  string
@@ -30,6 +30,9 @@ type fault struct {
 	act  func(t *testing.T, h *host) result
 	code int
 	msgs []string // each must appear in stdout+stderr
+	// once: run without the simulated xenstored only (the death watch
+	// does not matter to it); else the row runs both ways.
+	once bool
 }
 
 func TestFaultSuite(t *testing.T) {
@@ -100,23 +103,44 @@ func TestFaultSuite(t *testing.T) {
 				return second
 			}, code: 3,
 			msgs: []string{"(xenorder start) holds the lock ", "pass --wait-lock DURATION to wait"}},
-		{name: "SIGTERM in the middle of start", setup: func(h *host) {},
+		{name: "SIGTERM in the middle of start, then the unit's ExecStopPost", setup: func(h *host) {},
 			act: func(t *testing.T, h *host) result {
 				bg := h.background("start")
 				waitFor(t, h, func(c xlsim.Call) bool {
 					return len(c.Args) > 1 && c.Args[0] == "create" && strings.HasSuffix(c.Args[1], "fileserver.cfg")
 				})
-				bg.signal(syscall.SIGTERM)
+				before := running(h)
+				bg.signal(syscall.SIGTERM) // timeout(1), cron, kill: what Ctrl-C means
 				r := bg.wait()
-				if up := running(h); len(up) != 0 {
-					t.Errorf("still running after SIGTERM during start: %v", up)
+				if n := len(h.callsOf("shutdown")) + len(h.callsOf("destroy")) + len(h.callsOf("save")); n != 0 {
+					t.Errorf("SIGTERM to a start stopped %d guests", n)
+				}
+				if up := running(h); len(up) < len(before) {
+					t.Errorf("running before the SIGTERM %v, after %v", before, up)
 				}
 				if _, ok := h.callsOf("create")["web"]; ok {
 					t.Error("web created after the SIGTERM")
 				}
-				return r
+				// The unit's start failed on its own: ExecStopPost changes nothing.
+				h.extraEnv = []string{"SERVICE_RESULT=exit-code", "EXIT_CODE=exited", "EXIT_STATUS=2"}
+				post := h.xenorder("stop", "--wait-lock", "1m", "--exec-stop-post")
+				mustExit(t, post, 0)
+				if n := len(h.callsOf("shutdown")); n != 0 || !strings.Contains(post.stdout, "SERVICE_RESULT=exit-code") {
+					t.Errorf("ExecStopPost after a start that failed on its own stopped %d guests:\n%s", n, post)
+				}
+				// systemd cut the start short (poweroff): it skips ExecStop,
+				// runs ExecStopPost, and that stops every guest in order.
+				h.extraEnv = []string{"SERVICE_RESULT=success", "EXIT_CODE=exited", "EXIT_STATUS=1"}
+				post = h.xenorder("stop", "--wait-lock", "1m", "--exec-stop-post")
+				mustExit(t, post, 0)
+				if up := running(h); len(up) != 0 {
+					t.Errorf("still running after ExecStopPost: %v", up)
+				}
+				h.extraEnv = nil
+				mustExit(t, h.xenorder("stop", "--exec-stop-post"), 2) // not under systemd
+				return result{stdout: r.stdout + post.stdout, stderr: r.stderr + post.stderr, code: r.code}
 			}, code: 1,
-			msgs: []string{"SIGTERM while starting: the host is going down and nothing else will stop the guests: stopping every running guest", "stop: "}},
+			msgs: []string{"NOT RUN web: interrupted", "stop: "}},
 		{name: "SIGINT in the middle of start", setup: func(h *host) {},
 			act: func(t *testing.T, h *host) result {
 				bg := h.background("start")
@@ -154,9 +178,10 @@ func TestFaultSuite(t *testing.T) {
 				t.Errorf("running after the interrupted stop: %v, want Domain-N and opnsense", up)
 			}
 			return r
-		}, code: 1,
+		}, code: 4,
 			msgs: []string{"fileserver: saved to ", "NOT RUN opnsense: interrupted; still running", "NOT RUN Domain-N: interrupted; still running"}},
 	}
+	faults = append(faults, saveFaults()...)
 
 	// Each fault twice: deaths seen through the xenstore-watch program
 	// and xl list (no xenstored socket), and through the simulated
@@ -164,13 +189,19 @@ func TestFaultSuite(t *testing.T) {
 	const viaSocket = ", xenstored socket" // no parentheses: t.TempDir takes the name, and scripts run from there
 	var rows []string
 	for _, f := range faults {
-		rows = append(rows, f.name, f.name+viaSocket)
+		rows = append(rows, f.name)
+		if !f.once {
+			rows = append(rows, f.name+viaSocket)
+		}
 	}
 	var mu sync.Mutex
 	matrix := map[string]map[string]string{}
 	t.Run("faults", func(t *testing.T) {
 		for _, f := range faults {
 			for _, socket := range []bool{false, true} {
+				if socket && f.once {
+					continue
+				}
 				name := f.name
 				if socket {
 					name += viaSocket
@@ -218,20 +249,25 @@ func startThenStop(t *testing.T, h *host) result {
 	return result{stdout: a.stdout + b.stdout, stderr: a.stderr + b.stderr, code: code}
 }
 
-// judge checks every invariant and returns the matrix row.
+// judge checks every invariant and returns the matrix row: "ok" where the
+// scenario exercised the invariant and it held, "BROKEN" where it did not,
+// "n/a" where the scenario never came near it.
 func judge(t *testing.T, h *host, f fault, r result) map[string]string {
 	t.Helper()
 	row := map[string]string{}
-	mark := func(inv string, problems []string) {
-		if len(problems) == 0 {
+	mark := func(inv string, exercised bool, problems []string) {
+		switch {
+		case len(problems) > 0:
+			row[inv] = "BROKEN"
+			for _, p := range problems {
+				t.Errorf("%s: %s", inv, p)
+			}
+			t.Logf("output:\n%s", r)
+		case exercised:
 			row[inv] = "ok"
-			return
+		default:
+			row[inv] = "n/a"
 		}
-		row[inv] = "BROKEN"
-		for _, p := range problems {
-			t.Errorf("%s: %s", inv, p)
-		}
-		t.Logf("output:\n%s", r)
 	}
 	cfg := h.config()
 	calls := h.calls()
@@ -239,66 +275,113 @@ func judge(t *testing.T, h *host, f fault, r result) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mark("no early destroy", earlyDestroys(cfg, calls, events))
-	mark("no stop under a dependent", stopsUnderDependents(cfg, calls, events))
-	mark("no image lost", lostImages(h, calls))
+	ex, bad := earlyDestroys(cfg, calls, events, r)
+	mark("no early destroy", ex, bad)
+	ex, bad = stopsUnderDependents(cfg, calls, events)
+	mark("no stop under a dependent", ex, bad)
+	ex, bad = lostImages(calls, events)
+	mark("no image lost or stale", ex, bad)
 	var missing []string
 	for _, m := range f.msgs {
 		if !strings.Contains(r.stdout+r.stderr, m) {
 			missing = append(missing, fmt.Sprintf("no %q in\n%s", m, r))
 		}
 	}
-	mark("clear message", missing)
+	mark("clear message", len(f.msgs) > 0, missing)
+	var wrong []string
 	if r.code != f.code {
-		mark("exit code", []string{fmt.Sprintf("exit %d, want %d", r.code, f.code)})
-	} else {
-		mark("exit code", nil)
+		wrong = append(wrong, fmt.Sprintf("exit %d, want %d", r.code, f.code))
 	}
+	mark("exit code", true, wrong)
 	return row
 }
 
-// earlyDestroys: every xl destroy of a declared guest came at least its
-// stop_timeout after its shutdown request returned, unless the guest had
-// no OS left (shut down or crashed) or its stop_action is destroy.
-func earlyDestroys(cfg *config.Config, calls []xlsim.Call, events []xlsim.Event) []string {
+// xlCalls returns the xl calls of one subcommand.
+func xlCalls(calls []xlsim.Call, sub string) []xlsim.Call {
+	var out []xlsim.Call
+	for _, c := range calls {
+		if c.Prog == "xl" && len(c.Args) >= 2 && c.Args[0] == sub {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// destroyedDomid is the domid an xl destroy of name took: the first
+// "destroyed" event of that name at or after the call began.
+func destroyedDomid(events []xlsim.Event, name string, c xlsim.Call) (int, bool) {
+	for _, e := range events {
+		if e.Domain == name && e.Ev == "destroyed" && !e.T.Before(c.Begin) {
+			return e.Domid, true
+		}
+	}
+	return 0, false
+}
+
+// earlyDestroys: every xl destroy of any domain, declared or not, came at
+// least its stop_timeout (the default's for an undeclared one) after a
+// shutdown request of that name that ended, unless that very domid had no
+// OS left (shut down or crashed) or its stop_action is destroy. A domid
+// that was never asked itself (a guest that came back under a new domid
+// after its second request) may go only with the summary saying why. A
+// domain whose xl save was cut short (suspended, its memory only in the
+// hypervisor) is never destroyed.
+func earlyDestroys(cfg *config.Config, calls []xlsim.Call, events []xlsim.Event, r result) (bool, []string) {
 	var bad []string
-	for i, c := range calls {
-		if c.Prog != "xl" || len(c.Args) < 2 || c.Args[0] != "destroy" {
-			continue
+	destroys := xlCalls(calls, "destroy")
+	for _, c := range destroys {
+		name := c.Args[len(c.Args)-1]
+		grace := cfg.Defaults.StopTimeout
+		if g := cfg.Guests[name]; g != nil && !g.External {
+			if g.Stop.Action == config.StopDestroy {
+				continue
+			}
+			grace = g.StopTimeout
 		}
-		g := cfg.Guests[c.Args[1]]
-		if g == nil || g.Stop.Action == config.StopDestroy {
-			continue
-		}
-		noOS := false
+		domid, known := destroyedDomid(events, name, c)
+		noOS, created := false, time.Time{}
 		for _, e := range events {
-			if e.Domain == g.Name && (e.Ev == "shutdown" || e.Ev == "crashed") && !e.T.After(c.Begin) {
+			if e.Domain != name || e.T.After(c.Begin) || (known && e.Domid != domid) {
+				continue
+			}
+			switch e.Ev {
+			case "shutdown", "crashed":
 				noOS = true
+			case "created", "restored", "rebooted":
+				created = e.T
+			}
+		}
+		for _, s := range xlCalls(calls, "save") {
+			if s.Args[1] == name && !s.Ended && s.Begin.Before(c.Begin) {
+				bad = append(bad, fmt.Sprintf("%s destroyed while its xl save never ended: its memory is lost", name))
 			}
 		}
 		var req *xlsim.Call
-		for j := i - 1; j >= 0; j-- {
-			p := calls[j]
-			if p.Prog == "xl" && len(p.Args) >= 2 && p.Args[0] == "shutdown" && p.Args[len(p.Args)-1] == g.Name {
-				req = &calls[j]
-				break
+		for _, p := range xlCalls(calls, "shutdown") {
+			if p.Args[len(p.Args)-1] == name && p.Ended && p.End.Before(c.Begin) {
+				req = &p
 			}
 		}
 		switch {
 		case noOS:
 		case req == nil:
-			bad = append(bad, fmt.Sprintf("%s destroyed without a shutdown request", g.Name))
-		case c.Begin.Sub(req.End) < g.StopTimeout:
-			bad = append(bad, fmt.Sprintf("%s destroyed %s after its shutdown request, grace %s", g.Name, c.Begin.Sub(req.End), g.StopTimeout))
+			bad = append(bad, fmt.Sprintf("%s (domid %d) destroyed without a shutdown request that ended", name, domid))
+		case c.Begin.Sub(req.End) < grace:
+			bad = append(bad, fmt.Sprintf("%s destroyed %s after its shutdown request, grace %s", name, c.Begin.Sub(req.End), grace))
+		case known && req.End.Before(created) && !strings.Contains(r.stdout, "came back under a new domid after each shutdown request"):
+			bad = append(bad, fmt.Sprintf("%s (domid %d, created after the last request) destroyed and the summary does not say why", name, domid))
 		}
 	}
-	return bad
+	return len(destroys) > 0, bad
 }
 
-// stopsUnderDependents: whenever xenorder asked a guest to go (shutdown,
-// save, migrate, destroy), no guest depending on it was running.
-func stopsUnderDependents(cfg *config.Config, calls []xlsim.Call, events []xlsim.Event) []string {
+// stopsUnderDependents: whenever xenorder asked a domain to go (shutdown,
+// save, migrate, destroy), no guest depending on it was running. Every
+// domain is judged; an undeclared one has the declared guests whose vifs or
+// disks it serves (backend=) as its dependents.
+func stopsUnderDependents(cfg *config.Config, calls []xlsim.Call, events []xlsim.Event) (bool, []string) {
 	var bad []string
+	exercised := false
 	for _, c := range calls {
 		if c.Prog != "xl" || len(c.Args) < 2 {
 			continue
@@ -308,20 +391,39 @@ func stopsUnderDependents(cfg *config.Config, calls []xlsim.Call, events []xlsim
 		default:
 			continue
 		}
+		exercised = true
 		name := c.Args[len(c.Args)-1]
 		if c.Args[0] == "save" || c.Args[0] == "migrate" {
 			name = c.Args[1]
 		}
-		if cfg.Guests[name] == nil {
-			continue
-		}
-		for _, e := range cfg.Graph.Dependents(name) {
-			if runningAt(events, e.To, c.Begin) {
-				bad = append(bad, fmt.Sprintf("%s asked to %s at %s while %s, which depends on it, ran", name, c.Args[0], c.Begin.Format(time.StampMilli), e.To))
+		for _, d := range dependentsOf(cfg, name) {
+			if runningAt(events, d, c.Begin) {
+				bad = append(bad, fmt.Sprintf("%s asked to %s at %s while %s, which depends on it, ran", name, c.Args[0], c.Begin.Format(time.StampMilli), d))
 			}
 		}
 	}
-	return bad
+	return exercised, bad
+}
+
+// dependentsOf lists the guests that depend on name: through the graph
+// (depends_on and the inferred backend= edges) for a declared guest, and
+// through backend= for any other domain.
+func dependentsOf(cfg *config.Config, name string) []string {
+	var out []string
+	if cfg.Guests[name] != nil {
+		for _, e := range cfg.Graph.Dependents(name) {
+			out = append(out, e.To)
+		}
+		return out
+	}
+	for _, n := range cfg.Names() {
+		if g := cfg.Guests[n]; g.XLConfig != "" {
+			if b, err := os.ReadFile(g.XLConfig); err == nil && strings.Contains(string(b), "backend="+name) {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
 }
 
 // runningAt tells from the event log whether a domain existed at t.
@@ -341,30 +443,51 @@ func runningAt(events []xlsim.Event, name string, t time.Time) bool {
 	return up
 }
 
-// lostImages: every image a successful xl save wrote still exists, unless
-// a successful xl restore read it; every image a failed restore read is
-// kept aside.
-func lostImages(h *host, calls []xlsim.Call) []string {
+// lostImages: every image a successful xl save wrote still exists (or was
+// kept aside), unless a successful xl restore read it after the save;
+// every image a failed restore read is kept aside; no image is restored
+// after its guest ran since the save (a stale image).
+func lostImages(calls []xlsim.Call, events []xlsim.Event) (bool, []string) {
 	var bad []string
-	restored := map[string]bool{}
-	for _, c := range calls {
-		if c.Prog == "xl" && len(c.Args) == 2 && c.Args[0] == "restore" {
-			if c.Ended && c.RC == 0 {
-				restored[c.Args[1]] = true
-			} else if aside, _ := filepath.Glob(c.Args[1] + ".failed-*"); len(aside) == 0 {
-				bad = append(bad, fmt.Sprintf("the image %s of a failed restore is gone", c.Args[1]))
+	saves, restores := xlCalls(calls, "save"), xlCalls(calls, "restore")
+	kept := func(path string) bool {
+		for _, tag := range []string{"failed", "stale", "old"} {
+			if aside, _ := filepath.Glob(path + "." + tag + "-*"); len(aside) > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	for _, c := range restores {
+		if !(c.Ended && c.RC == 0) && !kept(c.Args[len(c.Args)-1]) {
+			bad = append(bad, fmt.Sprintf("the image %s of a failed restore is gone", c.Args[len(c.Args)-1]))
+		}
+	}
+	for _, s := range saves {
+		if len(s.Args) != 3 || !s.Ended || s.RC != 0 {
+			continue
+		}
+		name, path := s.Args[1], s.Args[2]
+		var restoredBy *xlsim.Call
+		for _, c := range restores {
+			if c.Args[len(c.Args)-1] == path && c.Ended && c.RC == 0 && c.Begin.After(s.End) {
+				restoredBy = &c
+				break
+			}
+		}
+		if _, err := os.Stat(path); err != nil && restoredBy == nil && !kept(path) {
+			bad = append(bad, fmt.Sprintf("the image %s is gone and was never restored", path))
+		}
+		if restoredBy == nil {
+			continue
+		}
+		for _, e := range events {
+			if e.Domain == name && e.T.After(s.End) && e.T.Before(restoredBy.Begin) && (e.Ev == "created" || e.Ev == "restored" || e.Ev == "rebooted") {
+				bad = append(bad, fmt.Sprintf("%s ran (%s, domid %d) between its save and the restore of %s: a stale image restored", name, e.Ev, e.Domid, path))
 			}
 		}
 	}
-	for _, c := range calls {
-		if c.Prog == "xl" && len(c.Args) == 3 && c.Args[0] == "save" && c.Ended && c.RC == 0 {
-			aside, _ := filepath.Glob(c.Args[2] + ".failed-*")
-			if _, err := os.Stat(c.Args[2]); err != nil && !restored[c.Args[2]] && len(aside) == 0 {
-				bad = append(bad, fmt.Sprintf("the image %s is gone and was never restored", c.Args[2]))
-			}
-		}
-	}
-	return bad
+	return len(saves)+len(restores) > 0, bad
 }
 
 // stateChanging lists the xl calls that change something.
@@ -423,6 +546,9 @@ func (h *host) background(args ...string) *bgRun {
 	h.t.Helper()
 	b := &bgRun{cmd: exec.CommandContext(h.t.Context(), filepath.Join(binDir, "xenorder"), args...)}
 	b.cmd.Env, b.cmd.Dir = h.env(), h.dir
+	// A process group of its own, as a shell's job: signalGroup reaches
+	// it as a terminal's Ctrl-C would.
+	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	b.cmd.Stdout, b.cmd.Stderr = &syncWriter{w: &b.out}, &syncWriter{w: &b.err}
 	if err := b.cmd.Start(); err != nil {
 		h.t.Fatal(err)

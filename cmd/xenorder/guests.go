@@ -7,6 +7,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -74,6 +76,7 @@ func (e *env) start(ctx context.Context, cfg *config.Config, r *runner.Runner, f
 		return err
 	}
 	defer l.Release()
+	r.Exclusive = true // only now may its looks judge saves that never ended
 	// Under systemd, READY=1 goes out on every path from here: a start
 	// process that exits before it fails the unit, and a failed unit's
 	// stop would not run at shutdown.
@@ -109,24 +112,44 @@ func (e *env) start(ctx context.Context, cfg *config.Config, r *runner.Runner, f
 		e.out.printf("\nwhere the time went (xenorder status --timings, xenorder plot):\n")
 		run.WriteText(e.stdout)
 	}
-	if sigTerm(ctx) {
-		e.notify.Stopping()
-		// systemd sends SIGTERM when the host goes down while the unit is
-		// still starting, and then never runs ExecStop: stop what is up.
-		e.out.printf("SIGTERM while starting: the host is going down and nothing else will stop the guests: stopping every running guest\n")
-		bg := context.WithoutCancel(ctx)
-		plan, perr := r.PlanStop(bg, nil, runner.StopOptions{})
-		if perr != nil {
-			return perr
-		}
-		if serr := finish(e, r.Stop(bg, plan)); serr != nil {
-			return serr
-		}
-		if err == nil {
-			err = &exitErr{code: 1, err: errors.New("start interrupted by SIGTERM; the guests were stopped")}
+	return err
+}
+
+// cmdRestore restores one guest from a save image that a plain start
+// would not restore (one without a record: an older xenorder's, or
+// xendomains'; or one whose save never recorded its end), then waits for
+// its probes as start does, after starting what it depends on. The image
+// is deleted once xl restore succeeded.
+func cmdRestore(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	if len(args) < 1 || len(args) > 2 {
+		return usageErr("restore: name one guest, and optionally its image (xenorder restore GUEST [IMAGE])")
+	}
+	cfg, r, err := e.load()
+	if err != nil {
+		return err
+	}
+	g := cfg.Guests[args[0]]
+	if g == nil || g.External {
+		return &runner.UsageError{Msg: fmt.Sprintf("restore: %q is not a guest in %s", args[0], cfg.File)}
+	}
+	image := filepath.Join(cfg.Defaults.StateDir, "save", g.Name+".save")
+	if len(args) == 2 {
+		if image, err = filepath.Abs(args[1]); err != nil {
+			return usageErr("restore: %v", err)
 		}
 	}
-	return err
+	if _, err := os.Stat(image); err != nil {
+		return usageErr("restore %s: no image to restore: %v", g.Name, err)
+	}
+	drained, err := drainTimes(e.store(cfg))
+	if err != nil {
+		return e.drainsUnknown("restore", err)
+	}
+	lift := []string{}
+	if _, ok := drained[g.Name]; ok {
+		lift = append(lift, g.Name)
+	}
+	return e.start(ctx, cfg, r, fs, []string{g.Name}, runner.StartOptions{Drained: drained, Lift: lift, Restore: map[string]string{g.Name: image}})
 }
 
 // startErr gives a drained dependency its exit code (1: refused, not a
@@ -140,11 +163,42 @@ func startErr(err error) error {
 }
 
 func cmdStop(ctx context.Context, e *env, fs *flag.FlagSet, names []string) error {
+	if flagBool(fs, "exec-stop-post") {
+		if len(names) > 0 {
+			return usageErr("stop --exec-stop-post stops every guest: it takes no names")
+		}
+		if os.Getenv("SERVICE_RESULT") == "" {
+			return usageErr("stop --exec-stop-post is for xenorder.service's ExecStopPost, where systemd sets $SERVICE_RESULT; it is not set (a plain xenorder stop stops the guests)")
+		}
+		if act, why := unitCutShort(os.Getenv); !act {
+			e.out.printf("%s: nothing is stopped; the guests that run keep running\n", why)
+			return nil
+		}
+	}
 	cfg, r, err := e.load()
 	if err != nil {
 		return err
 	}
 	return e.stop(ctx, cfg, r, fs, names, nil)
+}
+
+// unitCutShort tells the unit's ExecStopPost whether to stop the guests,
+// from what systemd passes it. systemd skips ExecStop when it cuts a start
+// (or a reload) short, at poweroff, at systemctl stop, at a timeout or
+// when it is killed, but always runs ExecStopPost: that stop stops the
+// guests then. After a normal ExecStop it finds nothing left to stop. Only
+// when the start failed on its own (a config error, damaged state: the
+// unit failed with SERVICE_RESULT=exit-code) or never ran does it change
+// nothing: the guests that run were not started by it, and nothing said
+// the host is going down.
+func unitCutShort(getenv func(string) string) (act bool, why string) {
+	res := getenv("SERVICE_RESULT")
+	switch res {
+	case "success", "timeout", "signal", "core-dump", "watchdog", "oom-kill":
+		return true, ""
+	}
+	return false, fmt.Sprintf("xenorder.service ended with SERVICE_RESULT=%s (EXIT_CODE=%s, EXIT_STATUS=%s): its start failed on its own or never ran",
+		res, getenv("EXIT_CODE"), getenv("EXIT_STATUS"))
 }
 
 // stop plans and runs a stop under the lock. beforeRun, if set, sees the
@@ -167,6 +221,7 @@ func (e *env) stop(ctx context.Context, cfg *config.Config, r *runner.Runner, fs
 		return err
 	}
 	defer l.Release()
+	r.Exclusive = true // only now may its looks judge saves that never ended
 	plan, err := r.PlanStop(ctx, names, opts)
 	if err != nil {
 		e.notify.Status("stop failed: " + err.Error())

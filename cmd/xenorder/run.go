@@ -122,9 +122,11 @@ func commands() []command {
 		{name: "stop", short: "stop guests in reverse dependency order", flags: func(fs *flag.FlagSet) {
 			stopFlags(fs)
 			fs.Bool("interrupt-holder", false, "when another xenorder holds the lock, send it SIGTERM (it launches nothing new and exits once what it has in flight ends), wait for it to let go, then stop (the unit's ExecStop, at host shutdown)")
+			fs.Bool("exec-stop-post", false, "as the unit's ExecStopPost: stop every guest unless systemd says ($SERVICE_RESULT) the unit's start failed on its own")
 		}, run: cmdStop},
 		{name: "drain", short: "stop guests and everything that depends on them, and keep them down", flags: stopFlags, run: cmdDrain},
 		{name: "resume", short: "start drained guests again", flags: changeFlags, run: cmdResume},
+		{name: "restore", short: "restore a guest from a save image a plain start does not restore", flags: changeFlags, run: cmdRestore},
 		{name: "restart", short: "drain, then resume", flags: stopFlags, run: cmdRestart},
 		{name: "graph", short: "print the graph as Graphviz DOT", run: cmdGraph},
 		{name: "import", short: "write a xenorder.toml from xendomains' setup", flags: func(fs *flag.FlagSet) {
@@ -281,6 +283,7 @@ func (e *env) load() (*config.Config, *runner.Runner, error) {
 		}
 	}
 	r := runner.New(cfg, client, func(ev runner.Event) { logEvent(e.events, ev) })
+	client.Progress = r.XLProgress // xl's progress lines keep a long save's wait extended
 	if sock := cfg.Defaults.XenstoredSocket; sock != "" {
 		if sock == config.DefaultXenstoredSocket {
 			sock = xenstore.SocketPath(os.Getenv) // as xl and the xenstore-* tools find it
@@ -326,11 +329,6 @@ func xendomainsActive(ctx context.Context) bool {
 	cmd := exec.CommandContext(ctx, "systemctl", "is-active", "--quiet", "xendomains.service")
 	procgroup.Own(cmd) // a terminal's signals are xenorder's alone
 	return cmd.Run() == nil
-}
-
-func sigTerm(ctx context.Context) bool {
-	var se *signalError
-	return errors.As(context.Cause(ctx), &se) && se.sig == syscall.SIGTERM
 }
 
 // While a command waits for the lock, it tells systemd every lockTick:

@@ -302,6 +302,7 @@ func TestUnitCommandLinesParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.extraEnv = []string{"SERVICE_RESULT=success"} // as systemd gives ExecStopPost
 	n := 0
 	for _, line := range strings.Split(string(unit), "\n") {
 		key, val, ok := strings.Cut(line, "=")
@@ -321,5 +322,31 @@ func TestUnitCommandLinesParse(t *testing.T) {
 	}
 	if n < 3 {
 		t.Errorf("%d xenorder command lines in the unit", n)
+	}
+}
+
+// The unit's ExecStopPost stops the guests when systemd cut the start
+// short (it then skipped ExecStop), and never when the start failed on its
+// own or never ran.
+func TestUnitCutShort(t *testing.T) {
+	for _, tt := range []struct {
+		result string
+		act    bool
+	}{
+		{"success", true}, // poweroff mid-start: the start exited 1 on SIGTERM; or after a normal ExecStop
+		{"timeout", true}, // TimeoutStartSec, or killed at TimeoutStopSec
+		{"signal", true},
+		{"core-dump", true},
+		{"watchdog", true},
+		{"exit-code", false}, // a config error, damaged state: exit 2
+		{"protocol", false},
+		{"resources", false},
+		{"start-limit-hit", false},
+	} {
+		env := map[string]string{"SERVICE_RESULT": tt.result, "EXIT_CODE": "exited", "EXIT_STATUS": "2"}
+		act, why := unitCutShort(func(k string) string { return env[k] })
+		if act != tt.act || (!act && !strings.Contains(why, "SERVICE_RESULT="+tt.result)) {
+			t.Errorf("SERVICE_RESULT=%s: act %v (%q), want %v", tt.result, act, why, tt.act)
+		}
 	}
 }

@@ -402,3 +402,32 @@ func TestUndeclaredNumericNameStoppedByDomid(t *testing.T) {
 		t.Errorf("the domain named 1 was not stopped by its domid 2:\n%s", res.Summary())
 	}
 }
+
+// status lists every image, the kept-aside ones with their kind, size and
+// age: none is forgotten.
+func TestStatusListsEveryImage(t *testing.T) {
+	hv := newFake()
+	r, _ := newRunner(t, stateConfig(t, "[guest.a]\n[guest.b]\n"), hv)
+	writeImage(t, r, "a")
+	recordSave(t, r, "a", 3)
+	img := writeImage(t, r, "b") // no record
+	for _, tag := range []string{"old", "failed", "stale"} {
+		os.WriteFile(saves.AsideName(img, tag, time.Now()), []byte("kept"), 0o600)
+	}
+	rep, err := r.Status(t.Context(), StatusOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, k := range rep.SaveImages {
+		kinds = append(kinds, k.Guest+" "+k.Kind)
+	}
+	want := []string{"a restorable", "b unrecorded", "b failed", "b old", "b stale"}
+	if !slices.Equal(kinds, want) {
+		t.Errorf("images %v, want %v", kinds, want)
+	}
+	text := rep.Text(false)
+	if !strings.Contains(text, "save images (xenorder deletes one only after a restore from it succeeded):") || !strings.Contains(text, ".save.stale-") {
+		t.Errorf("status text:\n%s", text)
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/xenorder/xenorder/internal/graph"
 	"github.com/xenorder/xenorder/internal/probe"
+	"github.com/xenorder/xenorder/internal/saves"
 )
 
 // GuestStatus is one row of `xenorder status`. Its JSON is the documented
@@ -49,6 +50,9 @@ type StatusReport struct {
 	// DrainsUnknown, when set, says why the drain record could not be
 	// read: no guest is shown drained, whichever is.
 	DrainsUnknown string `json:"drains_unknown,omitempty"`
+	// SaveImages lists every image in the save folder, the kept-aside
+	// ones (.old-, .failed-, .stale-) included: never forgotten.
+	SaveImages []saves.Kept `json:"save_images"`
 }
 
 // StatusOptions add what xenorder remembers to what xl says.
@@ -130,6 +134,11 @@ func (r *Runner) Status(ctx context.Context, opts StatusOptions) (*StatusReport,
 		rep.Others = append(rep.Others, row)
 	}
 	sort.Slice(rep.Others, func(i, j int) bool { return rep.Others[i].DomID < rep.Others[j].DomID })
+	imgs, err := r.saves().List()
+	if err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	rep.SaveImages = append([]saves.Kept{}, imgs...)
 	return rep, nil
 }
 
@@ -271,6 +280,12 @@ func (s *StatusReport) Text(colour bool) string {
 	}
 	if s.DrainsUnknown != "" {
 		b.WriteString("\nDRAINED: UNKNOWN: " + s.DrainsUnknown + "\n")
+	}
+	if len(s.SaveImages) > 0 {
+		b.WriteString("\nsave images (xenorder deletes one only after a restore from it succeeded):\n")
+		for _, k := range s.SaveImages {
+			fmt.Fprintf(&b, "  %-*s  %-19s %8s  %7s old  %s\n", width, show(k.Guest), k.Kind, fmt.Sprintf("%dM", (k.Bytes+1<<20-1)>>20), shortDuration(s.Now.Sub(k.Time)), show(k.Path))
+		}
 	}
 	if len(s.Others) > 0 {
 		b.WriteString("\nnot in the config:\n")
