@@ -443,7 +443,9 @@ tcp = "h:2"
 		{"", []string{"--config", "=", conf, "stop", "beta", ""}, "alpha gamma"},
 		{"", []string{"plan", "-c", conf, ""}, "start stop alpha beta gamma ext"},
 		{"XENORDER_CONFIG=" + conf, []string{"start", "a"}, "alpha"},
-		{"", []string{"stop", "--"}, "--config --dry-run --wait-lock --save --interrupt-holder"},
+		{"", []string{"stop", "--"}, "--config --dry-run --wait-lock --save --interrupt-holder --exec-stop-post"},
+		{"", []string{"-c", conf, "restore", ""}, "alpha beta gamma"},
+		{"", []string{"restore", "--"}, "--config --dry-run --wait-lock"},
 		{"", []string{"drain", "--"}, "--config --dry-run --wait-lock --save"},
 		{"", []string{"drain", "--config", conf, "alpha", ""}, "beta gamma"},
 		{"", []string{"-c", conf, "drains", ""}, ""}, // names only with --set

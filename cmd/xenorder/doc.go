@@ -13,8 +13,10 @@
 //	start [GUEST...]   Start every autostart guest, or the named guests, plus
 //	                   everything they depend on, in dependency order, in
 //	                   parallel where the graph allows. Running guests are
-//	                   left alone; a guest with a save image is restored.
-//	                   --dry-run prints the plan instead.
+//	                   left alone. A guest with a save image is restored if
+//	                   the image's save record proves it has not run since
+//	                   (see Save images); the image is deleted the moment
+//	                   xl restore succeeds. --dry-run prints the plan.
 //	stop [GUEST...]    Stop every running guest, or the named guests and,
 //	                   first, every running guest that depends on them, in
 //	                   reverse dependency order: xl shutdown, then xl destroy
@@ -23,7 +25,11 @@
 //	                   first (never Domain-0, never a <guest>-dm stub domain).
 //	                   A bare stop applies each guest's stop_action (shutdown,
 //	                   save, migrate, destroy); named guests are shut down,
-//	                   or saved with --save. --dry-run prints the plan.
+//	                   or saved with --save. A domain the config does not
+//	                   name is never saved or migrated. A suspended domain
+//	                   (a save cut short) is never destroyed: it is left,
+//	                   named, and the exit code is 4. --dry-run prints the
+//	                   plan.
 //
 //	Flags of start and stop:
 //
@@ -40,6 +46,13 @@
 //	                   never from the lock file's text. The unit's ExecStop
 //	                   uses it: at host shutdown an admin's drain or start
 //	                   must not keep the guests from being stopped.
+//	--exec-stop-post   (stop) the unit's ExecStopPost: stop every guest, as
+//	                   ExecStop does, unless systemd's $SERVICE_RESULT says
+//	                   the unit's start failed on its own (exit-code) or
+//	                   never ran; then change nothing. systemd skips
+//	                   ExecStop when it cuts a start or reload short, and
+//	                   runs ExecStopPost always. Refused (exit 2) without
+//	                   $SERVICE_RESULT.
 //	drain GUEST...     Stop the named guests and, first, every running guest
 //	                   that depends on them, in reverse order, and record
 //	                   them all as drained in state_dir: a plain start (the
@@ -53,6 +66,14 @@
 //	                   start of a guest whose dependency is drained refuses
 //	                   (exit 1) and names the command that lifts it.
 //	restart GUEST...   drain, then resume.
+//	restore GUEST [IMAGE]
+//	                   Restore GUEST from a save image a plain start does not
+//	                   restore: its own (state_dir/save/GUEST.save) without a
+//	                   save record (an older xenorder's) or whose save never
+//	                   recorded its end, or IMAGE (xendomains' saves are in
+//	                   /var/lib/xen/save). What it depends on is started
+//	                   first; its probes are waited for; the image is
+//	                   deleted once xl restore succeeded.
 //	drains [--clear | --set GUEST...]
 //	                   Print the drain record (state_dir/drains.json).
 //	                   --clear writes a fresh one, nothing drained; --set
@@ -126,11 +147,28 @@
 // and the command that fixes it (chmod go-w PATH, chown root PATH); check
 // lists them among its problems.
 //
-// Signals: SIGINT (Ctrl-C) during start launches nothing new and leaves
-// started guests as they are; SIGTERM during start (systemd, host going down)
-// also stops every running guest before exiting. During stop, a signal lets
-// the stops in flight finish (an xl save is never cut short) and starts no
-// new one. Either way the exit code is 1 and the summary names what is left.
+// Signals: SIGINT (Ctrl-C) and SIGTERM (timeout(1), a cron job, kill,
+// systemd) mean the same during start: launch nothing new, leave started
+// guests as they are, exit 1, the summary naming what was left. The start
+// never stops a guest; when systemd cuts the unit's start short, the unit's
+// ExecStopPost (stop --exec-stop-post) stops them. During stop, a signal
+// lets the stops in flight finish (an xl save is never cut short) and
+// starts no new one; the summary names what still runs, exit 4.
+//
+// Save images: a stop's save writes state_dir/save/GUEST.save (0600, in a
+// 0700 folder) and a record beside it, GUEST.record, before xl save runs,
+// completed once it succeeded. Every look at the host (every xl list,
+// status's too) checks the records: a guest seen running since its save
+// makes its image stale, moved aside as GUEST.save.stale-TIME and never
+// restored. An image without a record, or whose save never recorded its end
+// (xenorder killed mid-save), is not restored by a plain start; the latter
+// guest is not started either (booting it would make the image stale):
+// xenorder restore GUEST restores it. No timeout and no signal interrupts an
+// xl save, restore or migrate: past save_timeout (a restore: start_timeout)
+// xenorder says so and waits on, extending the unit's timeout while it
+// makes progress, until 2 minutes without progress. status lists every
+// image, the ones kept aside (.old-, .failed-, .stale-) included; xenorder
+// deletes one only after a restore from it succeeded.
 //
 // SIGHUP (the terminal hung up, an ssh session dropped) means what SIGINT
 // means. Every program xenorder runs (xl, exec probes, xenstore-read,
