@@ -201,6 +201,47 @@ func saveFaults() []fault {
 				h.edit("xenorder.toml", "[guest.mail]\n", "[guest.mail]\nstop_timeout = \"1500ms\"\n")
 			}, act: startThenStop, code: 1,
 			msgs: []string{"mail: came back as domid ", "FORCED  mail: destroyed after its grace period of 1.5s: it came back under a new domid after each shutdown request"}},
+		{name: "the lock held at shutdown under systemd", once: true, setup: neverReady,
+			act: func(t *testing.T, h *host) result {
+				holder := h.background("start") // an admin's start, waiting on fileserver's probe
+				waitFor(t, h, isCall("create", "fileserver"))
+				notifySocket(t, h)
+				stop := h.xenorder("stop", "--wait-lock", "1m", "--interrupt-holder")
+				held := holder.wait()
+				if held.code != 1 {
+					t.Errorf("the holder: %s", held)
+				}
+				if up := running(h); len(up) != 0 {
+					t.Errorf("still running after the unit's stop: %v", up)
+				}
+				return stop
+			}, code: 0,
+			msgs: []string{"--interrupt-holder: sent SIGTERM to pid ", "stop: "}},
+		{name: "a damaged drains.json", once: true,
+			setup: func(h *host) {
+				file := filepath.Join(h.dir, "state", "drains.json")
+				os.MkdirAll(filepath.Dir(file), 0o700)
+				os.WriteFile(file, []byte(`{"version": 1, "drained": {"db"`), 0o600)
+				os.WriteFile(file+".prev", []byte("\x00\x00"), 0o600)
+			},
+			act: func(t *testing.T, h *host) result {
+				r := h.xenorder("start")
+				if n := len(stateChanging(h)); n != 0 {
+					t.Errorf("a start with no readable drain record changed %d things", n)
+				}
+				return r
+			}, code: 2,
+			msgs: []string{"drains.json is damaged", "xenorder drains --clear"}},
+		{name: "a numeric guest name", once: true,
+			setup: func(h *host) { h.appendTo("xenorder.toml", "\n[guest.\"3\"]\nautostart = false") },
+			act: func(t *testing.T, h *host) result {
+				r := h.xenorder("stop", "3")
+				if n := len(stateChanging(h)); n != 0 {
+					t.Errorf("stop 3 changed %d things", n)
+				}
+				return r
+			}, code: 2,
+			msgs: []string{`guest name "3" is all digits: xl reads it as a domain id`}},
 		{name: "on_crash restart during start", once: true,
 			setup: func(h *host) {
 				h.appendTo("xl/fileserver.cfg", "xlsim_crash_after = \"500ms\"")

@@ -269,7 +269,13 @@ func judge(t *testing.T, h *host, f fault, r result) map[string]string {
 			row[inv] = "n/a"
 		}
 	}
-	cfg := h.config()
+	cfg, err := config.Load(h.toml)
+	if err != nil {
+		// A config xenorder refuses: every domain is judged as undeclared.
+		if cfg, err = config.Parse(h.toml, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 	calls := h.calls()
 	events, err := xlsim.ReadEvents(h.sim)
 	if err != nil {
