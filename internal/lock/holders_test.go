@@ -252,8 +252,8 @@ func TestWaitingIsCalledWhileWaiting(t *testing.T) {
 	}
 
 	// Returning false: the wait ends at Wait.
-	first, _ = Acquire(t.Context(), path, 0, "xenorder start")
-	defer first.Release()
+	second, _ := Acquire(t.Context(), path, 0, "xenorder start")
+	defer second.Release()
 	n := 0
 	began = time.Now()
 	_, err = AcquireWith(t.Context(), path, Options{Wait: 300 * time.Millisecond, Every: 100 * time.Millisecond, Waiting: func(*HeldError) bool { n++; return false }})
