@@ -228,12 +228,7 @@ func TestStopInterruptsTheHolder(t *testing.T) {
 			}
 			// The stop stopped what the holder left (the start stops
 			// nothing itself), in order: every guest.
-			if strings.Contains(held.stdout, "SIGTERM while starting: the host is going down") {
-				// Until SIGTERM to a start means what Ctrl-C means (issue
-				// 15, item 1), the start stops every guest itself. Then
-				// this branch goes.
-				t.Logf("the start stopped the guests itself")
-			} else if !regexp.MustCompile(fmt.Sprintf(`(?m)^stop: %d guests in [^:]+: %[1]d stopped$`, c.left)).MatchString(stop.stdout) {
+			if !regexp.MustCompile(fmt.Sprintf(`(?m)^stop: %d guests in [^:]+: %[1]d stopped$`, c.left)).MatchString(stop.stdout) {
 				t.Errorf("the stop's summary, want the %d guests the holder left stopped:\n%s", c.left, stop)
 			}
 			stoppedInOrder(t, h, from)

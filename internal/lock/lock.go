@@ -95,9 +95,14 @@ func AcquireWith(ctx context.Context, path string, opts Options) (*Lock, error) 
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	// 0600: anyone who can open the file can flock it, and so keep every
+	// xenorder, the unit's stop at shutdown too, waiting.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		f.Chmod(0o600) // an older build's 0644
 	}
 	every := opts.Every
 	if every <= 0 {

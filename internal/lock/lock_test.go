@@ -56,3 +56,26 @@ func TestWaitLock(t *testing.T) {
 	}
 	l2.Release()
 }
+
+// Only root (the lock's owner) may open the lock file: whoever can open it
+// can flock it and keep every xenorder waiting. An older build's 0644 file
+// is made 0600.
+func TestLockFileIsPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "xenorder.lock")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(path, 0o644)
+	l, err := Acquire(t.Context(), path, 0, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := fi.Mode().Perm(); m != 0o600 {
+		t.Errorf("the lock file is mode %#o, want 0600", m)
+	}
+}
