@@ -431,3 +431,47 @@ func TestStatusListsEveryImage(t *testing.T) {
 		t.Errorf("status text:\n%s", text)
 	}
 }
+
+// slowRestoreHV restores slowly, and says so if its context ends first.
+type slowRestoreHV struct {
+	*fakeHV
+	d         time.Duration
+	cancelled chan struct{}
+}
+
+func (s *slowRestoreHV) Restore(ctx context.Context, path string) error {
+	select {
+	case <-time.After(s.d):
+	case <-ctx.Done():
+		close(s.cancelled)
+		return ctx.Err()
+	}
+	return s.fakeHV.Restore(ctx, path)
+}
+
+// A signal (a cancelled start) never cuts an xl restore short: the guest
+// is restored, its image deleted, and it is left running as it is.
+func TestInterruptedStartFinishesTheRestoreInFlight(t *testing.T) {
+	hv := &slowRestoreHV{fakeHV: newFake(), d: 300 * time.Millisecond, cancelled: make(chan struct{})}
+	r, _ := newRunner(t, stateConfig(t, "[guest.fs]\nstart_timeout = \"100ms\"\n"), hv)
+	img := writeImage(t, r, "fs")
+	recordSave(t, r, "fs", 7)
+	ctx, cancel := context.WithCancel(t.Context())
+	plan, err := r.PlanStart(ctx, nil, StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(100*time.Millisecond, cancel) // mid-restore, and past start_timeout
+	res := r.Start(ctx, plan)
+	select {
+	case <-hv.cancelled:
+		t.Fatal("the restore was cut short")
+	default:
+	}
+	if _, ok := hv.first("restore", "fs.save"); !ok {
+		t.Fatalf("not restored:\n%s", res.Summary())
+	}
+	if _, err := os.Stat(img); !os.IsNotExist(err) {
+		t.Errorf("the image stays after the restore succeeded: %v", err)
+	}
+}
