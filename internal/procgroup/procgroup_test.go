@@ -90,8 +90,18 @@ func TestOwnGroupAndInterrupt(t *testing.T) {
 				t.Errorf("the grandchild got %q, want %q: the interrupt goes to the whole group", got, want)
 			}
 			if !own {
-				// Let the grandchild go.
+				// Let the grandchild go, and wait until it has: it writes
+				// into dir as it goes, which t.TempDir then removes.
 				syscall.Kill(pid, syscall.SIGINT)
+				for i := 0; ; i++ {
+					if _, err := os.Stat(filepath.Join(dir, "signal")); err == nil {
+						break // its last write
+					}
+					if i > 3000 {
+						t.Fatal("the grandchild never went")
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
 			}
 		})
 	}
