@@ -85,6 +85,16 @@ func TestOwnGroupAndInterrupt(t *testing.T) {
 			}
 			cancel()
 			cmd.Wait()
+			if own {
+				// The child dies of the SIGINT at once; the grandchild
+				// notes it a moment later.
+				for i := 0; i < 500; i++ {
+					if b, _ := os.ReadFile(filepath.Join(dir, "signal")); len(b) > 0 {
+						break
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
 			got, _ := os.ReadFile(filepath.Join(dir, "signal"))
 			if want := map[bool]string{true: "interrupt", false: ""}[own]; string(got) != want {
 				t.Errorf("the grandchild got %q, want %q: the interrupt goes to the whole group", got, want)
@@ -94,7 +104,7 @@ func TestOwnGroupAndInterrupt(t *testing.T) {
 				// into dir as it goes, which t.TempDir then removes.
 				syscall.Kill(pid, syscall.SIGINT)
 				for i := 0; ; i++ {
-					if _, err := os.Stat(filepath.Join(dir, "signal")); err == nil {
+					if b, _ := os.ReadFile(filepath.Join(dir, "signal")); len(b) > 0 {
 						break // its last write
 					}
 					if i > 3000 {
