@@ -61,6 +61,9 @@ func saveMidStop(sig syscall.Signal, group bool) func(*testing.T, *host) result 
 		time.Sleep(100 * time.Millisecond)
 		send(sig) // a second signal does not cut the save short either
 		r := bg.wait()
+		if want := "xenorder: " + sig.String() + " again: still finishing what is in flight"; !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, r.stderr)
+		}
 		save := waitEnded(t, h, isXL("save", "fileserver"))
 		if save.RC != 0 {
 			t.Errorf("xl save was cut short: rc %d", save.RC)

@@ -37,15 +37,6 @@ func (h *host) shellJob(stdout io.Writer, args ...string) *bgRun {
 	return b
 }
 
-// toJob sends s to the whole process group of a shellJob, as the terminal
-// does.
-func toJob(t *testing.T, b *bgRun, s syscall.Signal) {
-	t.Helper()
-	if err := syscall.Kill(-b.cmd.Process.Pid, s); err != nil {
-		t.Fatalf("%v to xenorder's process group: %v", s, err)
-	}
-}
-
 // savingHost is a host whose fileserver is saved at stop, slowly (2 s), into
 // a save folder that already exists with mode 0755.
 func savingHost(t *testing.T) *host {
@@ -101,8 +92,8 @@ func TestSignalsMidSave(t *testing.T) {
 		// with the terminal (xenorder stop | tee log).
 		readerGone bool
 	}{
-		{"Ctrl-C twice", syscall.SIGINT, false},
-		{"hang-up twice", syscall.SIGHUP, false},
+		// Ctrl-C twice and a hang-up twice, with the output read, are
+		// rows of the fault matrix (fault_saves_test.go).
 		{"hang-up, the reader of stdout gone", syscall.SIGHUP, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -124,13 +115,13 @@ func TestSignalsMidSave(t *testing.T) {
 				pw.Close()
 			}
 			waitFor(t, h, func(c xlsim.Call) bool { return len(c.Args) > 1 && c.Args[0] == "save" && c.Args[1] == "fileserver" })
-			toJob(t, job, tc.sig)
+			job.signalGroup(tc.sig)
 			if pr != nil {
 				pr.Close()
 			}
 			// Apart, or the kernel would merge the two into one.
 			time.Sleep(200 * time.Millisecond)
-			toJob(t, job, tc.sig)
+			job.signalGroup(tc.sig)
 			r := job.wait()
 
 			if r.code != 4 {
