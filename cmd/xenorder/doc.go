@@ -160,7 +160,8 @@
 // completed once it succeeded. Every look at the host (every xl list,
 // status's too) checks the records: a guest seen running since its save
 // makes its image stale, moved aside as GUEST.save.stale-TIME and never
-// restored. An image without a record, or whose save never recorded its end
+// restored (the one change a look makes, plan and --dry-run included: the
+// evidence may be gone by the next start). An image without a record, or whose save never recorded its end
 // (xenorder killed mid-save), is not restored by a plain start; the latter
 // guest is not started either (booting it would make the image stale):
 // xenorder restore GUEST restores it. No timeout and no signal interrupts an
