@@ -20,6 +20,7 @@ import (
 
 	"github.com/xenorder/xenorder/internal/config"
 	"github.com/xenorder/xenorder/internal/saves"
+	"github.com/xenorder/xenorder/internal/state"
 	"github.com/xenorder/xenorder/internal/xl"
 )
 
@@ -263,21 +264,17 @@ func fileSize(path string) func() int64 {
 	}
 }
 
-// privateDir makes the save folder (and creates it) 0700, saying so when
-// it was looser: its images hold guest memory.
+// privateDir makes state_dir and its save folder 0700 (creating them so),
+// saying so when one was looser: the images hold guest memory.
 func (r *Runner) privateDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("save folder: %w", err)
-	}
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("save folder: %w", err)
-	}
-	if mode := fi.Mode().Perm(); mode&0o077 != 0 {
-		if err := os.Chmod(dir, 0o700); err != nil {
-			return fmt.Errorf("save folder %s is mode %#o and cannot be made 0700: %w", dir, mode, err)
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		w, err := state.EnsurePrivateDir(d)
+		if err != nil {
+			return fmt.Errorf("save folder: %w", err)
 		}
-		r.emit("save", "", -1, nil, "warning: the save folder %s was mode %#o: made 0700 (save images hold guest memory)", dir, mode)
+		if w != "" {
+			r.emit("save", "", -1, nil, "warning: %s", w)
+		}
 	}
 	return nil
 }

@@ -475,3 +475,27 @@ func TestInterruptedStartFinishesTheRestoreInFlight(t *testing.T) {
 		t.Errorf("the image stays after the restore succeeded: %v", err)
 	}
 }
+
+// A save folder found open to others is made 0700, with a warning: its
+// images hold guest memory.
+func TestSaveFolderMadePrivate(t *testing.T) {
+	hv := newFake()
+	r, c := newRunner(t, stateConfig(t, "[guest.fs]\nstop_action = \"save\"\n"), hv)
+	dir := filepath.Dir(r.saves().Image("fs"))
+	os.MkdirAll(dir, 0o755)
+	os.Chmod(dir, 0o755)
+	hv.add("fs", "-b----")
+	if res := stop(t, r); !res.OK() {
+		t.Fatal(res.Summary())
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := fi.Mode().Perm(); m != 0o700 {
+		t.Errorf("the save folder is mode %#o, want 0700", m)
+	}
+	if !hasLine(c, "warning: the folder "+dir+" was mode 0755, open to others: made 0700") {
+		t.Errorf("events %v", c.lines())
+	}
+}
