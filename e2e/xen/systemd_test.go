@@ -60,6 +60,7 @@ func TestRealXenSystemd(t *testing.T) {
 	sd.checkUnitAfterBoot()
 	sd.checkGuestJournal("fileserver")
 	sd.checkMonitors()
+	sd.cutShortStart()
 	planStop := sd.plans()
 
 	stop := sd.poweroff()
@@ -294,6 +295,79 @@ func (sd *sdRun) bootPhase() *phase {
 	sd.journal = es
 	l.logf("xenorder.service start: exit %d after %s, %d xl calls\n%s", code, res.Duration.Round(100*time.Millisecond), len(calls), indent(text))
 	return p
+}
+
+// cutShortStart: systemd cuts the unit's start short (systemctl stop while
+// it starts, as poweroff does mid-boot). It then skips ExecStop; the start,
+// SIGTERMed, stops nothing itself, and ExecStopPost (stop --exec-stop-post)
+// stops every guest in order. Then the unit is started again as at boot,
+// for the rest of the suite.
+func (sd *sdRun) cutShortStart() {
+	l := sd.lab
+	l.logf("== a start cut short: systemctl stop, then a start that waits on web forever, then systemctl stop while it starts")
+	l.must(5*time.Minute, "systemctl stop xenorder.service")
+	never := "lab: web never ready"
+	l.must(time.Minute, fmt.Sprintf("cp /etc/xen/xenorder.toml /root/xenorder.toml.orig && sed -i 's/%s/%s/' /etc/xen/xenorder.toml && : > /var/log/lab/xl-calls.log && : > /var/log/lab/xl-lists.log && systemctl start --no-block xenorder.service",
+		readyPattern("web"), never))
+	// Cut it short once web is created and waited on (every other guest
+	// is up by then: web is created last).
+	l.must(6*time.Minute, "until grep -q 'create .*web.cfg' /var/log/lab/xl-calls.log; do sleep 1; done; sleep 3; systemctl show -p ActiveState xenorder.service")
+	r := l.must(time.Minute, "systemctl show -p ActiveState -p SubState xenorder.service; read up _ < /proc/uptime; echo uptime=$up; : > /var/log/lab/xl-calls.log; : > /var/log/lab/xl-lists.log")
+	if !strings.Contains(r.Stdout, "ActiveState=activating") {
+		sd.errorf("cut short: xenorder.service is not starting when it is stopped:\n%s", r.Stdout)
+	}
+	_, up, _ := strings.Cut(strings.TrimSpace(r.Stdout), "uptime=")
+	cutAt, _ := strconv.ParseFloat(up, 64)
+	l.must(6*time.Minute, "systemctl stop xenorder.service")
+	left := l.must(time.Minute, "xl list | tail -n +2 | cut -d' ' -f1")
+	if got := strings.Fields(left.Stdout); !slices.Equal(got, []string{"Domain-0"}) {
+		sd.errorf("cut short: after the unit stopped xl lists %v, want Domain-0 only", got)
+	}
+	tr := l.must(time.Minute, `cd /var/log/lab; cat xl-calls.log; echo @@; cat xl-lists.log; echo @@; systemctl show -p ExecMainPID -p Result xenorder.service`)
+	log, rest, _ := strings.Cut(tr.Stdout, "@@\n")
+	lists, props, _ := strings.Cut(rest, "@@\n")
+	calls, err := parseCalls(log)
+	if err != nil {
+		sd.t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(l.runDir, "cut-short-xl-calls.log"), []byte(log), 0o644)
+	es := sd.journalNow()
+	text, evs := xenorderEvents(es, cutAt, 1e9)
+	// Who stopped the guests: never the start (ExecMainPID), only the
+	// ExecStopPost's xenorder; never ExecStop, which systemd skipped.
+	mainPID := ""
+	for _, line := range strings.Split(props, "\n") {
+		if v, ok := strings.CutPrefix(line, "ExecMainPID="); ok {
+			mainPID = v
+		}
+	}
+	post := 0
+	for _, e := range es {
+		if e.Mono < cutAt || e.F["SYSLOG_IDENTIFIER"] != "xenorder" || e.F["STEP"] != "shutdown" {
+			continue
+		}
+		switch cmd := e.F["_CMDLINE"]; {
+		case e.F["_PID"] == mainPID:
+			sd.errorf("cut short: the start (pid %s) stopped a guest itself: %s", mainPID, e.Msg())
+		case strings.Contains(cmd, "--exec-stop-post"):
+			post++
+		default:
+			sd.errorf("cut short: a guest stopped by %q, not the unit's ExecStopPost: %s", cmd, e.Msg())
+		}
+	}
+	if post == 0 {
+		sd.errorf("cut short: no guest was shut down by the unit's ExecStopPost:\n%s", indent(text))
+	}
+	p := &phase{name: "start cut short (xenorder.service ExecStopPost)", res: &Result{Cmd: "xenorder stop --exec-stop-post", Stdout: text, Code: -1},
+		t0: cutAt, calls: slices.DeleteFunc(calls, func(c xlCall) bool { return c.Verb() == "create" }), lists: parseLists(lists), evs: evs}
+	sd.checkStopCalls(p, allNames(), -1)
+	l.logf("cut short: %d guests shut down by ExecStopPost (start pid %s)\n%s", post, mainPID, indent(text))
+
+	// Back as at boot.
+	l.must(6*time.Minute, "cp /root/xenorder.toml.orig /etc/xen/xenorder.toml && systemctl start xenorder.service && : > /var/log/lab/xl-calls.log && : > /var/log/lab/xl-lists.log")
+	if m := sd.unitProps(); m["ActiveState"] != "active" {
+		sd.errorf("after the cut-short start, xenorder.service started again: ActiveState=%s", m["ActiveState"])
+	}
 }
 
 // unitProps are `systemctl show` properties of xenorder.service.
