@@ -95,3 +95,32 @@ func (p *consoleProbe) Check(ctx context.Context, t Target) error {
 
 func (p *consoleProbe) String() string { return "console " + strconv.Quote(p.pattern) }
 func (p *consoleProbe) Kind() string   { return KindConsole }
+
+// ConsoleTail returns the last n non-empty lines guest name's console log
+// in dir got after offset (a start's Target.ConsoleOffset; from the start
+// if the log is now shorter), reading at most its last 64 KiB; none when
+// there is no log. For a message about a guest that died at once.
+func ConsoleTail(dir, name string, offset int64, n int) []string {
+	f, err := os.Open(ConsoleLogPath(dir, name))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil
+	}
+	if offset > fi.Size() {
+		offset = 0
+	}
+	offset = max(offset, fi.Size()-64<<10)
+	b := make([]byte, fi.Size()-offset)
+	k, _ := f.ReadAt(b, offset)
+	var out []string
+	for _, l := range strings.Split(strings.ReplaceAll(string(b[:k]), "\r", ""), "\n") {
+		if strings.TrimSpace(l) != "" {
+			out = append(out, l)
+		}
+	}
+	return out[max(0, len(out)-n):]
+}

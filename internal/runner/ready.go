@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/xenorder/xenorder/internal/config"
@@ -429,7 +430,12 @@ func (w *readyWait) look(ctx context.Context) error {
 		}
 		if s.at.Sub(w.absentAt) >= orDefault(r.VanishGrace, DefaultVanishGrace) {
 			if !w.announced {
-				return errors.New("xl create succeeded but the domain is not listed")
+				err := errors.New("xl create succeeded but the domain is not listed")
+				if tail := probe.ConsoleTail(r.Config.Defaults.ConsoleLogDir, g.Name, w.target.ConsoleOffset, 3); len(tail) > 0 {
+					err = fmt.Errorf("%w: it died at once; the last lines of its console (%s): %s", err,
+						probe.ConsoleLogPath(r.Config.Defaults.ConsoleLogDir, g.Name), show(strings.Join(tail, " | ")))
+				}
+				return err
 			}
 			return fmt.Errorf("domain disappeared while starting (was domid %d)", w.last.ID)
 		}

@@ -4,10 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xenorder/xenorder/internal/xl"
 )
 
 // freeAddr returns a loopback address nothing listens on yet.
@@ -315,4 +319,43 @@ func TestListCallsDoNotGrowWithProbedGuests(t *testing.T) {
 		t.Errorf("xl list calls: %d for 2 guests, %d for 20", calls[2], calls[20])
 	}
 	t.Logf("xl list calls while probing: %v", calls)
+}
+
+// vanishingHV's xl create succeeds, writes a console like a kernel that
+// dies at once, and no domain stays.
+type vanishingHV struct {
+	*fakeHV
+	console string
+}
+
+func (v *vanishingHV) Create(ctx context.Context, cfg string) error {
+	xl.Started(ctx)
+	v.fakeHV.record("create", nameOf(cfg), time.Now())
+	f, err := os.OpenFile(v.console, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.WriteString("Linux version 6.1.0\n\nPANIC: early exception 0x0e\n\x1b[31mtriple fault\x1b[0m\n")
+	return err
+}
+
+// A guest that died at once (xl create succeeded, the domain vanished) is
+// reported with the last lines of its console, escaped; not what an
+// earlier boot wrote there.
+func TestVanishedGuestShowsItsConsole(t *testing.T) {
+	dir := t.TempDir()
+	console := filepath.Join(dir, "guest-fw.log")
+	os.WriteFile(console, []byte("an earlier boot's last line\n"), 0o600)
+	src := "[defaults]\nconsole_log_dir = \"" + dir + "\"\n[guest.fw]\n"
+	r, _ := newRunner(t, src, &vanishingHV{fakeHV: newFake(), console: console})
+	res := start(t, r)
+	o := res.Outcomes[0]
+	want := `xl create succeeded but the domain is not listed: it died at once; the last lines of its console (` + console + `): Linux version 6.1.0 | PANIC: early exception 0x0e | \x1b[31mtriple fault\x1b[0m`
+	if o.Status != Failed || o.Err == nil || !strings.Contains(o.Err.Error(), want) {
+		t.Errorf("got %v: %v\nwant %s", o.Status, o.Err, want)
+	}
+	if strings.Contains(o.Err.Error(), "earlier boot") {
+		t.Errorf("an earlier boot's console in the message: %v", o.Err)
+	}
 }
