@@ -85,6 +85,7 @@ type lab struct {
 	began    time.Time
 	prepared time.Duration
 	log      *os.File
+	cpu      string // QEMU's -cpu; "": Boot's default
 }
 
 type timing struct {
@@ -122,7 +123,7 @@ func newLab(t *testing.T) *lab {
 		t.Fatal(err)
 	}
 	pruneRuns(filepath.Join(dir, "runs"), 5)
-	l := &lab{t: t, ctx: ctx, runDir: runDir, began: began}
+	l := &lab{t: t, ctx: ctx, runDir: runDir, began: began, cpu: os.Getenv("XENORDER_E2E_CPU")}
 	f, err := os.Create(filepath.Join(runDir, "transcript.txt"))
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +170,7 @@ func startLab(t *testing.T, extra map[string]File) *lab {
 // waits for dom0's command channel.
 func (l *lab) bootVM(disk string) {
 	t := l.t
-	vm, err := Boot(l.ctx, l.img, VMOptions{Dir: l.runDir, PidFile: l.pidFile(), Disk: disk, Memory: 2048, CPUs: 2, Logf: func(f string, a ...any) { l.logf(f, a...) }})
+	vm, err := Boot(l.ctx, l.img, VMOptions{Dir: l.runDir, PidFile: l.pidFile(), Disk: disk, Memory: 2048, CPUs: 2, CPU: l.cpu, Logf: func(f string, a ...any) { l.logf(f, a...) }})
 	if err != nil {
 		t.Fatal(err)
 	}

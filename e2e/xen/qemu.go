@@ -36,7 +36,10 @@ type VMOptions struct {
 	Disk    string // a raw disk image for dom0 (/dev/vda), if any
 	Memory  int    // MiB
 	CPUs    int
-	Logf    func(format string, args ...any)
+	// CPU is QEMU's -cpu model; "" is qemu64 (see Boot). PVH guests need
+	// HVM with nested paging: qemu64,+svm,+npt.
+	CPU  string
+	Logf func(format string, args ...any)
 }
 
 // VM is a running QEMU with Xen, dom0 and its command channel.
@@ -77,8 +80,12 @@ func Boot(ctx context.Context, img *Images, opts VMOptions) (*VM, error) {
 	if cmdline == "" {
 		cmdline = Dom0Cmdline
 	}
+	cpu := opts.CPU
+	if cpu == "" {
+		cpu = "qemu64"
+	}
 	args := []string{
-		"-machine", "pc", "-accel", "tcg", "-cpu", "qemu64",
+		"-machine", "pc", "-accel", "tcg", "-cpu", cpu,
 		"-smp", strconv.Itoa(opts.CPUs), "-m", strconv.Itoa(opts.Memory),
 		"-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none", "-no-reboot",
 		"-serial", "file:" + v.Console,
