@@ -42,24 +42,17 @@ func (h *host) savedImage(guest string) string {
 	return filepath.Join(h.dir, "state", "save", guest+".save")
 }
 
-// saveMidStop runs a stop that saves fileserver (2 s) and hits xenorder
-// with sig twice while xl save runs: to its process group (a terminal's
-// Ctrl-C or hang-up) or, with pidOnly, to its pid.
-func saveMidStop(sig syscall.Signal, group bool) func(*testing.T, *host) result {
+// saveMidStop runs a stop that saves fileserver (2 s) and sends sig twice
+// to xenorder's process group while xl save runs, as a terminal's Ctrl-C or
+// hang-up does.
+func saveMidStop(sig syscall.Signal) func(*testing.T, *host) result {
 	return func(t *testing.T, h *host) result {
 		mustExit(t, h.xenorder("start"), 0)
 		bg := h.background("stop")
 		waitFor(t, h, isXL("save", "fileserver"))
-		send := func(s syscall.Signal) {
-			if group {
-				bg.signalGroup(s)
-			} else {
-				bg.signal(s)
-			}
-		}
-		send(sig)
+		bg.signalGroup(sig)
 		time.Sleep(100 * time.Millisecond)
-		send(sig) // a second signal does not cut the save short either
+		bg.signalGroup(sig) // a second signal does not cut the save short either
 		r := bg.wait()
 		if want := "xenorder: " + sig.String() + " again: still finishing what is in flight"; !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr does not say %q:\n%s", want, r.stderr)
@@ -93,10 +86,10 @@ func saveFaults() []fault {
 	}
 	return []fault{
 		{name: "SIGINT to the process group mid-save", once: true,
-			setup: withSave("fileserver", `xlsim_save_time = "2s"`), act: saveMidStop(syscall.SIGINT, true), code: 4,
+			setup: withSave("fileserver", `xlsim_save_time = "2s"`), act: saveMidStop(syscall.SIGINT), code: 4,
 			msgs: []string{"fileserver: saved to ", "NOT RUN opnsense: interrupted; still running"}},
 		{name: "SIGHUP to the process group mid-save", once: true,
-			setup: withSave("fileserver", `xlsim_save_time = "2s"`), act: saveMidStop(syscall.SIGHUP, true), code: 4,
+			setup: withSave("fileserver", `xlsim_save_time = "2s"`), act: saveMidStop(syscall.SIGHUP), code: 4,
 			msgs: []string{"fileserver: saved to ", "NOT RUN Domain-N: interrupted; still running"}},
 		{name: "save slower than save_timeout", once: true,
 			setup: func(h *host) {

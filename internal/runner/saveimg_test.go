@@ -209,7 +209,6 @@ func TestUnrecordedImageOnlyByExplicitRestore(t *testing.T) {
 func TestParallelSavesReserveRoom(t *testing.T) {
 	hv := newFake()
 	r, c := newRunner(t, stateConfig(t, "[guest.a]\n[guest.b]\n"), &slowSaveHV{fakeHV: hv, d: 150 * time.Millisecond})
-	r.Config.Defaults.Stop.Action = "save"
 	for _, g := range r.Config.Guests {
 		g.Stop.Action = "save"
 	}
