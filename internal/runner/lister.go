@@ -56,6 +56,11 @@ func (l *lister) get(ctx context.Context, after time.Time) (snapshot, error) {
 
 // gathered is get with a new call waiting gather for others to join it;
 // news: the snapshot must be newer than the last poke too.
+//
+// Not singleflight.Group: it shares any call in flight, but a waiter here
+// needs a call that began after a given moment (a call begun before a
+// guest's create returned cannot show that guest), so an older call in
+// flight must not be shared.
 func (l *lister) gathered(ctx context.Context, after time.Time, gather time.Duration, news bool) (snapshot, error) {
 	l.mu.Lock()
 	want := after

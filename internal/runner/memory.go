@@ -37,7 +37,8 @@ type memGate struct {
 
 // refresh makes sure the gate holds an xl info begun after the given time:
 // it has one, joins the call in flight, or makes the call, which every
-// admission waiting meanwhile shares.
+// admission waiting meanwhile shares. (Not singleflight.Group, for the
+// lister's reason: the call shared must have begun after the given time.)
 func (r *Runner) refresh(ctx context.Context, g *memGate, after time.Time) error {
 	for {
 		g.mu.Lock()

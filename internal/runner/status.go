@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/xenorder/xenorder/internal/graph"
 	"github.com/xenorder/xenorder/internal/probe"
 	"github.com/xenorder/xenorder/internal/saves"
+	"golang.org/x/sync/errgroup"
 )
 
 // GuestStatus is one row of `xenorder status`. Its JSON is the documented
@@ -145,8 +145,10 @@ func (r *Runner) Status(ctx context.Context, opts StatusOptions) (*StatusReport,
 // probeRows runs, once and concurrently, the probes of every running guest
 // and external node, and fills in Ready and Probe.
 func (r *Runner) probeRows(ctx context.Context, rows []GuestStatus) {
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, statusProbeParallel)
+	// errgroup with a limit: a probe that fails is a row's answer, not the
+	// group's error, so every goroutine returns nil and none cancels another.
+	var eg errgroup.Group
+	eg.SetLimit(statusProbeParallel)
 	for i := range rows {
 		row := &rows[i]
 		g := r.Config.Guests[row.Name]
@@ -164,11 +166,7 @@ func (r *Runner) probeRows(ctx context.Context, rows []GuestStatus) {
 			}
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			slots <- struct{}{}
-			defer func() { <-slots }()
+		eg.Go(func() error {
 			failed := ""
 			for _, p := range probes {
 				actx, cancel := context.WithTimeout(ctx, p.AttemptTimeout)
@@ -187,9 +185,10 @@ func (r *Runner) probeRows(ctx context.Context, rows []GuestStatus) {
 					row.State = "not ready"
 				}
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = eg.Wait() // every probe's goroutine returns nil
 }
 
 func edgesOf(g *graph.Graph, n string, kind graph.Kind) []string {

@@ -78,7 +78,10 @@ func (r *Runner) PlanStop(ctx context.Context, names []string, opts StopOptions)
 		return nil, err
 	}
 	cfg := r.Config
-	// The three looks are independent: take them at once.
+	// The three looks are independent: take them at once. (Not an
+	// errgroup: a failed xl list -l is tolerated, the plan then orders by
+	// the config alone, so its error must neither cancel nor fail the
+	// other looks.)
 	var (
 		long    []xl.DomainConfig
 		longErr error

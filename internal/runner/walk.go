@@ -14,6 +14,12 @@ import (
 // result finishes the node there (skipped, interrupted). Otherwise run is
 // called holding a slot. Both see the predecessors' results through the
 // results map, which walk fills in as nodes finish.
+//
+// Not errgroup.Group with SetLimit: its Go takes the slot before the
+// goroutine starts, so a node waiting for its predecessors would hold a
+// slot they need (a deadlock once the waiters fill the limit), and its
+// first error cancels everything, where a failure here skips only the
+// failed node's dependents.
 type walker struct {
 	slots chan struct{}
 
