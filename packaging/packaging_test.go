@@ -673,7 +673,7 @@ func TestInstall(t *testing.T) {
 		t.Errorf("PREFIX=/usr/local: usr/local/sbin/xenorder: %v", err)
 	}
 	unit, _ := os.ReadFile(filepath.Join(local, "lib/systemd/system/xenorder.service"))
-	if !strings.Contains(string(unit), "ExecStart=/usr/local/sbin/xenorder start") || strings.Contains(string(unit), "/usr/sbin/xenorder") {
+	if !strings.Contains(string(unit), "ExecStart=/usr/local/sbin/xenorder $XENORDER_OPTS start") || strings.Contains(string(unit), "/usr/sbin/xenorder") {
 		t.Errorf("PREFIX=/usr/local: the unit does not run /usr/local/sbin/xenorder:\n%s", unit)
 	}
 }
