@@ -223,34 +223,34 @@ type rawFile struct {
 }
 
 type rawDefaults struct {
-	XL              *string `toml:"xl"`
-	ConfigDir       *string `toml:"config_dir"`
-	StartTimeout    *string `toml:"start_timeout"`
-	StopTimeout     *string `toml:"stop_timeout"`
-	MaxParallel     *int    `toml:"max_parallel"`
-	StateDir        *string `toml:"state_dir"`
-	PollInterval    *string `toml:"poll_interval"`
-	ProbeInterval   *string `toml:"probe_interval"`
-	ConsoleLogDir   *string `toml:"console_log_dir"`
-	XenstoreRead    *string `toml:"xenstore_read"`
-	XenstoreWatch   *string `toml:"xenstore_watch"`
-	XenstoredSocket *string `toml:"xenstored_socket"`
-	Undeclared      *string `toml:"undeclared"`
-	LockFile        *string `toml:"lock_file"`
-	Infer           *bool   `toml:"infer"`
-	MemoryAdmission *bool   `toml:"memory_admission"`
-	XLConf          *string `toml:"xl_conf"`
-	PCIAssignable   *bool   `toml:"pci_assignable"`
+	XL              *string   `toml:"xl"`
+	ConfigDir       *string   `toml:"config_dir"`
+	StartTimeout    *Duration `toml:"start_timeout"`
+	StopTimeout     *Duration `toml:"stop_timeout"`
+	MaxParallel     *int      `toml:"max_parallel"`
+	StateDir        *string   `toml:"state_dir"`
+	PollInterval    *Duration `toml:"poll_interval"`
+	ProbeInterval   *Duration `toml:"probe_interval"`
+	ConsoleLogDir   *string   `toml:"console_log_dir"`
+	XenstoreRead    *string   `toml:"xenstore_read"`
+	XenstoreWatch   *string   `toml:"xenstore_watch"`
+	XenstoredSocket *string   `toml:"xenstored_socket"`
+	Undeclared      *string   `toml:"undeclared"`
+	LockFile        *string   `toml:"lock_file"`
+	Infer           *bool     `toml:"infer"`
+	MemoryAdmission *bool     `toml:"memory_admission"`
+	XLConf          *string   `toml:"xl_conf"`
+	PCIAssignable   *bool     `toml:"pci_assignable"`
 	rawStop
 }
 
 // rawStop holds the stop keys that [defaults] and a guest share.
 type rawStop struct {
-	StopAction      *string `toml:"stop_action"`
-	MigrateTo       *string `toml:"migrate_to"`
-	ACPIFallback    *bool   `toml:"acpi_fallback"`
-	SaveTimeout     *string `toml:"save_timeout"`
-	RestoreFallback *string `toml:"restore_fallback"`
+	StopAction      *string   `toml:"stop_action"`
+	MigrateTo       *string   `toml:"migrate_to"`
+	ACPIFallback    *bool     `toml:"acpi_fallback"`
+	SaveTimeout     *Duration `toml:"save_timeout"`
+	RestoreFallback *string   `toml:"restore_fallback"`
 }
 
 type rawGuest struct {
@@ -258,8 +258,8 @@ type rawGuest struct {
 	DependsOn     []string   `toml:"depends_on"`
 	After         []string   `toml:"after"`
 	Autostart     *bool      `toml:"autostart"`
-	StartTimeout  *string    `toml:"start_timeout"`
-	StopTimeout   *string    `toml:"stop_timeout"`
+	StartTimeout  *Duration  `toml:"start_timeout"`
+	StopTimeout   *Duration  `toml:"stop_timeout"`
 	Ready         []rawProbe `toml:"ready"`
 	PCIAssignable *bool      `toml:"pci_assignable"`
 	PCISeize      *bool      `toml:"pci_seize"`
@@ -267,16 +267,16 @@ type rawGuest struct {
 }
 
 type rawProbe struct {
-	TCP            *string  `toml:"tcp"`
-	Exec           []string `toml:"exec"`
-	Xenstore       *string  `toml:"xenstore"`
-	Equals         *string  `toml:"equals"`
-	HTTP           *string  `toml:"http"`
-	Status         *int     `toml:"status"`
-	Console        *string  `toml:"console"`
-	Delay          *string  `toml:"delay"`
-	Interval       *string  `toml:"interval"`
-	AttemptTimeout *string  `toml:"attempt_timeout"`
+	TCP            *string   `toml:"tcp"`
+	Exec           []string  `toml:"exec"`
+	Xenstore       *string   `toml:"xenstore"`
+	Equals         *string   `toml:"equals"`
+	HTTP           *string   `toml:"http"`
+	Status         *int      `toml:"status"`
+	Console        *string   `toml:"console"`
+	Delay          *Duration `toml:"delay"`
+	Interval       *Duration `toml:"interval"`
+	AttemptTimeout *Duration `toml:"attempt_timeout"`
 }
 
 // decodeErrRE matches BurntSushi/toml's type errors, which carry a line but
@@ -323,7 +323,12 @@ func Parse(file string, src []byte) (*Config, error) {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
 			p.Line, p.Msg = pe.Position.Line, pe.Message
-			if pe.LastKey != "" {
+			switch {
+			case pe.LastKey != "" && strings.Contains(pe.Message, durationTypeHint):
+				// A duration key given another type (stop_timeout = 5):
+				// said as the validator says its problems.
+				p = keyProblem(file, pe.Position.Line, splitKey(pe.LastKey), pe.Message)
+			case pe.LastKey != "":
 				p.Msg = fmt.Sprintf("%s (at key %s)", pe.Message, pe.LastKey)
 			}
 		}
@@ -339,6 +344,20 @@ func Parse(file string, src []byte) (*Config, error) {
 		return nil, &Error{Problems: problems}
 	}
 	return cfg, nil
+}
+
+// keyProblem is a problem of the key at path (as BurntSushi/toml names it).
+func keyProblem(file string, line int, path []string, msg string) Problem {
+	p := Problem{File: file, Line: line, Msg: msg}
+	switch {
+	case len(path) == 2 && path[0] == "defaults":
+		p.InDefaults, p.Key = true, path[1]
+	case len(path) >= 3 && (path[0] == "guest" || path[0] == "external"):
+		p.Guest, p.External, p.Key = path[1], path[0] == "external", strings.Join(path[2:], ".")
+	default:
+		p.Key = strings.Join(path, ".")
+	}
+	return p
 }
 
 func parse(file string, src []byte, raw rawFile, md toml.MetaData) (*Config, []Problem) {
@@ -418,38 +437,51 @@ func (v *validator) table(name string) string {
 	return "guest"
 }
 
-func (v *validator) duration(guest, key string, s *string, def time.Duration) time.Duration {
+func (v *validator) duration(guest, key string, s *Duration, def time.Duration) time.Duration {
 	return v.durationAt(0, guest, key, s, def)
 }
 
-func (v *validator) durationAt(line int, guest, key string, s *string, def time.Duration) time.Duration {
+func (v *validator) durationAt(line int, guest, key string, s *Duration, def time.Duration) time.Duration {
 	if s == nil {
 		return def
 	}
-	d, err := time.ParseDuration(*s)
 	switch {
-	case err != nil:
-		v.addAt(line, guest, key, "%q is not a duration (write it like 90s, 5m or 1h30m)", *s)
-	case d <= 0:
-		v.addAt(line, guest, key, "%s must be greater than zero", *s)
+	case s.Err != nil:
+		v.addAt(line, guest, key, "%q is not a duration: %v", s.Text, s.Err)
+	case s.D <= 0:
+		v.addAt(line, guest, key, "%s must be greater than zero", s.Text)
 	}
-	return d
+	return s.D
 }
 
 func (v *validator) build(raw *rawFile, md toml.MetaData) *Config {
 	dir := filepath.Dir(v.file)
-	v.external = map[string]bool{}
-	for n := range raw.External {
-		v.external[n] = true
-	}
 	undecoded := map[string]bool{}
 	for _, k := range md.Undecoded() {
 		undecoded[k.String()] = true
 	}
+	var own map[string]bool // the guests with a key or header of their own
 	for _, k := range md.Undecoded() {
-		if !hasUndecodedParent(k, undecoded) {
-			v.unknownKey(k)
+		if hasUndecodedParent(k, undecoded) {
+			continue
 		}
+		if len(k) >= 3 && own == nil {
+			own = ownTables(md)
+		}
+		if !v.dottedName(k, md, own) {
+			v.unknownKey(k)
+			continue
+		}
+		// A guest only the dotted header made ([guest.mail.example.org]
+		// makes a guest "mail"): not a guest; its problems would be noise.
+		if !own[k[0]+"\x00"+k[1]] {
+			delete(raw.Guest, k[1])
+			delete(raw.External, k[1])
+		}
+	}
+	v.external = map[string]bool{}
+	for n := range raw.External {
+		v.external[n] = true
 	}
 	d := Defaults{
 		XL:              DefaultXL,
@@ -515,7 +547,7 @@ func (v *validator) build(raw *rawFile, md toml.MetaData) *Config {
 	cfg := &Config{File: v.file, Defaults: d, Guests: map[string]*Guest{}, Graph: graph.New()}
 	for _, name := range sortedKeys(raw.External) {
 		if _, dup := raw.Guest[name]; dup {
-			v.add(name, "", "%q is declared both as [guest.%s] and [external.%s]", name, name, name)
+			v.add(name, "", "%q is declared both as [%s] and [%s]", name, TableName("guest", name), TableName("external", name))
 		}
 	}
 	all := map[string]rawGuest{}
@@ -569,7 +601,7 @@ func (v *validator) build(raw *rawFile, md toml.MetaData) *Config {
 				}
 			}
 			if len(rg.Ready) == 0 {
-				v.add(name, "", "an external node needs at least one [[external.%s.ready]] probe: it is only waited for", name)
+				v.add(name, "", "an external node needs at least one [[%s.ready]] probe: it is only waited for", TableName("external", name))
 			}
 		} else if rg.Config != nil {
 			if *rg.Config == "" {
@@ -720,7 +752,7 @@ func (v *validator) edges(cfg *Config, g *Guest, key string, deps []string, kind
 			if s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			} else {
-				msg += " (declare it as [guest." + dep + "] or [external." + dep + "])"
+				msg += " (declare it as [" + TableName("guest", dep) + "] or [" + TableName("external", dep) + "])"
 			}
 			v.add(g.Name, key, "%s", msg)
 		default:
@@ -745,6 +777,67 @@ func hasUndecodedParent(k toml.Key, undecoded map[string]bool) bool {
 		}
 	}
 	return false
+}
+
+// dottedName reports (as a problem) a table header such as
+// [guest.mail.example.org], which TOML reads as guest "mail" holding a
+// table "example": guests named like hosts are common, and their names need
+// quotes ([guest."mail.example.org"]). k is an undecoded key; false when it
+// is not such a table. own is ownTables' answer.
+func (v *validator) dottedName(k toml.Key, md toml.MetaData, own map[string]bool) bool {
+	if len(k) < 3 || (k[0] != "guest" && k[0] != "external") || slices.Contains(knownKeys["guest"], k[2]) {
+		return false
+	}
+	var name, header, fixed string
+	switch md.Type(k...) {
+	case "Hash":
+		name = strings.Join(k[1:], ".")
+		header, fixed = "["+k.String()+"]", "["+TableName(k[0], name)+"]"
+	case "ArrayHash":
+		if len(k) < 4 || k[len(k)-1] != "ready" {
+			return false
+		}
+		name = strings.Join(k[1:len(k)-1], ".")
+		header, fixed = "[["+k.String()+"]]", "[["+TableName(k[0], name)+".ready]]"
+	default:
+		return false
+	}
+	msg := fmt.Sprintf("%s is read as %s %q holding a table %q: TOML splits a table's name at its dots. Quote a name with dots: %s",
+		header, k[0], k[1], k[2], fixed)
+	if own[k[0]+"\x00"+k[1]] {
+		// The guest is real: the table may be a mistake of another kind.
+		msg = fmt.Sprintf("%s is read as %s %q holding a table %q, which is not a key of a %s (known: %s). If %q is one name, quote it: %s",
+			header, k[0], k[1], k[2], k[0], strings.Join(knownKeys["guest"], ", "), name, fixed)
+	}
+	v.problems = append(v.problems, Problem{File: v.file, Line: v.loc.line(k...), Msg: msg})
+	return true
+}
+
+// ownTables lists the guests and external nodes ("guest\x00NAME") that have
+// a header or a key of their own in the file.
+func ownTables(md toml.MetaData) map[string]bool {
+	own := map[string]bool{}
+	for _, k := range md.Keys() {
+		if len(k) >= 2 && (k[0] == "guest" || k[0] == "external") && (len(k) == 2 || slices.Contains(knownKeys["guest"], k[2])) {
+			own[k[0]+"\x00"+k[1]] = true
+		}
+	}
+	return own
+}
+
+// TableName is how the table of a guest (kind "guest") or an external node
+// (kind "external") is written: guest.web, or guest."mail.example.org" when
+// the name is not a bare TOML key.
+func TableName(kind, name string) string {
+	for _, r := range name {
+		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return kind + "." + strconv.Quote(name)
+		}
+	}
+	if name == "" {
+		return kind + `.""`
+	}
+	return kind + "." + name
 }
 
 func (v *validator) unknownKey(k toml.Key) {
@@ -772,6 +865,10 @@ func (v *validator) unknownKey(k toml.Key) {
 		InDefaults: table == "defaults", External: k[0] == "external",
 	})
 }
+
+// ValidGuestName says why a guest cannot be named name in the config (nil
+// when it can): see validName. `xenorder import` skips such guests.
+func ValidGuestName(name string) error { return validName(name, false) }
 
 // validName accepts the names xl reads as the name they are. xenorder gives
 // xl a guest's name (xl shutdown NAME), and Xen 4.17's xl reads a domain

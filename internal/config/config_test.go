@@ -110,10 +110,10 @@ depends_on = ["a"]`, []string{
 max_parallel = 0
 stop_timeout = "0s"
 [guest.a]
-start_timeout = "5 minutes"`, []string{
+start_timeout = "5 mins"`, []string{
 			file + `:3: defaults: max_parallel: 0 must be at least 1`,
 			file + `:4: defaults: stop_timeout: 0s must be greater than zero`,
-			file + `:6: guest a: start_timeout: "5 minutes" is not a duration (write it like 90s, 5m or 1h30m)`}},
+			file + `:6: guest a: start_timeout: "5 mins" is not a duration: unknown unit "mins"; the units are ms, s or sec, m or min, h or hr, d, w (and their long forms); write a duration such as "90s", "5min", "1h30m" or "1h 30min"`}},
 		{"negative duration", `
 [guest.a]
 stop_timeout = "-1m"`, []string{
