@@ -212,6 +212,7 @@ func (r *Runner) admit(ctx context.Context, g *config.Guest, deadline time.Time)
 		if !said {
 			r.emit("memory", g.Name, -1, nil, "waiting for memory: needs %d MiB; %d MiB free, %d MiB of it for creates under way", need, info.FreeMemoryMiB, pending)
 			r.status("waiting for memory for %s (%d MiB)", g.Name, need)
+			r.setDoing(g.Name, activity{doing: fmt.Sprintf("waiting for memory (needs %d MiB)", need), domid: -1, since: deadline.Add(-g.StartTimeout), limit: g.StartTimeout, limitName: "start_timeout", say: true})
 			said = true
 		}
 		t := time.NewTimer(min(r.interval(), time.Until(deadline)+time.Millisecond))

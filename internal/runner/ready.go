@@ -37,6 +37,7 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest, step Step) *Outc
 	// xl restore in flight is never cut short.
 	deadline := began.Add(g.StartTimeout)
 	r.extend(g.StartTimeout + notifyMargin)
+	r.setDoing(g.Name, activity{doing: "looking (xl list)", domid: -1, since: began, limit: g.StartTimeout, limitName: "start_timeout"})
 	target := probe.Target{Name: g.Name, Since: began}
 	fresh, restored := true, false // fresh: the probes that need to see the create apply
 	if !g.External {
@@ -135,6 +136,7 @@ func (r *Runner) lookBeforeStart(ctx context.Context, g *config.Guest, out *Outc
 	switch bad := badStartState(d.State); {
 	case d.State.Dying:
 		r.emit("wait", g.Name, d.ID, nil, "an old domain of this name is dying (domid %d); waiting for it to go", d.ID)
+		r.setDoing(g.Name, activity{doing: "waiting for an old domain of this name to go", domid: -1, since: deadline.Add(-g.StartTimeout), limit: g.StartTimeout, limitName: "start_timeout", say: true})
 		return false, r.waitGone(ctx, g.Name, deadline)
 	case bad != "":
 		out.DomID = d.ID
@@ -161,6 +163,7 @@ func (r *Runner) createStep(ctx context.Context, g *config.Guest, out *Outcome, 
 	target.ConsoleOffset = probe.ConsoleSize(r.Config.Defaults.ConsoleLogDir, g.Name)
 	r.emit("create", g.Name, -1, nil, "creating (xl create %s)", g.XLConfig)
 	r.status("creating %s", g.Name)
+	r.setDoing(g.Name, activity{doing: "creating (xl create)", domid: -1, since: deadline.Add(-g.StartTimeout), limit: g.StartTimeout, limitName: "start_timeout", say: true})
 	// A create in flight is not abandoned on interruption: that would
 	// leave a half-built domain. It is bounded by the guest's start
 	// timeout.
@@ -339,8 +342,6 @@ func (w *readyWait) wait(ctx context.Context) (xl.Domain, error) {
 	for _, p := range w.probes {
 		fastest = min(fastest, p.Interval)
 	}
-	progressEvery := orDefault(r.ProgressEvery, DefaultProgressEvery)
-	lastProgress := time.Now()
 	lastAwaited := ""
 	var lastLook time.Time // the first look is at once
 	for {
@@ -395,18 +396,33 @@ func (w *readyWait) wait(ctx context.Context) (xl.Domain, error) {
 		if !time.Now().Before(w.deadline) {
 			return w.last, w.timeoutErr(states)
 		}
+		// The run's ticker says it every ProgressEvery, with every other
+		// guest's: "waiting for tcp 10.0.0.5:22: connection refused (12s of 1m0s)".
+		detail := w.awaited(states, true)
 		if awaited := w.awaited(states, false); awaited != lastAwaited {
 			lastAwaited = awaited
 			r.status("waiting for %s (%s)", w.g.Name, awaited)
-		}
-		if time.Since(lastProgress) >= progressEvery {
-			lastProgress = time.Now()
-			r.emit("wait", w.g.Name, w.last.ID, nil, "waiting for %s (%s of %s)", w.awaited(states, true), time.Since(w.began).Round(time.Second), w.g.StartTimeout)
+			r.setDoing(w.g.Name, activity{doing: "waiting for " + awaited, detail: detail, domid: w.domid(), since: w.began, limit: w.g.StartTimeout, limitName: "start_timeout", say: true, line: readyLine})
+		} else {
+			r.setDetail(w.g.Name, detail, w.domid())
 		}
 		if err := sleep(ctx, min(adaptive(time.Since(w.began), fastest), time.Until(w.deadline)+time.Millisecond)); err != nil {
 			return w.last, err
 		}
 	}
+}
+
+// readyLine is the progress line of a guest waited on until ready.
+func readyLine(a activity, now time.Time) string {
+	return fmt.Sprintf("waiting for %s (%s of %s)", a.detail, now.Sub(a.since).Round(time.Second), a.limit)
+}
+
+// domid is the domain's domid as last seen, or -1.
+func (w *readyWait) domid() int {
+	if w.last.ID > 0 {
+		return w.last.ID
+	}
+	return -1
 }
 
 // look reads the shared xl list and judges the domain's state.

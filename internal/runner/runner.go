@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,6 +41,11 @@ type Runner struct {
 	OnReady func(guest string)
 	// Notify, if set, hears of progress and long waits.
 	Notify Notifier
+	// Publish, if set, hears where a start or stop is, from one goroutine:
+	// as it begins, whenever what a guest does changes, every
+	// ProgressEvery, and nil once the run ends (cmd/xenorder keeps it in
+	// state_dir for `xenorder status`).
+	Publish func(*Progress)
 	// DialXenstore, if set, connects to xenstored for a stop: its
 	// @releaseDomain watch says at once that a domain went, and
 	// /local/domain says which, without an xl list per death. Nil, or a
@@ -64,38 +68,6 @@ type Runner struct {
 	prog     progress
 	watching atomic.Bool // the @releaseDomain watch runs
 	xs       atomic.Pointer[xsLooker]
-}
-
-// progress counts a run's finished guests for the service manager's status.
-type progress struct {
-	mu    sync.Mutex
-	verb  string // starting, stopping
-	total int
-	done  int
-}
-
-func (r *Runner) beginProgress(verb string, total int) {
-	r.prog.mu.Lock()
-	r.prog.verb, r.prog.total, r.prog.done = verb, total, 0
-	r.prog.mu.Unlock()
-}
-
-func (r *Runner) finished(*Outcome) {
-	r.prog.mu.Lock()
-	r.prog.done++
-	r.prog.mu.Unlock()
-}
-
-// status tells the service manager where the run is:
-// "starting 5/9: waiting for fileserver (tcp 192.168.2.20:2049)".
-func (r *Runner) status(format string, args ...any) {
-	if r.Notify == nil {
-		return
-	}
-	r.prog.mu.Lock()
-	prefix := fmt.Sprintf("%s %d/%d: ", r.prog.verb, r.prog.done, r.prog.total)
-	r.prog.mu.Unlock()
-	r.Notify.Status(prefix + fmt.Sprintf(format, args...))
 }
 
 // extend asks the service manager for d more before a long wait.
@@ -412,7 +384,8 @@ func (r *Runner) Start(ctx context.Context, plan *Plan) *Result {
 	}
 	run := func(n string) *Outcome { return r.startOne(ctx, r.Config.Guests[n], steps[n]) }
 	r.beginLaunches(order, waitFor)
-	r.beginProgress("starting", len(order))
+	r.beginProgress("starting", order)
+	defer r.startTicker()()
 	r.mem = &memGate{} // one memory account per start
 	w.onDone = func(o *Outcome) {
 		r.finished(o)

@@ -309,7 +309,18 @@ func (r *Runner) inFlight(ctx context.Context, f flight, call func(ctx context.C
 	began := time.Now()
 	last, lastAt := f.progress(), began
 	late, stalled := false, false
-	lastSaid := began
+	// The progress lines ("xl save: 12s of save_timeout 10m0s"; past it,
+	// "xl save: 10m5s, past save_timeout 10m0s") come from the run's
+	// ticker, with every other guest's.
+	doing := func() {
+		stalledSince := time.Time{}
+		if stalled {
+			stalledSince = lastAt
+		}
+		r.setDoing(f.guest, activity{doing: f.what, domid: f.domid, since: began, limit: f.timeout, limitName: f.timeoutName, say: true,
+			line: func(a activity, now time.Time) string { return flightLine(f, a, now, stalledSince) }})
+	}
+	doing()
 	for {
 		select {
 		case err := <-done:
@@ -328,15 +339,11 @@ func (r *Runner) inFlight(ctx context.Context, f flight, call func(ctx context.C
 			last, lastAt = p, now
 			if stalled {
 				stalled = false
+				doing()
 				r.emit("wait", f.guest, f.domid, nil, "%s makes progress again", f.what)
 			}
 		}
-		elapsed := now.Sub(began)
 		if !late {
-			if now.Sub(lastSaid) >= every {
-				lastSaid = now
-				r.emit("wait", f.guest, f.domid, nil, "%s: %s of %s %s", f.what, round(elapsed), f.timeoutName, f.timeout)
-			}
 			continue
 		}
 		switch {
@@ -344,14 +351,26 @@ func (r *Runner) inFlight(ctx context.Context, f flight, call func(ctx context.C
 			r.extend(stall + notifyMargin)
 		case !stalled:
 			stalled = true
+			doing()
 			r.emit("wait", f.guest, f.domid, nil, "%s HAS MADE NO PROGRESS FOR %s: no longer extending the service's timeout; still not interrupting it", f.what, round(now.Sub(lastAt)))
 			r.status("%s of %s: no progress for %s", f.what, f.guest, round(now.Sub(lastAt)))
 		}
-		if now.Sub(lastSaid) >= every {
-			lastSaid = now
-			r.status("%s of %s: %s, past %s %s", f.what, f.guest, round(elapsed), f.timeoutName, f.timeout)
-		}
 	}
+}
+
+// flightLine is the progress line of an xl save, restore or migrate:
+// "xl save: 12s of save_timeout 10m0s"; past it "xl save: 10m5s, past
+// save_timeout 10m0s", and when it stalled ", no progress for 2m0s".
+func flightLine(f flight, a activity, now time.Time, stalledSince time.Time) string {
+	elapsed := now.Sub(a.since)
+	if elapsed < f.timeout {
+		return fmt.Sprintf("%s: %s of %s %s", f.what, round(elapsed), f.timeoutName, f.timeout)
+	}
+	line := fmt.Sprintf("%s: %s, past %s %s", f.what, round(elapsed), f.timeoutName, f.timeout)
+	if !stalledSince.IsZero() {
+		line += fmt.Sprintf(", no progress for %s", round(now.Sub(stalledSince)))
+	}
+	return line
 }
 
 // XLProgress hears each line xl prints on stderr during a save, restore or

@@ -38,6 +38,41 @@ type GuestStatus struct {
 	UpSince *time.Time `json:"up_since,omitempty"`
 	// LastStartMS is how long its last start took, create to ready.
 	LastStartMS *int64 `json:"last_start_ms,omitempty"`
+	// Progress is set while another xenorder starts or stops the guest.
+	Progress *GuestInProgress `json:"progress,omitempty"`
+}
+
+// GuestInProgress is what another xenorder's start or stop does with a
+// guest, as status saw it.
+type GuestInProgress struct {
+	Action string    `json:"action"` // starting, stopping
+	Doing  string    `json:"doing"`  // waiting for shutdown, xl save, creating (xl create), ...
+	Since  time.Time `json:"since"`  // when the time counted against the limit began
+	UsedMS int64     `json:"used_ms"`
+	// LeftMS is what is left of the limit (0 once it is over: an xl save
+	// goes on past save_timeout); null with no limit.
+	LeftMS   *int64     `json:"left_ms"`
+	Limit    string     `json:"limit,omitempty"` // "grace 3m0s", "start_timeout 1m0s", "save_timeout 10m0s"
+	Deadline *time.Time `json:"deadline,omitempty"`
+}
+
+// RunInProgress is another xenorder's start or stop, as status saw it.
+type RunInProgress struct {
+	Verb    string    `json:"verb"` // start, stop
+	PID     int       `json:"pid"`
+	Command string    `json:"command"`
+	Began   time.Time `json:"began"`
+	Done    int       `json:"done"`
+	Total   int       `json:"total"`
+	Queued  []string  `json:"queued"` // its guests not begun yet
+}
+
+// InProgress is a run another xenorder publishes, once cmd/xenorder has
+// made sure its writer still runs and holds the host's lock.
+type InProgress struct {
+	PID     int
+	Command string
+	Progress
 }
 
 // StatusReport is the whole of `xenorder status`.
@@ -53,6 +88,9 @@ type StatusReport struct {
 	// SaveImages lists every image in the save folder, the kept-aside
 	// ones (.old-, .failed-, .stale-) included: never forgotten.
 	SaveImages []saves.Kept `json:"save_images"`
+	// InProgress is set while another xenorder starts or stops guests:
+	// each of its guests in flight has its row's progress.
+	InProgress *RunInProgress `json:"in_progress,omitempty"`
 }
 
 // StatusOptions add what xenorder remembers to what xl says.
@@ -62,6 +100,8 @@ type StatusOptions struct {
 	// it was).
 	DrainsUnknown string
 	LastStart     map[string]LastStart
+	// InProgress is another xenorder's start or stop under way, if any.
+	InProgress *InProgress
 }
 
 // LastStart is one guest's part of the last recorded start.
@@ -139,7 +179,37 @@ func (r *Runner) Status(ctx context.Context, opts StatusOptions) (*StatusReport,
 		return nil, fmt.Errorf("status: %w", err)
 	}
 	rep.SaveImages = append([]saves.Kept{}, imgs...)
+	rep.addProgress(opts.InProgress)
 	return rep, nil
+}
+
+// addProgress marks the rows of the guests another xenorder starts or
+// stops, with the time used and left.
+func (s *StatusReport) addProgress(ip *InProgress) {
+	if ip == nil {
+		return
+	}
+	s.InProgress = &RunInProgress{Verb: ip.Verb, PID: ip.PID, Command: ip.Command, Began: ip.Began, Done: ip.Done, Total: ip.Total,
+		Queued: append([]string{}, ip.Queued...)}
+	rows := map[string]*GuestStatus{}
+	for i := range s.Guests {
+		rows[s.Guests[i].Name] = &s.Guests[i]
+	}
+	for i := range s.Others {
+		rows[s.Others[i].Name] = &s.Others[i]
+	}
+	for _, g := range ip.Guests {
+		row := rows[g.Guest]
+		if row == nil {
+			continue // gone from xl list meanwhile, and not in the config
+		}
+		p := &GuestInProgress{Action: g.Action, Doing: g.Doing, Since: g.Since, UsedMS: max(s.Now.Sub(g.Since), 0).Milliseconds(), Limit: g.Limit, Deadline: g.Deadline}
+		if g.Deadline != nil {
+			left := max(g.Deadline.Sub(s.Now), 0).Milliseconds()
+			p.LeftMS = &left
+		}
+		row.Progress = p
+	}
 }
 
 // probeRows runs, once and concurrently, the probes of every running guest
@@ -208,7 +278,7 @@ func Colour(state string) string {
 		return "\x1b[32m"
 	case "crashed", "shutdown", "not ready":
 		return "\x1b[31m"
-	case "paused", "dying", "drained":
+	case "paused", "dying", "drained", "starting", "stopping":
 		return "\x1b[33m"
 	}
 	return ""
@@ -251,6 +321,9 @@ func (s *StatusReport) Text(colour bool) string {
 		if g.DrainedSince != nil && !up(state) {
 			state = "drained"
 		}
+		if g.Progress != nil {
+			state = g.Progress.Action
+		}
 		deps := strings.Join(g.DependsOn, ", ")
 		if len(g.After) > 0 {
 			deps = strings.TrimPrefix(deps+", after "+strings.Join(g.After, ", "), ", ")
@@ -274,6 +347,7 @@ func (s *StatusReport) Text(colour bool) string {
 		}
 		row(g.Name, state, ready, domid, uptime, mem, last, deps)
 	}
+	s.progressText(&b, width)
 	if len(notes) > 0 {
 		b.WriteString("\nnot ready:\n" + strings.Join(notes, "\n") + "\n")
 	}
@@ -298,10 +372,57 @@ func (s *StatusReport) Text(colour bool) string {
 			default:
 				note = "undeclared: stopped first by a bare stop"
 			}
-			row(g.Name, g.State, "-", fmt.Sprint(g.DomID), "-", fmt.Sprintf("%dM", g.MemoryMiB), "-", note)
+			state := g.State
+			if g.Progress != nil {
+				state = g.Progress.Action
+			}
+			row(g.Name, state, "-", fmt.Sprint(g.DomID), "-", fmt.Sprintf("%dM", g.MemoryMiB), "-", note)
 		}
 	}
 	return b.String()
+}
+
+// progressText says what another xenorder's start or stop does:
+//
+//	in progress: pid 4242 (xenorder stop), since 15:04:05, 3 of 9 guests done
+//	  db          stopping  waiting for shutdown: 12s used, 2m48s left of grace 3m0s
+//	  queued: fileserver, opnsense
+func (s *StatusReport) progressText(b *strings.Builder, width int) {
+	ip := s.InProgress
+	if ip == nil {
+		return
+	}
+	fmt.Fprintf(b, "\nin progress: pid %d (%s), since %s, %d of %d guests done\n", ip.PID, show(ip.Command), ip.Began.Local().Format("15:04:05"), ip.Done, ip.Total)
+	for _, g := range append(append([]GuestStatus{}, s.Guests...), s.Others...) {
+		p := g.Progress
+		if p == nil {
+			continue
+		}
+		times := clock(time.Duration(p.UsedMS)*time.Millisecond) + " so far"
+		if p.LeftMS != nil {
+			times = fmt.Sprintf("%s used, %s left of %s", clock(time.Duration(p.UsedMS)*time.Millisecond), clock(time.Duration(*p.LeftMS)*time.Millisecond), p.Limit)
+		}
+		fmt.Fprintf(b, "  %-*s  %-8s  %s: %s\n", width, show(g.Name), p.Action, show(p.Doing), times)
+	}
+	if len(ip.Queued) > 0 {
+		q := make([]string, len(ip.Queued))
+		for i, n := range ip.Queued {
+			q[i] = show(n)
+		}
+		fmt.Fprintf(b, "  queued: %s\n", strings.Join(q, ", "))
+	}
+}
+
+// clock renders a time used or left to the second: 12s, 2m48s, 1h02m.
+func clock(d time.Duration) string {
+	d = d.Truncate(time.Second)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 }
 
 func shortDuration(d time.Duration) string {

@@ -382,7 +382,8 @@ func (r *Runner) Stop(ctx context.Context, plan *Plan) *Result {
 	stopWatch := r.watchReleases(context.WithoutCancel(ctx))
 	defer stopWatch()
 	r.beginLaunches(order, waitFor)
-	r.beginProgress("stopping", len(order))
+	r.beginProgress("stopping", order)
+	defer r.startTicker()()
 	w.onDone = r.finished
 	w.walk(ctx, r.byPriority(order), waitFor, gate, run)
 	var gone []*Outcome
@@ -450,6 +451,7 @@ func (r *Runner) stopOne(ctx context.Context, name, method string, p config.Stop
 		}
 		return out
 	}
+	r.setDoing(name, activity{doing: "looking (xl list)", domid: -1, since: began})
 	snap, err := r.lister().recent(ctx, r.interval())
 	if err == nil {
 		err = snap.err
@@ -466,6 +468,7 @@ func (r *Runner) stopOne(ctx context.Context, name, method string, p config.Stop
 	switch {
 	case d.State.Dying:
 		r.emit("wait", name, d.ID, nil, "dying; waiting for it to go")
+		r.setDoing(name, activity{doing: "waiting for the dying domain to go", domid: d.ID, since: began, limit: grace, limitName: "grace", say: true})
 		if err := r.waitGone(ctx, name, began.Add(grace)); err != nil {
 			return finish(Failed, fmt.Errorf("stop %s: dying domain %w", name, err))
 		}
@@ -588,6 +591,7 @@ func (r *Runner) askShutdown(ctx context.Context, out *Outcome, p config.StopPol
 	name := out.Guest
 	r.emit("shutdown", name, out.DomID, nil, "shutting down (grace period %s)", grace)
 	r.status("shutting down %s (grace period %s)", name, grace)
+	r.setDoing(name, activity{doing: "asking it to shut down (xl shutdown)", domid: out.DomID, since: time.Now()})
 	wait := orDefault(r.DestroyWait, DefaultDestroyWait)
 	r.extend(xl.ShutdownTimeout + grace + 2*wait + notifyMargin)
 	// The call is bounded by the xl client's own shutdown timeout.
@@ -598,6 +602,8 @@ func (r *Runner) askShutdown(ctx context.Context, out *Outcome, p config.StopPol
 		err = r.HV.Shutdown(ctx, ident, true)
 	}
 	deadline = time.Now().Add(grace)
+	// "db: waiting for shutdown, 12s of 3m0s grace" every ProgressEvery.
+	r.setDoing(name, activity{doing: "waiting for shutdown", domid: out.DomID, since: deadline.Add(-grace), limit: grace, limitName: "grace", say: true})
 	if err != nil {
 		if xl.IsNoSuchDomain(err) {
 			r.emit("stopped", name, out.DomID, nil, "stopped (gone before the request)")
@@ -703,6 +709,7 @@ func (r *Runner) waitDown(ctx context.Context, name string, domid int, deadline 
 func (r *Runner) destroy(ctx context.Context, out *Outcome, finish func(Status, error) *Outcome, st Status) *Outcome {
 	name := out.Guest
 	wait := orDefault(r.DestroyWait, DefaultDestroyWait)
+	r.setDoing(name, activity{doing: "destroying (xl destroy)", domid: out.DomID, since: time.Now(), limit: wait, say: true})
 	dctx, cancel := context.WithTimeout(ctx, wait)
 	ident := xlIdent(name, out.DomID)
 	err := r.launch(dctx, name, func(ctx context.Context) error { return r.HV.Destroy(ctx, ident) })
