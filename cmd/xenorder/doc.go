@@ -149,11 +149,15 @@
 //
 // Signals: SIGINT (Ctrl-C) and SIGTERM (timeout(1), a cron job, kill,
 // systemd) mean the same during start: launch nothing new, leave started
-// guests as they are, exit 1, the summary naming what was left. The start
+// guests as they are, exit 1. The summary says the state each unfinished
+// guest was left in: "INTERRUPTED fileserver: left running (domid 34),
+// created by this start, not confirmed ready: ..." (an xl create in flight
+// is never abandoned), "INTERRUPTED web: not started". The start
 // never stops a guest; when systemd cuts the unit's start short, the unit's
 // ExecStopPost (stop --exec-stop-post) stops them. During stop, a signal
 // lets the stops in flight finish (an xl save is never cut short) and
-// starts no new one; the summary names what still runs, exit 4.
+// starts no new one; the summary names what still runs ("INTERRUPTED
+// opnsense: not stopped; still running (domid 5)"), exit 4.
 //
 // Save images: a stop's save writes state_dir/save/GUEST.save (0600, in a
 // 0700 folder) and a record beside it, GUEST.record, before xl save runs,

@@ -87,10 +87,10 @@ func saveFaults() []fault {
 	return []fault{
 		{name: "SIGINT to the process group mid-save", once: true,
 			setup: withSave("fileserver", `xlsim_save_time = "2s"`), act: saveMidStop(syscall.SIGINT), code: 4,
-			msgs: []string{"fileserver: saved to ", "NOT RUN opnsense: interrupted; still running"}},
+			msgs: []string{"fileserver: saved to ", "INTERRUPTED opnsense: not stopped; still running (domid "}},
 		{name: "SIGHUP to the process group mid-save", once: true,
 			setup: withSave("fileserver", `xlsim_save_time = "2s"`), act: saveMidStop(syscall.SIGHUP), code: 4,
-			msgs: []string{"fileserver: saved to ", "NOT RUN Domain-N: interrupted; still running"}},
+			msgs: []string{"fileserver: saved to ", "INTERRUPTED Domain-N: not stopped; still running (domid "}},
 		{name: "save slower than save_timeout", once: true,
 			setup: func(h *host) {
 				withSave("fileserver", `xlsim_save_time = "3s"`)(h)

@@ -140,7 +140,7 @@ func TestFaultSuite(t *testing.T) {
 				mustExit(t, h.xenorder("stop", "--exec-stop-post"), 2) // not under systemd
 				return result{stdout: r.stdout + post.stdout, stderr: r.stderr + post.stderr, code: r.code}
 			}, code: 1,
-			msgs: []string{"NOT RUN web: interrupted", "stop: "}},
+			msgs: []string{"INTERRUPTED web: not started", "stop: "}},
 		{name: "SIGINT in the middle of start", setup: func(h *host) {},
 			act: func(t *testing.T, h *host) result {
 				bg := h.background("start")
@@ -158,7 +158,7 @@ func TestFaultSuite(t *testing.T) {
 				}
 				return r
 			}, code: 1,
-			msgs: []string{"NOT RUN fileserver: interrupted"}},
+			msgs: []string{"INTERRUPTED fileserver: not started", "INTERRUPTED opnsense: left running (domid ", ", created by this start, not confirmed ready: waiting for "}},
 		{name: "SIGTERM in the middle of stop", setup: func(h *host) {
 			h.edit("xenorder.toml", "[guest.fileserver]\n", "[guest.fileserver]\nstop_action = \"save\"\n")
 			h.appendTo("xl/fileserver.cfg", "xlsim_save_time = \"2s\"")
@@ -179,7 +179,7 @@ func TestFaultSuite(t *testing.T) {
 			}
 			return r
 		}, code: 4,
-			msgs: []string{"fileserver: saved to ", "NOT RUN opnsense: interrupted; still running", "NOT RUN Domain-N: interrupted; still running"}},
+			msgs: []string{"fileserver: saved to ", "INTERRUPTED opnsense: not stopped; still running (domid ", "INTERRUPTED Domain-N: not stopped; still running (domid "}},
 	}
 	faults = append(faults, saveFaults()...)
 

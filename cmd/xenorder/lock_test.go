@@ -162,13 +162,13 @@ func TestStopInterruptsTheHolder(t *testing.T) {
 		left   int                   // guests the holder leaves, for the stop
 	}{
 		{name: "start", setup: neverReady, holder: []string{"start"}, busy: isCall("create", "fileserver"), code: 1,
-			msgs: []string{"NOT RUN fileserver: interrupted"}, wait: "1m", left: 5},
+			msgs: []string{"INTERRUPTED fileserver: left running (domid ", ", created by this start, not confirmed ready: waiting for "}, wait: "1m", left: 5},
 		{name: "drain", setup: func(h *host) {
 			h.edit("xl/web.cfg", `xlsim_shutdown_time = "500ms"`, `xlsim_shutdown_time = "3s"`)
 			mustExit(h.t, h.xenorder("start"), 0)
 		}, holder: []string{"drain", "fileserver"}, busy: isCall("shutdown", "web"), code: 4,
 			// The shutdowns in flight finish; nothing new begins.
-			msgs: []string{"web: stopped after ", "NOT RUN fileserver: interrupted; still running"}, wait: "1m", left: 5},
+			msgs: []string{"web: stopped after ", "INTERRUPTED fileserver: not stopped; still running (domid "}, wait: "1m", left: 5},
 		{name: "save", setup: func(h *host) {
 			h.edit("xl/web.cfg", `xlsim_shutdown_time = "500ms"`, "xlsim_shutdown_time = \"500ms\"\nxlsim_save_time = \"4s\"")
 			mustExit(h.t, h.xenorder("start"), 0)
@@ -297,7 +297,7 @@ func TestStopIgnoresThePidInTheLockFile(t *testing.T) {
 	}
 	held := bg.wait()
 	mustExit(t, held, 1)
-	if !strings.Contains(held.stdout, "NOT RUN fileserver: interrupted") {
+	if !strings.Contains(held.stdout, "INTERRUPTED fileserver: left running (domid ") {
 		t.Errorf("the holder was not interrupted:\n%s", held)
 	}
 	select {

@@ -131,7 +131,7 @@ func TestSignalsMidSave(t *testing.T) {
 				t.Errorf("stderr does not say %q:\n%s", want, r.stderr)
 			}
 			if !tc.readerGone {
-				for _, want := range []string{"fileserver: saved to ", "NOT RUN opnsense: interrupted; still running", "NOT RUN Domain-N: interrupted; still running"} {
+				for _, want := range []string{"fileserver: saved to ", "INTERRUPTED opnsense: not stopped; still running (domid ", "INTERRUPTED Domain-N: not stopped; still running (domid "} {
 					if !strings.Contains(r.stdout, want) {
 						t.Errorf("the summary does not say %q:\n%s", want, r)
 					}

@@ -25,12 +25,19 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest, step Step) *Outc
 	began := time.Now()
 	out := &Outcome{Guest: g.Name, Began: began, DomID: -1}
 	fail := func(err error) *Outcome {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) && out.Created.IsZero() {
+			// Interrupted before any xl create or restore (waiting for
+			// memory, or for an old domain of its name to go).
+			out.Status, out.Err, out.Elapsed = NotRun, fmt.Errorf("start %s: interrupted: %w", g.Name, err), time.Since(began)
+			r.emit("interrupt", g.Name, out.DomID, nil, "not started: interrupted")
+			return out
+		}
 		out.Status, out.Err, out.Elapsed = Failed, fmt.Errorf("start %s: %w", g.Name, err), time.Since(began)
 		r.emit("fail", g.Name, out.DomID, err, "failed")
 		return out
 	}
 	if ctx.Err() != nil {
-		out.Status, out.Err = NotRun, ctx.Err()
+		out.Status, out.Err, out.DomID = NotRun, ctx.Err(), step.DomID
 		return out
 	}
 	// The whole start, from the first look until ready, is bounded; but an
@@ -86,11 +93,24 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest, step Step) *Outc
 		w.last.ID = out.DomID
 	}
 	d, err := w.wait(ctx)
-	out.DomID = d.ID
+	if d.ID > 0 { // 0: not seen in xl list yet
+		out.DomID = d.ID
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			out.Status, out.Err, out.Elapsed = NotRun, fmt.Errorf("start %s: interrupted while waiting: %w", g.Name, ctx.Err()), time.Since(began)
-			r.emit("interrupt", g.Name, d.ID, nil, "interrupted while waiting; left running as it is (domid %d)", d.ID)
+			if !g.External && w.last.ID <= 0 {
+				// Created, never seen: one more look, for the summary to
+				// say what runs (its domid). A look changes nothing.
+				lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalLookTimeout)
+				_ = w.look(lctx) // what it finds, or not, is said below
+				cancel()
+				if w.last.ID > 0 {
+					out.DomID = w.last.ID
+				}
+			}
+			out.Left = w.left(fresh, restored)
+			r.emit("interrupt", g.Name, out.DomID, nil, "interrupted while waiting: %s", out.Left)
 			return out
 		}
 		return fail(err)
@@ -306,6 +326,34 @@ func adaptive(elapsed, interval time.Duration) time.Duration {
 	return min(max(elapsed/adaptiveDivisor, minCheck), interval)
 }
 
+// finalLookTimeout bounds the look an interrupted start takes at a guest it
+// created and never saw listed.
+const finalLookTimeout = 10 * time.Second
+
+// left says in what state an interrupted wait leaves the guest, as the
+// last look saw it: fresh and restored as in startOne.
+func (w *readyWait) left(fresh, restored bool) string {
+	if w.g.External {
+		return "not confirmed ready: waiting for " + w.awaited(w.states, false)
+	}
+	origin := "as it was before this start"
+	switch {
+	case restored:
+		origin = "restored by this start"
+	case fresh:
+		origin = "created by this start"
+	}
+	switch {
+	case w.last.ID <= 0:
+		return origin + " (xl create returned), not yet seen in xl list"
+	case w.last.State.Raw == "": // not looked at since it was found running
+		return fmt.Sprintf("left running (domid %d), %s, not confirmed ready", w.last.ID, origin)
+	case w.running:
+		return fmt.Sprintf("left running (domid %d), %s, not confirmed ready: waiting for %s", w.last.ID, origin, w.awaited(w.states, false))
+	}
+	return fmt.Sprintf("left as xl lists it (domid %d, state %s), %s, not running yet", w.last.ID, w.last.State.Raw, origin)
+}
+
 // readyWait is one guest's wait until it runs and its probes pass.
 type readyWait struct {
 	r         *Runner
@@ -316,6 +364,7 @@ type readyWait struct {
 	probes    []config.Probe
 	announced bool // "created (domid N)" said already, or not to be said
 
+	states   []probeState // of probes, during wait
 	seen     snapshot
 	last     xl.Domain
 	lastErr  error // of xl list
@@ -338,7 +387,8 @@ func (w *readyWait) wait(ctx context.Context) (xl.Domain, error) {
 	r := w.r
 	poll := r.interval()
 	fastest := poll
-	states := make([]probeState, len(w.probes))
+	w.states = make([]probeState, len(w.probes))
+	states := w.states
 	for _, p := range w.probes {
 		fastest = min(fastest, p.Interval)
 	}

@@ -370,7 +370,7 @@ func (r *Runner) Start(ctx context.Context, plan *Plan) *Result {
 			}
 			if dep.Status == NotRun {
 				r.emit("interrupt", n, -1, nil, "not started: interrupted")
-				return &Outcome{Guest: n, Status: NotRun, Err: context.Canceled}
+				return &Outcome{Guest: n, Status: NotRun, Err: context.Canceled, DomID: steps[n].DomID}
 			}
 			err := fmt.Errorf("dependency %s failed", cause)
 			r.emit("skip", n, -1, nil, "skipped: dependency %s failed", cause)
@@ -378,7 +378,7 @@ func (r *Runner) Start(ctx context.Context, plan *Plan) *Result {
 		}
 		if ctx.Err() != nil {
 			r.emit("interrupt", n, -1, nil, "not started: interrupted")
-			return &Outcome{Guest: n, Status: NotRun, Err: ctx.Err()}
+			return &Outcome{Guest: n, Status: NotRun, Err: ctx.Err(), DomID: steps[n].DomID}
 		}
 		return nil
 	}

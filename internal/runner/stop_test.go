@@ -291,7 +291,7 @@ func TestInterruptedStopFinishesTheSaveInFlight(t *testing.T) {
 	if _, ok := hv.first("save", "top"); !ok {
 		t.Error("the save in flight was abandoned")
 	}
-	if !strings.Contains(res.Summary(), "NOT RUN base: interrupted; still running") {
+	if !strings.Contains(res.Summary(), "INTERRUPTED base: not stopped; still running (domid ") {
 		t.Errorf("summary:\n%s", res.Summary())
 	}
 }

@@ -93,6 +93,10 @@ type Outcome struct {
 	Began   time.Time
 	Created time.Time // start: when xl create (or restore) returned
 	Elapsed time.Duration
+	// Left, for NotRun: the state the interruption left the guest in
+	// ("not started", "left running (domid 34), created by this start, not
+	// confirmed ready: ..."); "" when only the verb says it.
+	Left string
 
 	fellBack error // set when a fallback was taken
 }
@@ -174,7 +178,7 @@ func (r *Result) Summary() string {
 	for _, s := range []struct {
 		st   Status
 		word string
-	}{{Done, doneWord}, {AlreadyDone, alreadyWord}, {FellBack, "by a fallback"}, {Forced, forcedWord}, {Failed, "failed"}, {Skipped, "skipped"}, {NotRun, "not run"}, {Held, "held by a drain"}, {Suspended, "left suspended"}} {
+	}{{Done, doneWord}, {AlreadyDone, alreadyWord}, {FellBack, "by a fallback"}, {Forced, forcedWord}, {Failed, "failed"}, {Skipped, "skipped"}, {NotRun, "interrupted"}, {Held, "held by a drain"}, {Suspended, "left suspended"}} {
 		if count[s.st] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", count[s.st], s.word))
 		}
@@ -215,13 +219,25 @@ func (r *Result) Summary() string {
 		}
 	}
 	for _, o := range byStatus[NotRun] {
-		if r.Verb == "stop" {
-			fmt.Fprintf(&b, "  NOT RUN %s: interrupted; still running\n", show(o.Guest))
-		} else {
-			fmt.Fprintf(&b, "  NOT RUN %s: interrupted\n", show(o.Guest))
-		}
+		fmt.Fprintf(&b, "  INTERRUPTED %s: %s\n", show(o.Guest), show(r.left(o)))
 	}
 	return b.String()
+}
+
+// left says in what state an interruption left a guest (NotRun): what the
+// run knew of it when it ended.
+func (r *Result) left(o *Outcome) string {
+	switch {
+	case o.Left != "":
+		return o.Left
+	case r.Verb == "stop" && o.DomID > 0:
+		return fmt.Sprintf("not stopped; still running (domid %d)", o.DomID)
+	case r.Verb == "stop":
+		return "not stopped; still running"
+	case o.DomID > 0:
+		return fmt.Sprintf("left running (domid %d), as it was before this start", o.DomID)
+	}
+	return "not started"
 }
 
 // Event is one step of one guest, reported as it happens.
