@@ -10,3 +10,5 @@ require (
 require golang.org/x/sys v0.50.0
 
 require golang.org/x/sync v0.25.0
+
+require github.com/godbus/dbus/v5 v5.2.4 // indirect

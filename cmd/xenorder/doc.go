@@ -8,6 +8,12 @@
 // Flags may also follow the command and the guest names
 // (xenorder stop fileserver --dry-run).
 //
+// GUEST is a guest's name in the config. dom0 named as one (Domain-0, its
+// domid 0, or dom0) is refused, exit 2, saying it is dom0, which xenorder
+// never starts or stops: no other guest is suggested for it. A domid is
+// refused too; another unknown name gets the closest guest's ("did you
+// mean").
+//
 // Commands:
 //
 //	start [GUEST...]   Start every autostart guest, or the named guests, plus
@@ -124,8 +130,8 @@
 //	   down); or a start left some guest down: failed, skipped, interrupted;
 //	   or xl failed; the summary names each. status: some autostart guest is
 //	   not running.
-//	2  usage or config error, unsafe file permissions or damaged state;
-//	   nothing was changed
+//	2  usage or config error, unsafe file permissions, damaged state, or a
+//	   command that changes the host run off dom0; nothing was changed
 //	3  another xenorder holds the lock (its pid and command are named), or
 //	   the command was interrupted while waiting for it; nothing was done
 //	4  a stop left guests on the host: still running (skipped because a
@@ -133,6 +139,24 @@
 //	   migration that did not finish; the summary names each and what to do.
 //	   The unit's SuccessExitStatus=1 does not cover it: systemd shows the
 //	   stop as failed.
+//	5  a start (resume, restore, restart's resume too) was to start guests,
+//	   every one failed or was skipped, and no domain but Domain-0 runs: the
+//	   host has no guest. Outside SuccessExitStatus=1: the unit fails and
+//	   shows in systemctl --failed. While any domain runs it is 1 instead
+//	   (the unit stays active, and its stop runs at poweroff); so it is
+//	   after an interruption, or when xl list fails.
+//
+// Dom0 only: start, stop, drain, resume, restart, restore and drains
+// --clear/--set change nothing and exit 2 unless /proc/xen/capabilities
+// says control_d (as xendomains tells dom0: empty in a Xen guest, absent
+// without Xen). check, plan, graph, import, status, plot, drains and every
+// --dry-run are not refused.
+//
+// The unit's state: status and every command that changes the host warn,
+// in one line on stderr, when xenorder.service is failed or inactive while
+// domains run: its stop will not run at poweroff. systemd is asked over
+// D-Bus for at most 2 s; without systemd, or a unit it does not know,
+// nothing is said; nor under the unit itself ($NOTIFY_SOCKET).
 //
 // File permissions: xenorder runs as root what its files say, so it trusts
 // the config, xl, xenstore_read, xenstore_watch, every exec probe's program,

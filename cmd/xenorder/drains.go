@@ -86,7 +86,7 @@ func cmdDrains(ctx context.Context, e *env, fs *flag.FlagSet, names []string) er
 	for _, n := range names {
 		g := cfg.Guests[n]
 		if g == nil {
-			return usageErr("drains --set: unknown guest %q in %s (nothing was changed)", n, cfg.File)
+			return usageErr("drains --set: %s (nothing was changed)", config.UnknownGuest(n, cfg.Names(), cfg.File))
 		}
 		if g.External {
 			return usageErr("drains --set: %q is an external node, never started nor stopped by xenorder: only guests are drained (nothing was changed)", n)

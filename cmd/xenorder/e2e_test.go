@@ -28,7 +28,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "xenorder"), ".")
+	// -tags xenorder_simhost: the binary reads /proc/xen/capabilities and
+	// systemd's unit states from the simulated host (seams_simhost.go).
+	cmd := exec.Command("go", "build", "-tags", "xenorder_simhost", "-o", filepath.Join(dir, "xenorder"), ".")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building xenorder:", err)
@@ -74,6 +76,8 @@ func newHost(t *testing.T) *host {
 	if err := os.WriteFile(filepath.Join(fake, "modprobe"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Xen's dom0, as xenfs says (seams_simhost.go); systemd knows no unit.
+	h.setDom0(true)
 	// As an admin's files: xenorder refuses what others can change.
 	if err := xlsim.SafeModes(root); err != nil {
 		t.Fatal(err)

@@ -112,7 +112,41 @@ func (e *env) start(ctx context.Context, cfg *config.Config, r *runner.Runner, f
 		e.out.printf("\nwhere the time went (xenorder status --timings, xenorder plot):\n")
 		run.WriteText(e.stdout)
 	}
+	if dead := e.noGuestRuns(ctx, r, res); dead != nil {
+		return dead
+	}
 	return err
+}
+
+// exitNoGuest is start's exit code when it was to start guests and none
+// runs (doc.go: Exit codes).
+const exitNoGuest = 5
+
+// noGuestRuns is the error of a start that was to start guests and after
+// which no domain but Domain-0 runs: every guest it started failed, or was
+// skipped for a failed dependency. Exit 5, outside the unit's
+// SuccessExitStatus=1, so that the unit fails and a host without guests
+// shows in systemctl --failed and in monitoring. A failed unit's stop does
+// not run at poweroff, so while any domain runs (another guest, one started
+// by hand, a guest whose probe failed) the exit stays 1 and the unit
+// active. An interrupted start (a signal: the host may be going down) and
+// an xl list that fails keep 1 as well: nothing proves the host dead.
+func (e *env) noGuestRuns(ctx context.Context, r *runner.Runner, res *runner.Result) error {
+	if ctx.Err() != nil || !hasStatus(res, runner.Failed, runner.Skipped) ||
+		hasStatus(res, runner.Done, runner.AlreadyDone, runner.FellBack, runner.NotRun) {
+		return nil
+	}
+	doms, err := r.RunningDomUs(ctx)
+	if err != nil {
+		e.log.Warn("could not tell whether any guest runs", "err", err)
+		return nil
+	}
+	if len(doms) > 0 {
+		return nil
+	}
+	msg := "no guest runs: every guest this start was to start is down"
+	e.notify.Status("start failed: " + msg + "; " + res.StatusLine())
+	return &exitErr{code: exitNoGuest, err: fmt.Errorf("start: %s (see the summary above); exit %d: under systemd the unit fails", msg, exitNoGuest)}
 }
 
 // cmdRestore restores one guest from a save image that a plain start
@@ -129,7 +163,10 @@ func cmdRestore(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 		return err
 	}
 	g := cfg.Guests[args[0]]
-	if g == nil || g.External {
+	if g == nil {
+		return &runner.UsageError{Msg: "restore: " + config.UnknownGuest(args[0], cfg.Names(), cfg.File)}
+	}
+	if g.External {
 		return &runner.UsageError{Msg: fmt.Sprintf("restore: %q is not a guest in %s", args[0], cfg.File)}
 	}
 	image := filepath.Join(cfg.Defaults.StateDir, "save", g.Name+".save")
@@ -173,6 +210,9 @@ func cmdStop(ctx context.Context, e *env, fs *flag.FlagSet, names []string) erro
 		if act, why := unitCutShort(os.Getenv); !act {
 			e.out.printf("%s: nothing is stopped; the guests that run keep running\n", why)
 			return nil
+		}
+		if err := e.requireDom0("stop"); err != nil {
+			return err
 		}
 	}
 	cfg, r, err := e.load()
@@ -298,7 +338,7 @@ func (e *env) resume(ctx context.Context, cfg *config.Config, r *runner.Runner, 
 	}
 	for _, n := range names {
 		if cfg.Guests[n] == nil {
-			return &runner.UsageError{Msg: fmt.Sprintf("resume: unknown guest %q in %s", n, cfg.File)}
+			return &runner.UsageError{Msg: "resume: " + config.UnknownGuest(n, cfg.Names(), cfg.File)}
 		}
 	}
 	var sel []string

@@ -95,6 +95,8 @@ type env struct {
 	log        *slog.Logger    // diagnostics
 	events     *slog.Logger    // the runner's events
 	notify     *notify.Systemd // nil unless under systemd
+	host       hostSeams       // /proc/xen's capabilities, systemd's units
+	runner     *runner.Runner  // set by load, for the unit's warning
 }
 
 // printer serialises the lines of many goroutines onto one writer.
@@ -163,7 +165,7 @@ func globalFlags(fs *flag.FlagSet, e *env) {
 
 // run is xenorder without the process around it.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	e := &env{argv: args, configPath: config.DefaultPath, stdout: stdout, stderr: stderr, out: &printer{w: stdout}}
+	e := &env{argv: args, configPath: config.DefaultPath, stdout: stdout, stderr: stderr, out: &printer{w: stdout}, host: newHostSeams()}
 	if p := os.Getenv("XENORDER_CONFIG"); p != "" {
 		e.configPath = p
 	}
@@ -202,7 +204,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		e.log = diagLogger(stderr, e.verbose, toJournal)
 		e.events = newEventLogger(e.out, toJournal)
 		e.notify = notify.FromEnv()
+		if changesHost(name, fs) {
+			if err := e.requireDom0(name); err != nil {
+				return err
+			}
+		}
 		err = c.run(ctx, e, fs, pos)
+		e.warnUnit(ctx, name, fs)
 		e.log.Debug("resources", "cpu", cpuUsed().Round(time.Millisecond))
 		return err
 	}
@@ -300,6 +308,7 @@ func (e *env) load() (*config.Config, *runner.Runner, error) {
 	if e.notify != nil {
 		r.Notify = e.notify
 	}
+	e.runner = r
 	return cfg, r, nil
 }
 

@@ -144,11 +144,7 @@ func (r *Runner) checkNames(names []string, verb string) error {
 		if g := r.Config.Guests[n]; g != nil && g.External && verb != "start" {
 			bad = append(bad, fmt.Sprintf("%s is an external node: xenorder only waits for it, it never stops it", n))
 		} else if g == nil {
-			msg := fmt.Sprintf("unknown guest %q", n)
-			if s := config.Suggest(n, r.Config.Names()); s != "" {
-				msg += fmt.Sprintf(" (did you mean %q?)", s)
-			}
-			bad = append(bad, msg)
+			bad = append(bad, config.UnknownGuest(n, r.Config.Names(), r.Config.File))
 		}
 	}
 	if len(bad) > 0 {
