@@ -31,9 +31,27 @@ func brokenCfg() string {
 	return strings.Replace(guestCfg(guest{name: brokenGuest}), "/lab/guest/vmlinux", "/lab/guest/no-such-vmlinux", 1)
 }
 
-// The systemd dom0's xenorder.toml: the sample host plus the broken guest.
+// savedGuest has stop_action = "save" in the systemd suite: the poweroff
+// saves it and the next boot of the same dom0 image restores it. Its init
+// prints a heartbeat (lab.heartbeat=1) with a counter and its kernel's boot
+// id, which go on across the save and restore.
+const savedGuest = "monitor"
+
+// The systemd dom0's xenorder.toml: the sample host plus the broken guest,
+// and savedGuest saved at stop.
 func systemdToml() string {
-	return xenorderToml(host) + fmt.Sprintf("\n# Fails at boot (its kernel is missing): the unit must stay active.\n[guest.%s]\n", brokenGuest)
+	toml := strings.Replace(xenorderToml(host), "[guest."+savedGuest+"]\n",
+		"[guest."+savedGuest+"]\nstop_action = \"save\"   # saved at poweroff, restored at the next boot\n", 1)
+	return toml + fmt.Sprintf("\n# Fails at boot (its kernel is missing): the unit must stay active.\n[guest.%s]\n", brokenGuest)
+}
+
+// sdGuestCfg is a guest's xl config in the systemd suite.
+func sdGuestCfg(g guest) string {
+	c := guestCfg(g)
+	if g.name == savedGuest {
+		c = strings.Replace(c, "lab.name="+g.name, "lab.name="+g.name+" lab.heartbeat=1", 1)
+	}
+	return c
 }
 
 // TestRealXenSystemd boots a real Debian bookworm dom0 (debootstrap,
@@ -42,12 +60,14 @@ func systemdToml() string {
 // at boot xenorder.service brings the guests up in dependency order and
 // stays active although one guest fails; at `systemctl poweroff` it stops
 // them in reverse order, the stubborn one destroyed after its grace
-// period, before systemd stops the Xen daemons and dom0 halts. It prints
-// the boot and poweroff timelines.
+// period, before systemd stops the Xen daemons and dom0 halts; monitor,
+// with stop_action = "save", is saved instead, and the next boot of the
+// same dom0 image restores it (saved_test.go). It prints the boot and
+// poweroff timelines.
 func TestRealXenSystemd(t *testing.T) {
 	l := newLab(t)
 	disk := l.buildSystemdDom0()
-	s := &scenario{lab: l, t: t}
+	s := &scenario{lab: l, t: t, saved: []string{savedGuest}}
 	defer s.report()
 	l.bootVM(disk)
 	sd := &sdRun{scenario: s, disk: disk}
@@ -67,6 +87,8 @@ func TestRealXenSystemd(t *testing.T) {
 	s.checkStopCalls(stop, allNames(), -1)
 	sd.checkPoweroff(stop, planStop)
 	sd.timelines(boot, stop)
+	sd.checkImageOnDisk()
+	sd.bootAgain()
 }
 
 type sdRun struct {
@@ -164,7 +186,7 @@ func (l *lab) buildSystemdDom0() string {
 			// configs are there already on a real host).
 			cfgs := map[string]string{dom0Config[1:]: systemdToml(), "etc/xen/" + brokenGuest + ".cfg": brokenCfg()}
 			for _, g := range host {
-				cfgs["etc/xen/"+g.name+".cfg"] = guestCfg(g)
+				cfgs["etc/xen/"+g.name+".cfg"] = sdGuestCfg(g)
 			}
 			for p, data := range cfgs {
 				if err := writeFile(root, p, 0o644, data); err != nil {
@@ -300,8 +322,8 @@ func (sd *sdRun) bootPhase() *phase {
 // cutShortStart: systemd cuts the unit's start short (systemctl stop while
 // it starts, as poweroff does mid-boot). It then skips ExecStop; the start,
 // SIGTERMed, stops nothing itself, and ExecStopPost (stop --exec-stop-post)
-// stops every guest in order. Then the unit is started again as at boot,
-// for the rest of the suite.
+// stops every guest in order (and saves savedGuest). Then the unit is
+// started again as at boot, for the rest of the suite, and restores it.
 func (sd *sdRun) cutShortStart() {
 	l := sd.lab
 	l.logf("== a start cut short: systemctl stop, then a start that waits on web forever, then systemctl stop while it starts")
@@ -368,6 +390,7 @@ func (sd *sdRun) cutShortStart() {
 	if m := sd.unitProps(); m["ActiveState"] != "active" {
 		sd.errorf("after the cut-short start, xenorder.service started again: ActiveState=%s", m["ActiveState"])
 	}
+	sd.checkCutShortRestore()
 }
 
 // unitProps are `systemctl show` properties of xenorder.service.

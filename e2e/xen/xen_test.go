@@ -62,6 +62,7 @@ type scenario struct {
 	xlInfo   map[string]string
 	phases   []*phase
 	warnings []string
+	saved    []string // guests with stop_action = "save": a stop saves them
 }
 
 func allNames() []string {
@@ -336,6 +337,10 @@ func (s *scenario) checkStopCalls(p *phase, stopped []string, wantCode int) {
 	}
 	for _, n := range stopped {
 		g := guestByName(n)
+		if slices.Contains(s.saved, n) {
+			s.checkSaved(p, n)
+			continue
+		}
 		sh := filterCalls(p.calls, "shutdown", n)
 		if len(sh) == 0 {
 			s.errorf("%s: no xl shutdown %s", p.name, n)
@@ -382,6 +387,35 @@ func (s *scenario) checkStopCalls(p *phase, stopped []string, wantCode int) {
 	}
 }
 
+// checkSaved: a guest with stop_action = "save" was saved by one xl save
+// that succeeded, was never shut down or destroyed, and xl save came only
+// after every guest depending on it was gone.
+func (s *scenario) checkSaved(p *phase, n string) {
+	sv := filterCalls(p.calls, "save", "")
+	var mine []xlCall
+	for _, c := range sv {
+		if slices.Contains(c.Args, n) {
+			mine = append(mine, c)
+		}
+	}
+	if len(mine) != 1 || mine[0].RC != 0 {
+		s.errorf("%s: xl save %s: %v, want one call that succeeded", p.name, n, mine)
+	}
+	for _, verb := range []string{"shutdown", "destroy"} {
+		for _, c := range filterCalls(p.calls, verb, n) {
+			s.errorf("%s: %s has stop_action = \"save\", but %s", p.name, n, c)
+		}
+	}
+	if len(mine) == 0 {
+		return
+	}
+	for _, dep := range dependents(n) {
+		if id, ok := mine[0].Listed(dep); ok {
+			s.errorf("%s: xl save %s while %s (domid %d), which depends on it, was still listed", p.name, n, dep, id)
+		}
+	}
+}
+
 // checkStopped: xl lists what was not stopped, and each stopped guest's
 // console ends as it should.
 func (s *scenario) checkStopped(p *phase, stopped []string) {
@@ -415,8 +449,11 @@ var consoleStateRE = regexp.MustCompile(`state=[a-z-]+`)
 // poweroff, or ignoring-poweroff for the stubborn one.
 func (s *scenario) checkConsoleEnd(p *phase, n, log string) {
 	want := "state=poweroff"
-	if guestByName(n).stubborn {
+	switch {
+	case guestByName(n).stubborn:
 		want = "state=ignoring-poweroff"
+	case slices.Contains(s.saved, n):
+		want = "state=ready" // saved while it ran: no poweroff
 	}
 	got := ""
 	if all := consoleStateRE.FindAllString(log, -1); len(all) > 0 {
