@@ -148,7 +148,7 @@ func (r *Runner) checkNames(names []string, verb string) error {
 		}
 	}
 	if len(bad) > 0 {
-		return &UsageError{Msg: strings.Join(bad, "; ") + " in " + r.Config.File}
+		return &UsageError{Msg: strings.Join(bad, "; ")}
 	}
 	return nil
 }
