@@ -360,7 +360,7 @@ func earlyDestroys(cfg *config.Config, calls []xlsim.Call, events []xlsim.Event,
 			switch e.Ev {
 			case "shutdown", "crashed":
 				noOS = true
-			case "created", "restored", "rebooted":
+			case "created", "restored", "rebooted", "received":
 				created = e.T
 			}
 		}
@@ -447,7 +447,7 @@ func runningAt(events []xlsim.Event, name string, t time.Time) bool {
 			continue
 		}
 		switch e.Ev {
-		case "created", "restored", "rebooted":
+		case "created", "restored", "rebooted", "received":
 			up = true
 		case "gone", "destroyed", "saved", "migrated":
 			up = false
@@ -495,7 +495,7 @@ func lostImages(calls []xlsim.Call, events []xlsim.Event) (bool, []string) {
 			continue
 		}
 		for _, e := range events {
-			if e.Domain == name && e.T.After(s.End) && e.T.Before(restoredBy.Begin) && (e.Ev == "created" || e.Ev == "restored" || e.Ev == "rebooted") {
+			if e.Domain == name && e.T.After(s.End) && e.T.Before(restoredBy.Begin) && (e.Ev == "created" || e.Ev == "restored" || e.Ev == "rebooted" || e.Ev == "received") {
 				bad = append(bad, fmt.Sprintf("%s ran (%s, domid %d) between its save and the restore of %s: a stale image restored", name, e.Ev, e.Domid, path))
 			}
 		}

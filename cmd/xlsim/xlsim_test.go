@@ -955,6 +955,38 @@ func TestMigrate(t *testing.T) {
 	}
 }
 
+// To this very host (OSSTest's localhost migration), the guest runs on
+// here under its name, with a new domid, booted as it was; the old domid
+// is gone.
+func TestMigrateLocalhost(t *testing.T) {
+	for _, host := range []string{"localhost", "root@127.0.0.1", "::1"} {
+		t.Run(host, func(t *testing.T) {
+			h := newHost(t)
+			h.mustXL("create", h.guest("web", `xlsim_migrate_time = "20ms"`, `xlsim_boot_time = "1ms"`))
+			h.waitFor("web booted", func() bool { return h.domains()["web"] == "1 -b----" })
+			if r := h.mustXL("migrate", "web", host); !strings.Contains(r.stderr, "Migration successful.") {
+				t.Errorf("migrate to %s: %+v", host, r)
+			}
+			if got := h.domains()["web"]; got != "2 -b----" {
+				t.Errorf("web after migrating to %s: %q, want domid 2 running", host, got)
+			}
+			evs, _ := xlsim.ReadEvents(h.dir)
+			var got []string
+			for _, e := range evs {
+				got = append(got, fmt.Sprintf("%s/%d/%s/%s", e.Domain, e.Domid, e.Ev, e.Host))
+			}
+			if want := "web/1/created/ web/1/booted/ web/1/migrated/" + host + " web/2/received/"; strings.Join(got, " ") != want {
+				t.Errorf("events %q\nwant %q", got, want)
+			}
+			// The copy runs as it was: no second boot.
+			r := h.mustXL("shutdown", "-w", "web")
+			if !strings.Contains(r.stderr, "Domain 2 has been shut down") {
+				t.Errorf("shutdown of the received copy: %+v", r)
+			}
+		})
+	}
+}
+
 func TestMigrateStubDomain(t *testing.T) {
 	h := newHost(t)
 	h.mustXL("create", h.guest("win", `type = "hvm"`, "device_model_stubdomain_override = 1", `xlsim_migrate_time = "20ms"`))

@@ -507,11 +507,25 @@ func (r *Runner) stopOne(ctx context.Context, name, method string, p config.Stop
 			}
 		}
 		if err == nil {
-			if werr := r.waitGone(ctx, name, time.Now().Add(orDefault(r.DestroyWait, DefaultDestroyWait))); werr == nil {
+			// Success means the domid that left is gone. To this very
+			// host (a localhost migration, as OSSTest does) the guest
+			// runs on here under a new domid: that is the migrated guest,
+			// never one to shut down.
+			end, st := r.waitDown(ctx, name, d.ID, time.Now().Add(orDefault(r.DestroyWait, DefaultDestroyWait)), true)
+			switch end {
+			case downGone:
 				r.emitAfter("migrate", time.Since(began), name, d.ID, nil, "migrated to %s after %s", p.MigrateTo, round(time.Since(began)))
 				return finish(Done, nil)
+			case downRebooted:
+				r.emitAfter("migrate", time.Since(began), name, st.dom.ID, nil, "migrated to %s after %s; %s is this host: the guest runs on here as domid %d (domid %d is gone)",
+					p.MigrateTo, round(time.Since(began)), p.MigrateTo, st.dom.ID, d.ID)
+				return finish(Done, nil)
+			case downFailed:
+				// Where the guest runs is unknown: never shut it down blind.
+				return finish(Failed, fmt.Errorf("xl migrate to %s succeeded, but xl list then failed: %w", p.MigrateTo, st.err))
+			default:
+				err = fmt.Errorf("xl migrate succeeded but %s (domid %d) is still listed here", name, d.ID)
 			}
-			err = fmt.Errorf("xl migrate succeeded but %s is still listed here", name)
 		}
 		r.emit("migrate", name, d.ID, err, "MIGRATION FAILED; shutting it down instead")
 		out.fellBack = fmt.Errorf("migration to %s failed (%w); shut down instead", p.MigrateTo, err)

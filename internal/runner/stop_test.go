@@ -172,27 +172,46 @@ func TestRestoreFailure(t *testing.T) {
 }
 
 func TestMigrateAndDestroyActions(t *testing.T) {
-	src := "[guest.mig]\nstop_action = \"migrate\"\nmigrate_to = \"host2\"\n[guest.tmp]\nstop_action = \"destroy\"\n"
-	for _, fail := range []bool{false, true} {
-		hv := newFake()
-		hv.migrateFail = fail
-		r, _ := newRunner(t, src, hv)
-		start(t, r)
-		res := stop(t, r)
-		want := map[string]Status{"mig": Done, "tmp": Done}
-		if fail {
-			want["mig"] = FellBack
-		}
-		if got := statusOf(res); !mapsEqual(got, want) {
-			t.Errorf("migrate fails %v: %v\n%s", fail, got, res.Summary())
-		}
-		_, shut := hv.first("shutdown", "mig")
-		if shut != fail {
-			t.Errorf("migrate fails %v: shutdown used %v", fail, shut)
-		}
-		if _, ok := hv.first("shutdown", "tmp"); ok {
-			t.Error("destroy action asked for a shutdown")
-		}
+	for _, tc := range []struct {
+		name, host string
+		fail       bool
+		want       Status
+		shutdown   bool   // mig was shut down instead
+		listed     bool   // mig runs here afterwards (under a new domid)
+		msg        string // in mig's migrate events
+	}{
+		{name: "to another host", host: "host2", want: Done, msg: "migrated to host2 after "},
+		{name: "fails", host: "host2", fail: true, want: FellBack, shutdown: true, msg: "MIGRATION FAILED; shutting it down instead"},
+		// OSSTest's localhost migration: the old domid is gone, the guest
+		// runs on here under a new one; never shut that one down.
+		{name: "to this host", host: "localhost", want: Done, listed: true, msg: "localhost is this host: the guest runs on here as domid "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := "[guest.mig]\nstop_action = \"migrate\"\nmigrate_to = \"" + tc.host + "\"\n[guest.tmp]\nstop_action = \"destroy\"\n"
+			hv := newFake()
+			hv.migrateFail = tc.fail
+			r, c := newRunner(t, src, hv)
+			start(t, r)
+			before := hv.doms["mig"].id
+			res := stop(t, r)
+			want := map[string]Status{"mig": tc.want, "tmp": Done}
+			if got := statusOf(res); !mapsEqual(got, want) {
+				t.Errorf("%v\n%s", got, res.Summary())
+			}
+			if _, shut := hv.first("shutdown", "mig"); shut != tc.shutdown {
+				t.Errorf("shutdown used %v, want %v", shut, tc.shutdown)
+			}
+			if _, ok := hv.first("shutdown", "tmp"); ok {
+				t.Error("destroy action asked for a shutdown")
+			}
+			d, listed := hv.doms["mig"]
+			if listed != tc.listed || listed && d.id == before {
+				t.Errorf("mig listed afterwards %v (%+v), want %v under a new domid (was %d)", listed, d, tc.listed, before)
+			}
+			if !slices.ContainsFunc(c.lines(), func(l string) bool { return strings.Contains(l, "mig") && strings.Contains(l, tc.msg) }) {
+				t.Errorf("no %q in\n%s", tc.msg, strings.Join(c.lines(), "\n"))
+			}
+		})
 	}
 }
 

@@ -115,7 +115,9 @@
 //	events.log  one JSON line per thing that happened to a domain, at the
 //	            (logical) time it happened: {"t":...,"domain":"web","domid":7,"ev":"booted"}
 //	            ("rebooted" also has "prev_domid"; "migrated", logged when
-//	            xl migrate succeeds, has "host": where the guest went)
+//	            xl migrate succeeds, has "host": where the guest went;
+//	            migrated to this host, it goes on under a new domid,
+//	            logged as "received")
 //	xenstore/   <domid>.json: each domain's xenstore keys (see above)
 //	faults      fault injection, one word a line (FaultList*)
 //	unreachable-hosts

@@ -31,7 +31,8 @@ type Event struct {
 	Domain string    `json:"domain"`
 	Domid  int       `json:"domid"`
 	// Ev is one of created, booted, shutdown-requested, shutdown, gone,
-	// destroyed, crashed, rebooted, saved, restored, migrated.
+	// destroyed, crashed, rebooted, saved, restored, migrated, received
+	// (the copy a migration to this same host runs on here).
 	Ev string `json:"ev"`
 	// PrevDomid is, for "rebooted", the domid the guest had before.
 	PrevDomid int `json:"prev_domid,omitempty"`

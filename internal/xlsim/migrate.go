@@ -29,7 +29,9 @@ const stopCopyDiv = 10
 // migrate-receive` and streams the domain to it; the simulator has no
 // other host: the stream takes the guest's xlsim_migrate_time, and the
 // target always accepts it unless the guest has xlsim_migrate_fail or HOST
-// is in $XLSIM_DIR/unreachable-hosts. What the receiver prints reaches the
+// is in $XLSIM_DIR/unreachable-hosts. A HOST that is this one (localhost,
+// a loopback address, the hostname) receives it: the guest runs on here
+// under its name and a new domid, as after OSSTest's localhost migration. What the receiver prints reaches the
 // sender's stderr through ssh; the simulator prints it in one plausible
 // interleaving.
 func (e *Env) cmdMigrate(args []string) int {
@@ -198,12 +200,23 @@ func (e *Env) cmdMigrate(args []string) int {
 	}
 	// The target has it; ours is renamed away, then destroyed ("bang!")
 	// once the target reports it running: all at this one instant.
+	var arrived *Domain
+	if e.local(host) {
+		// To this very host (OSSTest's localhost migration): the
+		// receiver's copy runs here, under the same name and a new domid,
+		// as it was (no boot).
+		cp := *d
+		arrived = &cp
+	}
 	n := len(s.events)
 	s.removeDomain(d, s.now, GoneInfo{Why: "migrated"}, "migrated")
 	for i := n; i < len(s.events); i++ {
 		if s.events[i].Domid == id && s.events[i].Ev == "migrated" {
 			s.events[i].Host = host
 		}
+	}
+	if arrived != nil {
+		s.arrive(arrived, id)
 	}
 	if err := s.commit(); err != nil {
 		return e.fatal(err)
@@ -219,6 +232,44 @@ func (e *Env) cmdMigrate(args []string) int {
 	fmt.Fprintf(e.Stderr, "migration sender: Target reports successful startup.\n")
 	fmt.Fprintf(e.Stderr, "Migration successful.\n")
 	return 0
+}
+
+// local tells whether host (or, for "user@host", its host part) is this
+// host: localhost, a loopback address, or this machine's hostname.
+func (e *Env) local(host string) bool {
+	h := sshHostname(host)
+	switch h {
+	case "localhost", "localhost.localdomain", "127.0.0.1", "::1", "[::1]":
+		return true
+	}
+	name, err := os.Hostname()
+	return err == nil && strings.EqualFold(h, name)
+}
+
+// arrive adds, running, the copy of a domain that a migration to this
+// host received: a new domid, the old one's xenstore keys (not its
+// identity), booted as it was, and a "received" event.
+func (s *session) arrive(d *Domain, from int) {
+	old := d.XS.kv()
+	d.ID = s.st.NextDomid
+	s.st.NextDomid++
+	d.StubID, d.StubFor = 0, 0
+	d.Paused = false
+	d.ShutdownPending, d.ShutdownReason = false, 0
+	d.PCIAttached = nil
+	d.CreatedAt = s.now
+	d.XS = xsOf(baseXenstore(d))
+	for k, v := range old {
+		switch k {
+		case "name", "domid", "vm", "console/backend", "image/device-model-domid":
+		default:
+			d.XS.kv()[k] = v
+		}
+	}
+	s.st.add(d)
+	s.built(d, s.now)
+	d.Booted, d.BootDue = true, time.Time{}
+	s.event(d, s.now, "received")
 }
 
 // unreachable tells whether host (or, for "user@host", its host part) is
