@@ -110,6 +110,10 @@ type StopPolicy struct {
 	ACPIFallback    bool // retry xl shutdown -F when the PV control interface is missing
 	SaveTimeout     time.Duration
 	RestoreFallback string // RestoreCreate or RestoreFail
+	// ActionLine is the line of the stop_action key that chose Action (0:
+	// xenorder's default), in [defaults] when ActionInDefaults.
+	ActionLine       int
+	ActionInDefaults bool
 }
 
 // Guest is one [guest.NAME] table after defaulting.
@@ -142,6 +146,10 @@ type Guest struct {
 	// External is a node xenorder never starts or stops, only waits for
 	// (something on the network, a guest on another host).
 	External bool
+	// StopRefused says why the save or migrate its stop_action asks for
+	// cannot apply (PCI passthrough); Stop.Action is then shutdown, and
+	// check reports it (CheckStopActions).
+	StopRefused string
 }
 
 // Probe is one readiness probe of a guest, with its timing.
@@ -388,10 +396,31 @@ func Check(path string) (*Config, error) {
 		}
 		return nil, ce
 	}
-	if ps := cfg.CheckFiles(); len(ps) > 0 {
+	ps := append(cfg.CheckFiles(), cfg.CheckStopActions()...)
+	if len(ps) > 0 {
 		return nil, &Error{Problems: ps}
 	}
 	return cfg, nil
+}
+
+// CheckStopActions reports the guests whose stop_action asks for a save or
+// a migration that xl cannot do (ReadXLConfigs found PCI passthrough). The
+// other commands do not refuse such a config: a stop shuts those guests
+// down, so that a host going down with this config still stops them.
+func (c *Config) CheckStopActions() []Problem {
+	var ps []Problem
+	for _, name := range c.Names() {
+		g := c.Guests[name]
+		if g.StopRefused == "" {
+			continue
+		}
+		line := g.Line
+		if g.Stop.ActionLine > 0 && !g.Stop.ActionInDefaults {
+			line = g.Stop.ActionLine
+		}
+		ps = append(ps, Problem{File: c.File, Line: line, Guest: name, Key: "stop_action", Msg: g.StopRefused})
+	}
+	return ps
 }
 
 type validator struct {
@@ -635,6 +664,12 @@ func (v *validator) stopPolicy(guest string, raw rawStop, def StopPolicy) StopPo
 	p := def
 	if raw.StopAction != nil {
 		p.Action = *raw.StopAction
+		p.ActionInDefaults = guest == ""
+		if guest == "" {
+			p.ActionLine = v.loc.line("defaults", "stop_action")
+		} else {
+			p.ActionLine = v.loc.line(v.table(guest), guest, "stop_action")
+		}
 		switch p.Action {
 		case StopShutdown, StopSave, StopMigrate, StopDestroy:
 		default:

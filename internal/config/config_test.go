@@ -302,9 +302,9 @@ restore_fallback = "fail"
 		guest string
 		want  StopPolicy
 	}{
-		{"a", StopPolicy{Action: "save", ACPIFallback: true, SaveTimeout: 20 * time.Minute, RestoreFallback: "create"}},
-		{"b", StopPolicy{Action: "migrate", MigrateTo: "host2", ACPIFallback: false, SaveTimeout: 20 * time.Minute, RestoreFallback: "create"}},
-		{"c", StopPolicy{Action: "destroy", ACPIFallback: true, SaveTimeout: 20 * time.Minute, RestoreFallback: "fail"}},
+		{"a", StopPolicy{Action: "save", ACPIFallback: true, SaveTimeout: 20 * time.Minute, RestoreFallback: "create", ActionLine: 3, ActionInDefaults: true}},
+		{"b", StopPolicy{Action: "migrate", MigrateTo: "host2", ACPIFallback: false, SaveTimeout: 20 * time.Minute, RestoreFallback: "create", ActionLine: 7}},
+		{"c", StopPolicy{Action: "destroy", ACPIFallback: true, SaveTimeout: 20 * time.Minute, RestoreFallback: "fail", ActionLine: 11}},
 	}
 	for _, tt := range tests {
 		if got := cfg.Guests[tt.guest].Stop; got != tt.want {
@@ -404,6 +404,55 @@ func TestInferFromXLConfigs(t *testing.T) {
 		if d := cfg.Guests["drv"]; len(d.PCI) != 1 || d.PCI[0] != "0000:00:19.0" || d.MemoryMiB != 512 || !d.PCIAssignable {
 			t.Errorf("drv %+v", d)
 		}
+	}
+}
+
+// TestStopActionWithPCI: xl cannot save or migrate a domain with PCI
+// passthrough. check refuses a stop_action that asks for it (naming file,
+// line, guest and the fix); every other command takes the config, and a
+// stop shuts such a guest down.
+func TestStopActionWithPCI(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "drv.cfg"), []byte("name = 'drv'\n\npci = [ '00:19.0' ]\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "web.cfg"), []byte("name = 'web'\nvif = [ 'backend=drv' ]\n"), 0o644)
+	tests := []struct {
+		name, toml string
+		action     map[string]string // the action a stop applies
+		problem    string            // check's, "" for none
+	}{
+		{"save in defaults", "[defaults]\nconfig_dir = \".\"\nstop_action = \"save\"\n[guest.drv]\n[guest.web]\n",
+			map[string]string{"drv": "shutdown", "web": "save"},
+			`x.toml:4: guest drv: stop_action: "save" from [defaults] (line 3) cannot apply to this guest: its xl config ` + filepath.Join(dir, "drv.cfg") +
+				`:3 passes PCI devices through (pci = 0000:00:19.0), and xl cannot save or migrate a domain with PCI passthrough; write stop_action = "shutdown" in [guest.drv] (until then a stop shuts it down)`},
+		{"migrate on the guest", "[defaults]\nconfig_dir = \".\"\n[guest.drv]\nmigrate_to = \"h2\"\nstop_action = \"migrate\"\n[guest.web]\n",
+			map[string]string{"drv": "shutdown", "web": "shutdown"},
+			`x.toml:5: guest drv: stop_action: "migrate" cannot apply to this guest: its xl config`},
+		{"shutdown written for it", "[defaults]\nconfig_dir = \".\"\nstop_action = \"save\"\n[guest.drv]\nstop_action = \"shutdown\"\n[guest.web]\n",
+			map[string]string{"drv": "shutdown", "web": "save"}, ""},
+		{"destroy", "[defaults]\nconfig_dir = \".\"\n[guest.drv]\nstop_action = \"destroy\"\n[guest.web]\n",
+			map[string]string{"drv": "destroy", "web": "shutdown"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			toml := filepath.Join(dir, "x.toml")
+			os.WriteFile(toml, []byte(tt.toml), 0o644)
+			cfg, err := Load(toml)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for g, a := range tt.action {
+				if got := cfg.Guests[g].Stop.Action; got != a {
+					t.Errorf("%s: a stop would %s, want %s", g, got, a)
+				}
+			}
+			_, err = Check(toml)
+			switch {
+			case tt.problem == "" && err != nil:
+				t.Errorf("check: %v", err)
+			case tt.problem != "" && (err == nil || !strings.Contains(err.Error(), tt.problem)):
+				t.Errorf("check: %v\nwant %s", err, tt.problem)
+			}
+		})
 	}
 }
 

@@ -72,6 +72,19 @@ func (c *Config) ReadXLConfigs() []Problem {
 		for _, p := range pcis {
 			g.PCI = append(g.PCI, p.BDF)
 		}
+		if a := g.Stop.Action; len(g.PCI) > 0 && (a == StopSave || a == StopMigrate) {
+			// Xen's log-dirty tracking, which a migration needs, does not
+			// work with passthrough (docs/features/migration.pandoc), and a
+			// device's state is in the hardware, not in the guest's memory.
+			from := ""
+			if g.Stop.ActionInDefaults {
+				from = fmt.Sprintf(" from [defaults] (line %d)", g.Stop.ActionLine)
+			}
+			g.StopRefused = fmt.Sprintf("%q%s cannot apply to this guest: its xl config %s:%d passes PCI devices through (pci = %s), and xl cannot save or migrate a domain with PCI passthrough; "+
+				"write stop_action = \"shutdown\" in [guest.%s] (until then a stop shuts it down)",
+				a, from, g.XLConfig, xc.Keys["pci"].Line, strings.Join(g.PCI, ", "), name)
+			g.Stop.Action = StopShutdown
+		}
 		if !c.Defaults.Infer {
 			continue
 		}
