@@ -134,6 +134,7 @@ func commands() []command {
 		{name: "import", short: "write a xenorder.toml from xendomains' setup", flags: func(fs *flag.FlagSet) {
 			fs.String("auto-dir", "", "the folder of linked xl configs (default: XENDOMAINS_AUTO, or "+xdimport.DefaultAutoDir+")")
 			fs.String("defaults", xdimport.DefaultDefaults, "xendomains' settings")
+			fs.String("root", "", "read the host's files under this folder (a mounted disk); every other path is the host's")
 		}, run: cmdImport},
 		{name: "plot", short: "draw the last start and stop as an SVG timeline", run: cmdPlot},
 		{name: "plan", short: "print what start or stop would do", run: cmdPlan},
@@ -518,30 +519,39 @@ func cmdCheck(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	return nil
 }
 
-// cmdImport prints a xenorder.toml for what xendomains runs today.
+// cmdImport prints a xenorder.toml for what xendomains runs today, and on
+// stderr a warning for each thing it could not carry over. It changes
+// nothing: any error is exit 2.
 func cmdImport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	if len(args) > 0 {
 		return usageErr("import takes no arguments (xenorder import > /etc/xen/xenorder.toml)")
 	}
+	root := fs.Lookup("root").Value.String()
+	if root != "" {
+		if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+			return usageErr("import: --root %s: not a folder", root)
+		}
+	}
 	defaults := fs.Lookup("defaults").Value.String()
+	if root != "" && !filepath.IsAbs(defaults) {
+		return usageErr("import: --defaults %s: with --root, give the host's absolute path", defaults)
+	}
 	if defaults != xdimport.DefaultDefaults {
 		// A file named on purpose must be there; the default may be absent.
-		if _, err := os.Stat(defaults); err != nil {
+		if _, err := os.Stat(filepath.Join(root, defaults)); err != nil {
 			return usageErr("import: --defaults: %v", err)
 		}
 	}
-	set, err := xdimport.ReadSettings(defaults)
+	set, err := xdimport.ReadSettings(root, defaults)
 	if err != nil {
-		return err
+		return usageErr("import: %v", err)
 	}
-	auto := fs.Lookup("auto-dir").Value.String()
-	if auto == "" {
-		auto = set.Auto
+	err = xdimport.Write(e.stdout, e.stderr, xdimport.Options{Root: root, AutoDir: fs.Lookup("auto-dir").Value.String(), Settings: set})
+	var ue *xdimport.UsageError
+	if errors.As(err, &ue) {
+		return usageErr("%s", ue.Msg)
 	}
-	if auto == "" {
-		auto = xdimport.DefaultAutoDir
-	}
-	return xdimport.Write(e.stdout, auto, set)
+	return err
 }
 
 // cpuUsed is the CPU time xenorder itself used, without its children (xl).
