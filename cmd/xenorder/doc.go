@@ -122,6 +122,13 @@
 //	                   $XENORDER_CONFIG when set)
 //	-v                 verbose: log every xl call on stderr
 //
+// The package installs no config (its annotated example, with made-up
+// guests, is /usr/share/doc/xenorder/examples/xenorder.toml). While the
+// config file does not exist, every command but import and help exits 2
+// and says how to write one: xenorder import > /etc/xen/xenorder.toml, or a
+// copy of the example. xenorder.service puts XENORDER_OPTS from
+// /etc/default/xenorder (-v, -c FILE) before each command it runs.
+//
 // Exit codes:
 //
 //	0  everything was done as asked

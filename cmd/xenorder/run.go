@@ -268,8 +268,40 @@ func flagBool(fs *flag.FlagSet, name string) bool {
 	return f != nil && f.Value.String() == "true"
 }
 
+// The package ships no live config: the annotated example is here.
+const exampleConfig = "/usr/share/doc/xenorder/examples/xenorder.toml"
+
+// configMissing returns the error for a config file that does not exist
+// (exit 2, saying how to write one), or nil. import needs no config: it
+// writes one.
+func configMissing(path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil
+	}
+	if _, err := os.Stat(abs); !errors.Is(err, os.ErrNotExist) {
+		return nil // there, or unreadable: config.Load says why
+	}
+	q := shellQuote(abs)
+	return usageErr(`no config: %s does not exist. Write one, then check it with xenorder check:
+  from xendomains' setup (/etc/xen/auto, /etc/default/xendomains): xenorder import > %s
+  or from the annotated example: cp %s %s
+(xenorder.toml(5) describes the file.)`, abs, q, exampleConfig, q)
+}
+
+// shellQuote quotes s for a shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._+,:=@%-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 // load reads the config and builds the runner for it.
 func (e *env) load() (*config.Config, *runner.Runner, error) {
+	if err := configMissing(e.configPath); err != nil {
+		return nil, nil, err
+	}
 	cfg, err := config.Load(e.configPath)
 	if err != nil {
 		// The config's own file is judged even when it does not load.
@@ -486,6 +518,9 @@ func printPlan(e *env, p *runner.Plan, executing bool) {
 func cmdCheck(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	if len(args) > 0 {
 		return usageErr("check takes no arguments")
+	}
+	if err := configMissing(e.configPath); err != nil {
+		return err
 	}
 	cfg, err := config.Check(e.configPath)
 	var ce *config.Error

@@ -125,6 +125,9 @@ func cmdPlot(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 	if len(args) > 0 {
 		return usageErr("plot takes no arguments (xenorder plot > boot.svg)")
 	}
+	if err := configMissing(e.configPath); err != nil {
+		return err
+	}
 	cfg, err := config.Load(e.configPath)
 	if err != nil {
 		return err
