@@ -70,7 +70,7 @@ func TestRealXenPVHBoots(t *testing.T) {
 	l.must(time.Minute, "xl dmesg -c >/dev/null")
 	script := `for n in ` + strings.Join(names, " ") + `; do
 	: > /var/log/xen/console/guest-$n.log 2>/dev/null
-	xl create /etc/xen/$n.cfg >/dev/null 2>&1 &
+	xl create /etc/xen/$n.cfg >/tmp/create-$n.log 2>&1 &
 done
 wait
 for n in ` + strings.Join(names, " ") + `; do
@@ -81,7 +81,9 @@ for n in ` + strings.Join(names, " ") + `; do
 		sleep 1; i=$((i+1))
 	done
 	echo "$n $out"
+	[ $out = ready ] || sed "s/^/  $n create: /" /tmp/create-$n.log
 done
+xl dmesg | grep -iE 'triple|fault|shutdown|crash|d[0-9]+v0' | tail -n 20 | sed 's/^/  xen: /' 
 for n in ` + strings.Join(names, " ") + `; do xl destroy $n >/dev/null 2>&1; done
 echo "triple faults: $(xl dmesg -c | grep -c 'Triple fault')"
 sleep 2`
@@ -93,10 +95,10 @@ sleep 2`
 		// A triple fault makes Xen reboot the guest (HVM shutdown action
 		// 1) and xl restarts it (on_reboot): it may still end ready.
 		faults := 0
-		if _, f, ok := strings.Cut(out, "triple faults: "); ok {
+		if _, f, ok := strings.Cut(out, "\ntriple faults: "); ok {
 			faults, _ = strconv.Atoi(strings.TrimSpace(f))
 		}
-		if n := max(len(names)-strings.Count(out, " ready"), faults); n > 0 {
+		if n := max(len(names)-strings.Count(out, " ready\n"), faults); n > 0 {
 			died += n
 			con := l.run(time.Minute, "xl dmesg | grep -iE 'triple|fault|shutdown' | tail -n 8; tail -n 5 /var/log/xen/console/guest-pvh*.log")
 			l.logf("round %d: Xen and the guests' consoles:\n%s", i, indent(con.Stdout))
