@@ -31,6 +31,7 @@ DEB_ARCH ?= amd64
 MAINTAINER ?= xenorder maintainers <root@localhost>
 
 GOBUILDFLAGS ?= -trimpath -buildvcs=false
+# The version is also xenorder's own (xenorder --version): -X main.version.
 GOLDFLAGS    ?= -s -w -buildid=
 
 SBINDIR    = $(PREFIX)/sbin
@@ -48,7 +49,7 @@ DEBROOT   = $(DISTDIR)/debroot
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) build $(GOBUILDFLAGS) -ldflags '$(GOLDFLAGS)' -o $(BUILDDIR)/xenorder ./cmd/xenorder
+	CGO_ENABLED=0 $(GO) build $(GOBUILDFLAGS) -ldflags '$(GOLDFLAGS) -X main.version=$(VERSION)' -o $(BUILDDIR)/xenorder ./cmd/xenorder
 
 test:
 	$(GO) test ./...

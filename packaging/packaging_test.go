@@ -443,10 +443,11 @@ tcp = "h:2"
 		{"", []string{"--config", "=", conf, "stop", "beta", ""}, "alpha gamma"},
 		{"", []string{"plan", "-c", conf, ""}, "start stop alpha beta gamma ext"},
 		{"XENORDER_CONFIG=" + conf, []string{"start", "a"}, "alpha"},
-		{"", []string{"stop", "--"}, "--config --dry-run --wait-lock --save --interrupt-holder --exec-stop-post"},
+		{"", []string{"stop", "--"}, "--config --dry-run --wait-lock --save --yes --interrupt-holder --exec-stop-post"},
 		{"", []string{"-c", conf, "restore", ""}, "alpha beta gamma"},
 		{"", []string{"restore", "--"}, "--config --dry-run --wait-lock"},
-		{"", []string{"drain", "--"}, "--config --dry-run --wait-lock --save"},
+		{"", []string{"drain", "--"}, "--config --dry-run --wait-lock --save --yes"},
+		{"", []string{"--v"}, "--version"},
 		{"", []string{"drain", "--config", conf, "alpha", ""}, "beta gamma"},
 		{"", []string{"-c", conf, "drains", ""}, ""}, // names only with --set
 		{"", []string{"-c", conf, "drains", "--set", "beta", ""}, "alpha gamma"},

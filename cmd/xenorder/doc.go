@@ -4,9 +4,11 @@
 // Usage:
 //
 //	xenorder [-c FILE] [-v] COMMAND [flags] [GUEST...]
+//	xenorder --version
 //
 // Flags may also follow the command and the guest names
-// (xenorder stop fileserver --dry-run).
+// (xenorder stop fileserver --dry-run). help COMMAND lists a command's
+// flags.
 //
 // GUEST is a guest's name in the config. dom0 named as one (Domain-0, its
 // domid 0, or dom0) is refused, exit 2, saying it is dom0, which xenorder
@@ -35,35 +37,17 @@
 //	                   name is never saved or migrated. A suspended domain
 //	                   (a save cut short) is never destroyed: it is left,
 //	                   named, and the exit code is 4. --dry-run prints the
-//	                   plan.
-//
-//	Flags of start and stop:
-//
-//	--dry-run          print the plan; change nothing
-//	--wait-lock D      wait up to D (e.g. 5m) for another xenorder to finish;
-//	                   without it, a second xenorder fails at once (exit 3).
-//	                   Under systemd the wait extends the unit's timeout
-//	                   every 2 s (EXTEND_TIMEOUT_USEC=) and STATUS= names
-//	                   the holder's pid and command.
-//	--interrupt-holder (stop) when another xenorder holds the lock, send it
-//	                   SIGTERM, then wait for it to let go, as long as it
-//	                   runs (--wait-lock or not), and stop. The holder's pid
-//	                   is read from the kernel's lock table (/proc/locks),
-//	                   never from the lock file's text. The unit's ExecStop
-//	                   uses it: at host shutdown an admin's drain or start
-//	                   must not keep the guests from being stopped.
-//	--exec-stop-post   (stop) the unit's ExecStopPost: stop every guest, as
-//	                   ExecStop does, unless systemd's $SERVICE_RESULT says
-//	                   the unit's start failed on its own (exit-code) or
-//	                   never ran; then change nothing. systemd skips
-//	                   ExecStop when it cuts a start or reload short, and
-//	                   runs ExecStopPost always. Refused (exit 2) without
-//	                   $SERVICE_RESULT.
+//	                   plan. Named guests whose stop takes down other
+//	                   running guests too (their dependents): on a terminal
+//	                   the plan is shown and "Proceed? [y/N]" asked first
+//	                   (see Questions).
 //	drain GUEST...     Stop the named guests and, first, every running guest
 //	                   that depends on them, in reverse order, and record
 //	                   them all as drained in state_dir: a plain start (the
 //	                   one at boot too) leaves them down, saying so, without
-//	                   failing. The plan is printed, then executed.
+//	                   failing. The plan is printed, then executed (on a
+//	                   terminal, when it stops more than the named guests,
+//	                   once "Proceed? [y/N]" is answered y: see Questions).
 //	                   --dry-run prints it only; --save saves instead.
 //	resume [GUEST...]  Start the drained guests again (all, or the named
 //	                   ones and the drained guests that depend on them), in
@@ -71,7 +55,7 @@
 //	                   guest is ready. start GUEST also lifts GUEST's drain;
 //	                   start of a guest whose dependency is drained refuses
 //	                   (exit 1) and names the command that lifts it.
-//	restart GUEST...   drain, then resume.
+//	restart GUEST...   drain (with its question on a terminal), then resume.
 //	restore GUEST [IMAGE]
 //	                   Restore GUEST from a save image a plain start does not
 //	                   restore: its own (state_dir/save/GUEST.save) without a
@@ -114,13 +98,73 @@
 //	                   xenorder graph | dot -Tsvg > graph.svg
 //	plot               The last start (and stop) as an SVG timeline:
 //	                   xenorder plot > boot.svg
-//	help [COMMAND]     Print this manual, or one command's flags.
+//	import [--auto-dir DIR] [--defaults FILE] [--root DIR]
+//	                   Print a xenorder.toml for what xendomains runs today
+//	                   (xenorder import > /etc/xen/xenorder.toml): a guest
+//	                   per xl config in its auto folder, with the
+//	                   dependencies and settings it implies.
+//	help [COMMAND]     Print this manual, or a command's flags.
+//	version            Print xenorder's version (as --version does).
+//
+// Flags of the commands (after the command, before or after the guest
+// names):
+//
+//	--dry-run          (start, stop, drain, resume, restart, restore,
+//	                   drains) print the plan; change nothing.
+//	--wait-lock D      (the same) wait up to D for another xenorder to
+//	                   finish; without it, a second xenorder fails at once
+//	                   (exit 3). Under systemd the wait extends the unit's
+//	                   timeout every 2 s (EXTEND_TIMEOUT_USEC=) and STATUS=
+//	                   names the holder's pid and command. D is written as
+//	                   in systemd units or as Go writes it (90s, 5min, 1h,
+//	                   2m30s, 1h 30min, 500ms, 1d; units ms, s/sec, m/min,
+//	                   h/hr, d, w and their long forms), as the config's
+//	                   durations are; a number without a unit, months,
+//	                   years, infinity and a negative one are refused
+//	                   (exit 2, saying what to write).
+//	-y, --yes          (stop, drain, restart) do not ask before stopping
+//	                   guests that were not named (see Questions).
+//	--save             (stop, drain, restart) save the named guests (xl
+//	                   save) instead of shutting them down.
+//	--interrupt-holder (stop) when another xenorder holds the lock, send it
+//	                   SIGTERM, then wait for it to let go, as long as it
+//	                   runs (--wait-lock or not), and stop. The holder's pid
+//	                   is read from the kernel's lock table (/proc/locks),
+//	                   never from the lock file's text. The unit's ExecStop
+//	                   uses it: at host shutdown an admin's drain or start
+//	                   must not keep the guests from being stopped.
+//	--exec-stop-post   (stop) the unit's ExecStopPost: stop every guest, as
+//	                   ExecStop does, unless systemd's $SERVICE_RESULT says
+//	                   the unit's start failed on its own (exit-code) or
+//	                   never ran; then change nothing. systemd skips
+//	                   ExecStop when it cuts a start or reload short, and
+//	                   runs ExecStopPost always. Refused (exit 2) without
+//	                   $SERVICE_RESULT.
+//	--clear, --set     (drains) see drains above.
+//	--json, --timings  (status) see status above.
+//	--auto-dir DIR     (import) the folder of linked xl configs (default
+//	                   XENDOMAINS_AUTO, else /etc/xen/auto).
+//	--defaults FILE    (import) xendomains' settings (default
+//	                   /etc/default/xendomains).
+//	--root DIR         (import) read the host's files under DIR (a mounted
+//	                   disk).
+//
+// Questions: on a terminal (stdin is one), stop, drain and restart of
+// named guests show the plan and ask "Proceed? [y/N]" before a stop that
+// takes down running guests they were not named (the dependents that must
+// go first), while holding the lock; only y or yes goes on. Any other
+// answer, end of input, a signal or no answer within 5 minutes does
+// nothing and exits 1. --yes skips the question. Where stdin is not a
+// terminal (the unit, scripts, cron, ssh without a terminal) nothing is
+// asked: the plan is carried out, as it always was. A bare stop, which
+// names nothing and stops everything, never asks.
 //
 // Global flags:
 //
 //	-c, --config FILE  the config file (default /etc/xen/xenorder.toml, or
 //	                   $XENORDER_CONFIG when set)
 //	-v                 verbose: log every xl call on stderr
+//	--version          print xenorder's version and exit
 //
 // The package installs no config (its annotated example, with made-up
 // guests, is /usr/share/doc/xenorder/examples/xenorder.toml). While the
@@ -136,7 +180,8 @@
 //	   grace period, saved → shut down, restore → fresh boot, migrate → shut
 //	   down); or a start left some guest down: failed, skipped, interrupted;
 //	   or xl failed; the summary names each. status: some autostart guest is
-//	   not running.
+//	   not running. stop, drain, restart: the question was not answered
+//	   yes; nothing was done.
 //	2  usage or config error, unsafe file permissions, damaged state, or a
 //	   command that changes the host run off dom0; nothing was changed
 //	3  another xenorder holds the lock (its pid and command are named), or

@@ -471,7 +471,9 @@ func TestConfigErrorsExit2AndChangeNothing(t *testing.T) {
 			":1: guest a: dependency cycle: a → b → a"},
 		{"typo", "[guest.a]\n[guest.b]\ndepnds_on=[\"a\"]\n", `:3: guest b: depnds_on: unknown key (did you mean "depends_on"?)`},
 		{"unknown guest", "[guest.a]\ndepends_on=[\"zz\"]\n", `:2: guest a: depends_on: unknown guest "zz"`},
-		{"bad duration", "[defaults]\nstop_timeout=\"3 min\"\n", `:2: defaults: stop_timeout: "3 min" is not a duration`},
+		{"bad duration", "[defaults]\nstop_timeout=\"3 mins\"\n", `:2: defaults: stop_timeout: "3 mins" is not a duration: unknown unit "mins"`},
+		{"a number for a duration", "[defaults]\nstop_timeout = 5\n", `:2: defaults: stop_timeout: 5 is a number, not a duration: write a duration as a string with its unit, such as "90s", "5min", "1h30m" or "1h 30min" (for 5 seconds: "5s")`},
+		{"a dotted guest name", "[guest.mail.example.org]\n", `:1: [guest.mail.example.org] is read as guest "mail" holding a table "example": TOML splits a table's name at its dots. Quote a name with dots: [guest."mail.example.org"]`},
 		{"syntax", "[guest.a\n", `:2: expected '.' or ']' to end table name`},
 	}
 	for _, tt := range tests {

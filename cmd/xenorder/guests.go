@@ -241,10 +241,13 @@ func unitCutShort(getenv func(string) string) (act bool, why string) {
 		res, getenv("EXIT_CODE"), getenv("EXIT_STATUS"))
 }
 
-// stop plans and runs a stop under the lock. beforeRun, if set, sees the
-// plan first (a drain records it there).
+// stop plans and runs a stop under the lock. On a terminal, a stop of
+// named guests that takes down others too (their dependents) shows the
+// plan and asks first, unless --yes. beforeRun, if set, sees the plan
+// before it runs (a drain records it there); shown says the plan was
+// printed for the question.
 func (e *env) stop(ctx context.Context, cfg *config.Config, r *runner.Runner, fs *flag.FlagSet, names []string,
-	beforeRun func(*runner.Plan) error) error {
+	beforeRun func(plan *runner.Plan, shown bool) error) error {
 	opts := runner.StopOptions{Save: flagBool(fs, "save")}
 	if flagBool(fs, "dry-run") {
 		plan, err := r.PlanStop(ctx, names, opts)
@@ -270,8 +273,16 @@ func (e *env) stop(ctx context.Context, cfg *config.Config, r *runner.Runner, fs
 	for _, w := range plan.Warnings {
 		e.out.printf("warning: %s\n", w)
 	}
+	shown := false
+	if extra := alsoStopped(plan, names); len(extra) > 0 && !flagBool(fs, "yes") && e.terminal != nil && e.terminal() {
+		if err := e.confirmStop(ctx, fs.Name(), plan, names, extra); err != nil {
+			e.notify.Status(fs.Name() + ": not confirmed; nothing was done")
+			return err
+		}
+		shown = true
+	}
 	if beforeRun != nil {
-		if err := beforeRun(plan); err != nil {
+		if err := beforeRun(plan, shown); err != nil {
 			return err
 		}
 	}
@@ -302,8 +313,10 @@ func (e *env) drain(ctx context.Context, cfg *config.Config, r *runner.Runner, f
 	if !flagBool(fs, "dry-run") {
 		e.out.printf("drain %s: the plan\n", strings.Join(names, " "))
 	}
-	return e.stop(ctx, cfg, r, fs, names, func(plan *runner.Plan) error {
-		printPlan(e, plan, true)
+	return e.stop(ctx, cfg, r, fs, names, func(plan *runner.Plan, shown bool) error {
+		if !shown {
+			printPlan(e, plan, true)
+		}
 		var set []string
 		for _, s := range plan.Steps() {
 			if g := cfg.Guests[s.Guest]; g != nil && !g.External {

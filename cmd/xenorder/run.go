@@ -89,6 +89,7 @@ type env struct {
 	argv       []string
 	configPath string
 	verbose    bool
+	stdin      io.Reader // for the question stop, drain and restart ask on a terminal
 	stdout     io.Writer
 	stderr     io.Writer
 	out        *printer
@@ -97,6 +98,7 @@ type env struct {
 	notify     *notify.Systemd // nil unless under systemd
 	host       hostSeams       // /proc/xen's capabilities, systemd's units
 	runner     *runner.Runner  // set by load, for the unit's warning
+	terminal   func() bool     // stdin is a terminal (a test seam; readsTerminal)
 }
 
 // printer serialises the lines of many goroutines onto one writer.
@@ -113,6 +115,7 @@ func (p *printer) printf(format string, args ...any) {
 
 type command struct {
 	name  string
+	args  string // what follows the command, for help: "[GUEST...]"
 	short string
 	flags func(fs *flag.FlagSet) // command-specific flags
 	run   func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
@@ -120,16 +123,16 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{name: "start", short: "start guests in dependency order", flags: changeFlags, run: cmdStart},
-		{name: "stop", short: "stop guests in reverse dependency order", flags: func(fs *flag.FlagSet) {
+		{name: "start", args: "[GUEST...]", short: "start guests in dependency order", flags: changeFlags, run: cmdStart},
+		{name: "stop", args: "[GUEST...]", short: "stop guests in reverse dependency order", flags: func(fs *flag.FlagSet) {
 			stopFlags(fs)
 			fs.Bool("interrupt-holder", false, "when another xenorder holds the lock, send it SIGTERM (it launches nothing new and exits once what it has in flight ends), wait for it to let go, then stop (the unit's ExecStop, at host shutdown)")
 			fs.Bool("exec-stop-post", false, "as the unit's ExecStopPost: stop every guest unless systemd says ($SERVICE_RESULT) the unit's start failed on its own")
 		}, run: cmdStop},
-		{name: "drain", short: "stop guests and everything that depends on them, and keep them down", flags: stopFlags, run: cmdDrain},
-		{name: "resume", short: "start drained guests again", flags: changeFlags, run: cmdResume},
-		{name: "restore", short: "restore a guest from a save image a plain start does not restore", flags: changeFlags, run: cmdRestore},
-		{name: "restart", short: "drain, then resume", flags: stopFlags, run: cmdRestart},
+		{name: "drain", args: "GUEST...", short: "stop guests and everything that depends on them, and keep them down", flags: stopFlags, run: cmdDrain},
+		{name: "resume", args: "[GUEST...]", short: "start drained guests again", flags: changeFlags, run: cmdResume},
+		{name: "restore", args: "GUEST [IMAGE]", short: "restore a guest from a save image a plain start does not restore", flags: changeFlags, run: cmdRestore},
+		{name: "restart", args: "GUEST...", short: "drain, then resume", flags: stopFlags, run: cmdRestart},
 		{name: "graph", short: "print the graph as Graphviz DOT", run: cmdGraph},
 		{name: "import", short: "write a xenorder.toml from xendomains' setup", flags: func(fs *flag.FlagSet) {
 			fs.String("auto-dir", "", "the folder of linked xl configs (default: XENDOMAINS_AUTO, or "+xdimport.DefaultAutoDir+")")
@@ -137,42 +140,60 @@ func commands() []command {
 			fs.String("root", "", "read the host's files under this folder (a mounted disk); every other path is the host's")
 		}, run: cmdImport},
 		{name: "plot", short: "draw the last start and stop as an SVG timeline", run: cmdPlot},
-		{name: "plan", short: "print what start or stop would do", run: cmdPlan},
+		{name: "plan", args: "[start|stop] [GUEST...]", short: "print what start or stop would do", run: cmdPlan},
 		{name: "check", short: "validate the config", run: cmdCheck},
-		{name: "drains", short: "print the drain record; --clear or --set GUEST... rebuild it", flags: drainsFlags, run: cmdDrains},
+		{name: "drains", args: "[--clear | --set GUEST...]", short: "print the drain record; --clear or --set GUEST... rebuild it", flags: drainsFlags, run: cmdDrains},
 		{name: "status", short: "show every guest's state", flags: func(fs *flag.FlagSet) {
 			fs.Bool("json", false, "print JSON")
 			fs.Bool("timings", false, "show where the last start's time went")
 		}, run: cmdStatus},
+		{name: "help", args: "[COMMAND]", short: "print the manual, or one command's flags", run: cmdHelp},
+		{name: "version", short: "print xenorder's version", run: cmdVersion},
 	}
+}
+
+func cmdHelp(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	return help(e.stdout, args)
+}
+
+func cmdVersion(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	if len(args) > 0 {
+		return usageErr("version takes no arguments")
+	}
+	fmt.Fprintln(e.stdout, versionLine())
+	return nil
 }
 
 func stopFlags(fs *flag.FlagSet) {
 	changeFlags(fs)
 	fs.Bool("save", false, "save the guests (xl save) instead of shutting them down")
+	yes := fs.Bool("yes", false, "on a terminal, do not ask before stopping running guests that were not named (their dependents)")
+	fs.BoolVar(yes, "y", false, "the same as --yes")
 }
 
 // changeFlags are the flags of every state-changing command.
 func changeFlags(fs *flag.FlagSet) {
 	fs.Bool("dry-run", false, "print the plan; change nothing")
-	fs.Duration("wait-lock", 0, "wait this long for another xenorder to finish (default: fail at once, exit 3)")
+	durationVar(fs, "wait-lock", "wait up to `DURATION` (90s, 5min, 1h, 1h 30min) for another xenorder to finish; without it, fail at once (exit 3)")
 }
 
 func globalFlags(fs *flag.FlagSet, e *env) {
-	fs.StringVar(&e.configPath, "c", e.configPath, "config `FILE`")
-	fs.StringVar(&e.configPath, "config", e.configPath, "config `FILE`")
+	fs.StringVar(&e.configPath, "c", e.configPath, "the config `FILE` (default: $XENORDER_CONFIG, else "+config.DefaultPath+")")
+	fs.StringVar(&e.configPath, "config", e.configPath, "the config `FILE` (default: $XENORDER_CONFIG, else "+config.DefaultPath+")")
 	fs.BoolVar(&e.verbose, "v", e.verbose, "verbose: log every xl call")
 }
 
 // run is xenorder without the process around it.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	e := &env{argv: args, configPath: config.DefaultPath, stdout: stdout, stderr: stderr, out: &printer{w: stdout}, host: newHostSeams()}
+	e := &env{argv: args, configPath: config.DefaultPath, stdin: stdin, stdout: stdout, stderr: stderr, out: &printer{w: stdout}, host: newHostSeams(),
+		terminal: func() bool { return readsTerminal(stdin) }}
 	if p := os.Getenv("XENORDER_CONFIG"); p != "" {
 		e.configPath = p
 	}
 	global := flag.NewFlagSet("xenorder", flag.ContinueOnError)
 	global.SetOutput(io.Discard)
 	globalFlags(global, e)
+	showVersion := global.Bool("version", false, "print xenorder's version")
 	if err := global.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, manual())
@@ -180,15 +201,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return usageErr("%v (see xenorder help)", err)
 	}
+	if *showVersion {
+		fmt.Fprintln(stdout, versionLine())
+		return nil
+	}
 	rest := global.Args()
 	if len(rest) == 0 {
 		fmt.Fprint(stderr, manual())
 		return usageErr("no command given")
 	}
 	name, rest := rest[0], rest[1:]
-	if name == "help" {
-		return help(stdout, rest)
-	}
 	for _, c := range commands() {
 		if c.name != name {
 			continue
@@ -215,7 +237,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		e.log.Debug("resources", "cpu", cpuUsed().Round(time.Millisecond))
 		return err
 	}
-	return usageErr("unknown command %q (commands: start, stop, drain, resume, restart, drains, plan, check, status, graph, plot, import, help)", name)
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	return usageErr("unknown command %q (commands: %s; xenorder help)", name, strings.Join(names, ", "))
 }
 
 func newFlagSet(c command, e *env) *flag.FlagSet {
@@ -250,15 +276,43 @@ func help(w io.Writer, args []string) error {
 		fmt.Fprint(w, manual())
 		return nil
 	}
+	if len(args) > 1 {
+		return usageErr("help takes one command (xenorder help COMMAND)")
+	}
 	for _, c := range commands() {
-		if c.name == args[0] {
-			fs := newFlagSet(c, &env{})
-			fs.SetOutput(w)
-			fmt.Fprintf(w, "xenorder %s: %s\n\nflags:\n", c.name, c.short)
-			fs.PrintDefaults()
-			fmt.Fprintf(w, "\nSee xenorder help for the whole manual and the exit codes.\n")
-			return nil
+		if c.name != args[0] {
+			continue
 		}
+		synopsis := "xenorder [-c FILE] [-v] " + c.name
+		global := flag.NewFlagSet("", flag.ContinueOnError)
+		globalFlags(global, &env{})
+		skip := map[string]bool{}
+		global.VisitAll(func(f *flag.Flag) { skip[f.Name] = true })
+		fs := newFlagSet(c, &env{})
+		own := 0
+		fs.VisitAll(func(f *flag.Flag) {
+			if !skip[f.Name] {
+				own++
+			}
+		})
+		if own > 0 {
+			synopsis += " [flags]"
+		}
+		if c.args != "" {
+			synopsis += " " + c.args
+		}
+		fmt.Fprintf(w, "%s\n  %s.\n", synopsis, c.short)
+		if own > 0 && strings.Contains(c.args, "GUEST") {
+			fmt.Fprintf(w, "\nflags (before or after the guest names):\n")
+			printFlags(w, fs, skip)
+		} else if own > 0 {
+			fmt.Fprintf(w, "\nflags:\n")
+			printFlags(w, fs, skip)
+		}
+		fmt.Fprintf(w, "\nglobal flags:\n")
+		printFlags(w, global, nil)
+		fmt.Fprintf(w, "\nxenorder help prints the whole manual, with the exit codes.\n")
+		return nil
 	}
 	return usageErr("help: unknown command %q", args[0])
 }
@@ -512,6 +566,11 @@ func printPlan(e *env, p *runner.Plan, executing bool) {
 	if executing {
 		note = "executing it now"
 	}
+	printPlanNote(e, p, note)
+}
+
+// printPlanNote prints a plan with a note on what happens to it.
+func printPlanNote(e *env, p *runner.Plan, note string) {
 	e.out.printf("plan %s: %d guests in %d tiers (%s)\n%s", p.Verb, len(p.Steps()), len(p.Tiers), note, p)
 }
 
