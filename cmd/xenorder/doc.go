@@ -41,6 +41,13 @@
 //	                   running guests too (their dependents): on a terminal
 //	                   the plan is shown and "Proceed? [y/N]" asked first
 //	                   (see Questions).
+//
+//	                   start and stop say every 5 s what each guest still
+//	                   waits for, sorted by guest ("db: waiting for
+//	                   shutdown, 12s of 3m0s grace", "web: waiting for
+//	                   console "web login:" (12s of 1m0s)", "fs: xl save:
+//	                   40s of save_timeout 10m0s"); under systemd STATUS=
+//	                   says the same.
 //	drain GUEST...     Stop the named guests and, first, every running guest
 //	                   that depends on them, in reverse order, and record
 //	                   them all as drained in state_dir: a plain start (the
@@ -91,9 +98,20 @@
 //	                   and last start time (for guests xenorder started),
 //	                   memory, dependencies; then the running domains the
 //	                   config does not name. Colours on a terminal only.
-//	                   Exit 0 when every autostart guest that is not drained
-//	                   runs and is ready, else 1. --timings: the last
-//	                   start's critical chain and every guest's slack.
+//	                   While another xenorder starts or stops guests, its
+//	                   guests in flight show as starting or stopping, and
+//	                   "in progress" names its pid and command, what each
+//	                   does, the time used and left (of its grace period,
+//	                   start_timeout or save_timeout) and the guests still
+//	                   queued (--json: "in_progress" and each guest's
+//	                   "progress"; "state" stays xl's). That run keeps
+//	                   state_dir/progress.json (0600) while it holds the
+//	                   lock; status ignores the file unless the kernel's
+//	                   lock table names its writer, still running, as the
+//	                   holder. Exit 0 when every autostart guest that is
+//	                   not drained runs and is ready, else 1. --timings:
+//	                   the last start's critical chain and every guest's
+//	                   slack.
 //	graph              The graph as Graphviz DOT, coloured by state:
 //	                   xenorder graph | dot -Tsvg > graph.svg
 //	plot               The last start (and stop) as an SVG timeline:

@@ -77,6 +77,8 @@ func (e *env) start(ctx context.Context, cfg *config.Config, r *runner.Runner, f
 	}
 	defer l.Release()
 	r.Exclusive = true // only now may its looks judge saves that never ended
+	// Meanwhile status shows where this run is.
+	defer e.publishProgress(cfg, r)()
 	// Under systemd, READY=1 goes out on every path from here: a start
 	// process that exits before it fails the unit, and a failed unit's
 	// stop would not run at shutdown.
@@ -265,6 +267,8 @@ func (e *env) stop(ctx context.Context, cfg *config.Config, r *runner.Runner, fs
 	}
 	defer l.Release()
 	r.Exclusive = true // only now may its looks judge saves that never ended
+	// Meanwhile status shows where this run is.
+	defer e.publishProgress(cfg, r)()
 	plan, err := r.PlanStop(ctx, names, opts)
 	if err != nil {
 		e.notify.Status("stop failed: " + err.Error())

@@ -29,6 +29,7 @@ func (e *env) statusOptions(cfg *config.Config) (runner.StatusOptions, error) {
 		return runner.StatusOptions{}, err
 	}
 	opts.Drained = drained
+	opts.InProgress = e.inProgress(cfg) // another xenorder's start or stop, while it runs
 	var last runRecord
 	ok, err := st.LoadRun("start", &last)
 	if err != nil {

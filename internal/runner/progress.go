@@ -37,7 +37,7 @@ type activity struct {
 	since     time.Time // when the time counted against limit began
 	limit     time.Duration
 	limitName string // grace, start_timeout, save_timeout; "" with no limit
-	// say: a progress line every ProgressEvery once it lasted that long;
+	// say: a progress line at every tick once it lasted half a tick;
 	// line renders it (nil: "<doing>, 12s of 3m0s grace").
 	say  bool
 	line func(a activity, now time.Time) string
@@ -164,9 +164,10 @@ const statusGuests = 3
 
 // startTicker runs the progress ticker until the returned stop is called:
 // every ProgressEvery a line for each guest whose activity says so and has
-// lasted that long, sorted by guest, and STATUS= with the same lines;
-// Publish at once, at every change of what a guest does, at every tick,
-// and nil when it stops.
+// lasted half that (so the first line comes between half a tick and a
+// tick and a half into a wait, never for a wait over before it), sorted by
+// guest, and STATUS= with the same lines; Publish at once, at every change
+// of what a guest does, at every tick, and nil when it stops.
 func (r *Runner) startTicker() (stop func()) {
 	every := orDefault(r.ProgressEvery, DefaultProgressEvery)
 	quit, done := make(chan struct{}), make(chan struct{})
@@ -218,7 +219,7 @@ func (r *Runner) tick(now time.Time, every time.Duration) {
 	var lines []string
 	for _, g := range names {
 		a := acts[g]
-		if !a.say || now.Sub(a.since) < every {
+		if !a.say || now.Sub(a.since) < every/2 {
 			continue
 		}
 		line := a.text(now)
