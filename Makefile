@@ -12,12 +12,36 @@
 # Go lives in /usr/local/go/bin on a stock install: put it on PATH or run
 # `make GO=/usr/local/go/bin/go`.
 #
-# `make install` never overwrites /etc/xen/xenorder.toml, and neither `install`
-# nor the package's maintainer scripts start, stop, restart or enable
-# xenorder.service: its stop stops every guest.
+# Neither `make install` nor the package writes /etc/xen/xenorder.toml: the
+# admin writes it (`xenorder import > /etc/xen/xenorder.toml`, or from the
+# example in $(DOCDIR)/examples). Neither `install` nor the package's
+# maintainer scripts start, stop, restart or enable xenorder.service: its
+# stop stops every guest.
+#
+# Why `make deb` builds with dpkg-deb, not with debhelper and
+# dpkg-buildpackage (packaging/doc.go has the long version, and
+# packaging/packaging_test.go the proof):
+#  - No Build-Depends can name the Go this project needs: bookworm's golang
+#    is 1.19 (so no dh-golang either). A debian/ source package would build
+#    only with -d, on a machine prepared by hand: none of what a source
+#    package promises (sbuild, a clean chroot from Build-Depends) holds.
+#  - The maintainer scripts are the package's one danger: a stop of
+#    xenorder.service stops every guest. dh_installsystemd writes a
+#    `deb-systemd-invoke stop` on remove, a stop before upgrade or a
+#    restart after it, and an enable at installation, unless the exact
+#    options --no-enable --no-start --no-stop-on-upgrade are given; its
+#    output depends on those options and on debhelper's version. Here the
+#    scripts are plain text in packaging/debian, with debhelper's
+#    deb-systemd-helper snippets (enable state, purge) copied in, and the
+#    test runs them, and dh_installsystemd's, with recording fakes.
+#  - The build needs dpkg-deb (in every Debian), make and Go; the tree it
+#    packs is exactly `make install`'s. DEB_ARCH=arm64 cross-builds with
+#    GOARCH alone, no cross toolchain.
+# lintian reports no error on the result (the packaging test runs it).
 
 GO      ?= go
-VERSION ?= 0.1.0
+# The version is the first entry of the Debian changelog.
+VERSION ?= $(shell head -n 1 packaging/debian/changelog | cut -d ' ' -f 2 | tr -d '()')
 PREFIX  ?= /usr
 DESTDIR ?=
 
@@ -28,10 +52,9 @@ DISTDIR  ?= dist
 # The Debian architecture of the package; the binary is built for the same
 # GOARCH (Debian and Go spell amd64 and arm64 alike).
 DEB_ARCH ?= amd64
-MAINTAINER ?= xenorder maintainers <root@localhost>
+MAINTAINER ?= xenorder maintainers <maintainers@xenorder.org>
 
 GOBUILDFLAGS ?= -trimpath -buildvcs=false
-# The version is also xenorder's own (xenorder --version): -X main.version.
 GOLDFLAGS    ?= -s -w -buildid=
 
 SBINDIR    = $(PREFIX)/sbin
@@ -40,6 +63,7 @@ DOCDIR     = $(PREFIX)/share/doc/xenorder
 COMPLDIR   = $(PREFIX)/share/bash-completion/completions
 UNITDIR    = /lib/systemd/system
 CONFDIR    = /etc/xen
+DEFAULTDIR = /etc/default
 
 DEB       = $(DISTDIR)/xenorder_$(VERSION)_$(DEB_ARCH).deb
 DEBROOT   = $(DISTDIR)/debroot
@@ -49,7 +73,7 @@ DEBROOT   = $(DISTDIR)/debroot
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) build $(GOBUILDFLAGS) -ldflags '$(GOLDFLAGS) -X main.version=$(VERSION)' -o $(BUILDDIR)/xenorder ./cmd/xenorder
+	CGO_ENABLED=0 $(GO) build $(GOBUILDFLAGS) -ldflags '$(GOLDFLAGS)' -o $(BUILDDIR)/xenorder ./cmd/xenorder
 
 test:
 	$(GO) test ./...
@@ -57,7 +81,7 @@ test:
 install: build
 	install -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
-		$(DESTDIR)$(COMPLDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(CONFDIR)
+		$(DESTDIR)$(COMPLDIR) $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DEFAULTDIR)
 	install -m 0755 $(BUILDDIR)/xenorder $(DESTDIR)$(SBINDIR)/xenorder
 # The unit names /usr/sbin/xenorder; follow PREFIX (no change for /usr).
 	sed 's|/usr/sbin/xenorder|$(SBINDIR)/xenorder|g' contrib/systemd/xenorder.service > $(DESTDIR)$(UNITDIR)/xenorder.service.tmp
@@ -67,13 +91,17 @@ install: build
 	gzip -9n -c man/xenorder.toml.5 > $(DESTDIR)$(MANDIR)/man5/xenorder.toml.5.gz
 	chmod 0644 $(DESTDIR)$(MANDIR)/man1/xenorder.1.gz $(DESTDIR)$(MANDIR)/man5/xenorder.toml.5.gz
 	install -m 0644 contrib/bash-completion/xenorder $(DESTDIR)$(COMPLDIR)/xenorder
-	install -m 0644 contrib/xenorder.toml.example $(DESTDIR)$(DOCDIR)/xenorder.toml.example
+	install -m 0644 contrib/xenorder.toml.example $(DESTDIR)$(DOCDIR)/examples/xenorder.toml
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
-	@if [ -e $(DESTDIR)$(CONFDIR)/xenorder.toml ] || [ -L $(DESTDIR)$(CONFDIR)/xenorder.toml ]; then \
-		echo "note: $(DESTDIR)$(CONFDIR)/xenorder.toml exists and was left alone; the example is $(DESTDIR)$(DOCDIR)/xenorder.toml.example"; \
+# /etc/default/xenorder (the unit's XENORDER_OPTS) is the admin's once there.
+	@if [ -e $(DESTDIR)$(DEFAULTDIR)/xenorder ] || [ -L $(DESTDIR)$(DEFAULTDIR)/xenorder ]; then \
+		echo "note: $(DESTDIR)$(DEFAULTDIR)/xenorder exists and was left alone"; \
 	else \
-		echo "install -m 0644 contrib/xenorder.toml.example $(DESTDIR)$(CONFDIR)/xenorder.toml"; \
-		install -m 0644 contrib/xenorder.toml.example $(DESTDIR)$(CONFDIR)/xenorder.toml; \
+		echo "install -m 0644 packaging/debian/default $(DESTDIR)$(DEFAULTDIR)/xenorder"; \
+		install -m 0644 packaging/debian/default $(DESTDIR)$(DEFAULTDIR)/xenorder; \
+	fi
+	@if [ ! -e $(DESTDIR)$(CONFDIR)/xenorder.toml ]; then \
+		echo "note: no $(DESTDIR)$(CONFDIR)/xenorder.toml: write it with xenorder import > $(CONFDIR)/xenorder.toml, or from the example $(DOCDIR)/examples/xenorder.toml"; \
 	fi
 	@if [ -z "$(DESTDIR)" ]; then \
 		echo "note: xenorder.service is neither enabled nor started; run systemctl daemon-reload, and see NOTES in xenorder(1) to switch from xendomains"; \
@@ -85,6 +113,13 @@ deb:
 	rm -rf $(DEBROOT)
 	mkdir -p $(DEBROOT)
 	$(MAKE) install DESTDIR=$(abspath $(DEBROOT)) PREFIX=/usr GOOS=linux GOARCH=$(DEB_ARCH)
+# What a Debian package carries beyond `make install`: the changelog (a
+# native package's: changelog.gz), the copyright file and lintian's override.
+	gzip -9n -c packaging/debian/changelog > $(DEBROOT)/usr/share/doc/xenorder/changelog.gz
+	chmod 0644 $(DEBROOT)/usr/share/doc/xenorder/changelog.gz
+	install -m 0644 packaging/debian/copyright $(DEBROOT)/usr/share/doc/xenorder/copyright
+	install -d -m 0755 $(DEBROOT)/usr/share/lintian/overrides
+	install -m 0644 packaging/debian/lintian-overrides $(DEBROOT)/usr/share/lintian/overrides/xenorder
 	install -d -m 0755 $(DEBROOT)/DEBIAN
 # dpkg-deb takes the modes as they are: make them independent of the umask.
 	find $(DEBROOT) -type d -exec chmod 0755 {} +
@@ -92,7 +127,7 @@ deb:
 		-e "s/@INSTALLED_SIZE@/$$(du -sk --exclude=DEBIAN $(DEBROOT) | cut -f1)/" \
 		packaging/debian/control.in > $(DEBROOT)/DEBIAN/control
 	install -m 0644 packaging/debian/conffiles $(DEBROOT)/DEBIAN/conffiles
-	install -m 0755 packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm $(DEBROOT)/DEBIAN/
+	install -m 0755 packaging/debian/preinst packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm $(DEBROOT)/DEBIAN/
 	cd $(DEBROOT) && find . -path ./DEBIAN -prune -o -type f -printf '%P\n' | LC_ALL=C sort | xargs md5sum > DEBIAN/md5sums
 	chmod 0644 $(DEBROOT)/DEBIAN/md5sums
 	dpkg-deb --root-owner-group --build $(DEBROOT) $(DEB)

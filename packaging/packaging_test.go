@@ -566,16 +566,32 @@ var installed = []struct {
 	{"usr/share/man/man1/xenorder.1.gz", 0o644, "man/xenorder.1", true},
 	{"usr/share/man/man5/xenorder.toml.5.gz", 0o644, "man/xenorder.toml.5", true},
 	{"usr/share/bash-completion/completions/xenorder", 0o644, "contrib/bash-completion/xenorder", false},
-	{"etc/xen/xenorder.toml", 0o644, "contrib/xenorder.toml.example", false},
-	{"usr/share/doc/xenorder/xenorder.toml.example", 0o644, "contrib/xenorder.toml.example", false},
+	{"usr/share/doc/xenorder/examples/xenorder.toml", 0o644, "contrib/xenorder.toml.example", false},
 	{"usr/share/doc/xenorder/README.md", 0o644, "README.md", false},
+	{"etc/default/xenorder", 0o644, "packaging/debian/default", false},
 }
 
-// checkTree checks that dir holds every installed file with its mode and
-// content.
-func checkTree(t *testing.T, dir string) {
+// debOnly is what the package carries beyond `make install`.
+var debOnly = []struct {
+	path string
+	mode fs.FileMode
+	src  string
+	gz   bool
+}{
+	{"usr/share/doc/xenorder/changelog.gz", 0o644, "packaging/debian/changelog", true},
+	{"usr/share/doc/xenorder/copyright", 0o644, "packaging/debian/copyright", false},
+	{"usr/share/lintian/overrides/xenorder", 0o644, "packaging/debian/lintian-overrides", false},
+}
+
+// checkTree checks that dir holds every installed file (and, for the
+// package, every debOnly file) with its mode and content, and no live config.
+func checkTree(t *testing.T, dir string, deb bool) {
 	t.Helper()
-	for _, f := range installed {
+	files := installed
+	if deb {
+		files = append(slices.Clone(installed), debOnly...)
+	}
+	for _, f := range files {
 		p := filepath.Join(dir, f.path)
 		st, err := os.Lstat(p)
 		if err != nil {
@@ -609,6 +625,10 @@ func checkTree(t *testing.T, dir string) {
 		}
 	}
 	checkBinary(t, filepath.Join(dir, "usr/sbin/xenorder"))
+	// No live config: the admin writes or imports one.
+	if _, err := os.Lstat(filepath.Join(dir, "etc/xen/xenorder.toml")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("etc/xen/xenorder.toml is installed (%v): the example belongs in usr/share/doc/xenorder/examples", err)
+	}
 }
 
 // checkBinary checks that the binary is static and runs.
@@ -640,29 +660,40 @@ func checkBinary(t *testing.T, bin string) {
 func TestInstall(t *testing.T) {
 	build(t)
 	dest := t.TempDir()
-	runMake(t, "install", "DESTDIR="+dest)
-	checkTree(t, dest)
-
-	// A second install leaves the admin's config alone and says so.
-	conf := filepath.Join(dest, "etc/xen/xenorder.toml")
-	const mine = "# the admin's own\n[guest.mine]\n"
-	if err := os.WriteFile(conf, []byte(mine), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(conf, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	out := runMake(t, "install", "DESTDIR="+dest)
-	if got, _ := os.ReadFile(conf); string(got) != mine {
-		t.Errorf("a second make install overwrote %s:\n%s", conf, got)
+	checkTree(t, dest, false)
+	if !strings.Contains(out, "no "+dest+"/etc/xen/xenorder.toml: write it with xenorder import > /etc/xen/xenorder.toml") {
+		t.Errorf("make install did not say how to write the config:\n%s", out)
 	}
-	if st, _ := os.Stat(conf); st == nil || st.Mode().Perm() != 0o600 {
-		t.Errorf("a second make install changed the mode of %s", conf)
+
+	// A second install leaves the admin's files alone and says so: the
+	// config it never writes, and /etc/default/xenorder.
+	conf := filepath.Join(dest, "etc/xen/xenorder.toml")
+	def := filepath.Join(dest, "etc/default/xenorder")
+	const mine = "# the admin's own\n[guest.mine]\n"
+	const opts = "XENORDER_OPTS=\"-v\"\n"
+	os.MkdirAll(filepath.Dir(conf), 0o755)
+	for p, b := range map[string]string{conf: mine, def: opts} {
+		if err := os.WriteFile(p, []byte(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if !strings.Contains(out, "xenorder.toml exists and was left alone") {
-		t.Errorf("a second make install did not say it kept %s:\n%s", conf, out)
+	out = runMake(t, "install", "DESTDIR="+dest)
+	for p, b := range map[string]string{conf: mine, def: opts} {
+		if got, _ := os.ReadFile(p); string(got) != b {
+			t.Errorf("a second make install overwrote %s:\n%s", p, got)
+		}
+		if st, _ := os.Stat(p); st == nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("a second make install changed the mode of %s", p)
+		}
 	}
-	example := filepath.Join(dest, "usr/share/doc/xenorder/xenorder.toml.example")
+	if !strings.Contains(out, "etc/default/xenorder exists and was left alone") || strings.Contains(out, "write it with xenorder import") {
+		t.Errorf("a second make install did not say it kept %s, or asked for a config that is there:\n%s", def, out)
+	}
+	example := filepath.Join(dest, "usr/share/doc/xenorder/examples/xenorder.toml")
 	if got, _ := os.ReadFile(example); string(got) != readFile(t, "contrib/xenorder.toml.example") {
 		t.Errorf("a second make install did not refresh %s", example)
 	}
@@ -714,7 +745,7 @@ func commands(script string) []string {
 }
 
 func TestMaintainerScriptsNeverTouchTheUnit(t *testing.T) {
-	for _, name := range []string{"postinst", "prerm", "postrm"} {
+	for _, name := range maintainerScripts {
 		src := readFile(t, "packaging/debian/"+name)
 		if !strings.HasPrefix(src, "#!/bin/sh\n") {
 			t.Errorf("packaging/debian/%s: want #!/bin/sh", name)
@@ -733,45 +764,183 @@ func TestMaintainerScriptsNeverTouchTheUnit(t *testing.T) {
 	}
 }
 
-// runScripts runs the maintainer scripts in dir as dpkg would, with a
-// systemctl on PATH that only logs its arguments, and checks what they ask
-// systemctl for.
+// maintainerScripts are the package's scripts, in packaging/debian.
+var maintainerScripts = []string{"preinst", "postinst", "prerm", "postrm"}
+
+// scriptRun is one run of a maintainer script, as dpkg would run it.
+type scriptRun struct {
+	script  string
+	args    []string
+	known   bool // deb-systemd-helper has a state file for the unit (debian-installed)
+	enabled bool // the unit's links are there (the admin enabled it)
+}
+
+// scriptRuns are the runs runScripts makes: every action of the scripts.
+var scriptRuns = []scriptRun{
+	{"preinst", []string{"install"}, false, false},
+	{"preinst", []string{"upgrade", "0.1.0"}, true, true},
+	{"postinst", []string{"configure", ""}, false, false},
+	{"postinst", []string{"configure", "0.1.0"}, true, true},
+	{"postinst", []string{"configure", "0.1.0"}, true, false},
+	{"postinst", []string{"abort-upgrade", "0.1.0"}, true, true},
+	{"prerm", []string{"upgrade", "9.9.9"}, true, true},
+	{"prerm", []string{"remove"}, true, true},
+	{"prerm", []string{"deconfigure", "in-favour", "x", "1"}, true, false},
+	{"postrm", []string{"remove"}, true, true},
+	{"postrm", []string{"upgrade", "9.9.9"}, true, true},
+	{"postrm", []string{"abort-upgrade", "0.1.0"}, true, true},
+	{"postrm", []string{"purge"}, true, true},
+	{"postinst", []string{"configure", "0.1.0"}, false, true}, // enabled under 0.1.0, before deb-systemd-helper knew it
+}
+
+// fakeTools writes systemctl, deb-systemd-invoke and deb-systemd-helper
+// into a folder: each logs its name and arguments to $FAKE_LOG.
+// deb-systemd-helper answers as the real one: debian-installed when it has
+// a state file ($FAKE_KNOWN=1), is-enabled when the links are there
+// ($FAKE_ENABLED=1), was-enabled when both or without a state file (so
+// that debhelper's default enables at installation). systemctl is-active
+// answers no.
+func fakeTools(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	const log = "#!/bin/sh\necho \"${0##*/} $*\" >> \"$FAKE_LOG\"\n"
+	tools := map[string]string{
+		"systemctl":          log + "for a in \"$@\"; do [ \"$a\" = is-active ] && exit 3; done\nexit 0\n",
+		"deb-systemd-invoke": log + "exit 0\n",
+		"deb-systemd-helper": log + `for a in "$@"; do
+	case "$a" in
+	debian-installed) [ "$FAKE_KNOWN" = 1 ]; exit $?;;
+	is-enabled) [ "$FAKE_ENABLED" = 1 ]; exit $?;;
+	was-enabled) [ "$FAKE_KNOWN" != 1 ] || [ "$FAKE_ENABLED" = 1 ]; exit $?;;
+	esac
+done
+exit 0
+`,
+	}
+	for name, src := range tools {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// runScriptsLogged runs each run's script from dir with fakeTools first on
+// PATH, as on a host that runs systemd: "/run/systemd/system" in the
+// scripts is replaced by a folder that exists (a copy of each script is
+// run). It returns each run's output and the calls it made to the fakes.
+func runScriptsLogged(t *testing.T, dir string, runs []scriptRun) (outs []string, calls [][]string) {
+	t.Helper()
+	fake := fakeTools(t)
+	systemd := t.TempDir() // stands for /run/systemd/system
+	work := t.TempDir()
+	for i, r := range runs {
+		src, err := os.ReadFile(filepath.Join(dir, r.script))
+		if errors.Is(err, fs.ErrNotExist) {
+			outs, calls = append(outs, ""), append(calls, nil)
+			continue // debhelper writes only the scripts it needs
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		script := filepath.Join(work, fmt.Sprintf("%d-%s", i, r.script))
+		if err := os.WriteFile(script, bytes.ReplaceAll(src, []byte("/run/systemd/system"), []byte(systemd)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		log := filepath.Join(work, fmt.Sprintf("%d.log", i))
+		flag := map[bool]string{false: "0", true: "1"}
+		cmd := exec.Command(script, r.args...)
+		cmd.Env = append(os.Environ(), "PATH="+fake+string(os.PathListSeparator)+os.Getenv("PATH"), "FAKE_LOG="+log,
+			"FAKE_KNOWN="+flag[r.known], "FAKE_ENABLED="+flag[r.enabled], "DPKG_MAINTSCRIPT_PACKAGE=xenorder", "DPKG_MAINTSCRIPT_NAME="+r.script, "DPKG_ROOT=")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Errorf("%s %q: %v\n%s", r.script, r.args, err, out)
+		}
+		b, _ := os.ReadFile(log)
+		var cs []string
+		if s := strings.TrimSpace(string(b)); s != "" {
+			cs = strings.Split(s, "\n")
+		}
+		outs, calls = append(outs, string(out)), append(calls, cs)
+	}
+	return outs, calls
+}
+
+// touchesUnit says whether a logged call starts, stops, restarts, reloads
+// or enables a unit: anything but daemon-reload and the read-only
+// questions.
+func touchesUnit(call string) bool {
+	f := strings.Fields(call)
+	if len(f) < 2 {
+		return false
+	}
+	verb := f[1]
+	for _, a := range f[1:] {
+		if !strings.HasPrefix(a, "-") {
+			verb = a
+			break
+		}
+	}
+	switch f[0] {
+	case "systemctl":
+		return verb != "daemon-reload" && verb != "is-active" && verb != "is-enabled"
+	case "deb-systemd-invoke":
+		return true // it only starts, stops and restarts
+	case "deb-systemd-helper":
+		return verb == "enable" || verb == "reenable"
+	}
+	return true
+}
+
+// runScripts runs the maintainer scripts in dir (the package's DEBIAN/) as
+// dpkg would, on a host that runs systemd, and checks that none starts,
+// stops or restarts the unit, and that only an upgrade of a unit the
+// admin enabled enables it (again: deb-systemd-helper's new links).
 func runScripts(t *testing.T, dir string) {
 	t.Helper()
-	fake := t.TempDir()
-	log := filepath.Join(fake, "systemctl.log")
-	os.WriteFile(filepath.Join(fake, "systemctl"), []byte("#!/bin/sh\necho \"$*\" >> \"$SYSTEMCTL_LOG\"\nexit 0\n"), 0o755)
-	env := append(os.Environ(), "PATH="+fake+string(os.PathListSeparator)+os.Getenv("PATH"), "SYSTEMCTL_LOG="+log)
-	runs := []struct {
-		script string
-		args   []string
-		want   string // in the output
-	}{
-		{"postinst", []string{"configure", ""}, "systemctl disable xendomains.service"},
-		{"postinst", []string{"configure", "0.0.1"}, "not restarted"},
-		{"postinst", []string{"abort-upgrade", "0.0.1"}, ""},
-		{"prerm", []string{"upgrade", "9.9.9"}, ""},
-		{"prerm", []string{"remove"}, ""},
-		{"prerm", []string{"deconfigure", "in-favour", "x", "1"}, ""},
-		{"postrm", []string{"remove"}, ""},
-		{"postrm", []string{"upgrade", "9.9.9"}, ""},
-	}
-	for _, r := range runs {
-		cmd := exec.Command(filepath.Join(dir, r.script), r.args...)
-		cmd.Env = env
-		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), r.want) {
-			t.Errorf("%s %q: %v, want output with %q:\n%s", r.script, r.args, err, r.want, out)
+	outs, calls := runScriptsLogged(t, dir, scriptRuns)
+	for i, r := range scriptRuns {
+		out := outs[i]
+		for _, c := range calls[i] {
+			if !touchesUnit(c) {
+				continue
+			}
+			if c == "deb-systemd-helper enable xenorder.service" && r.script == "postinst" && r.known && r.enabled {
+				continue // an admin-enabled unit stays enabled
+			}
+			t.Errorf("%s %q (%+v) ran %q", r.script, r.args, r, c)
 		}
-		if r.script == "prerm" && r.args[0] == "upgrade" && len(out) > 0 {
+		want := map[string]string{
+			"postinst configure ":      "systemctl disable xendomains.service",
+			"postinst configure 0.1.0": "not restarted",
+			"prerm remove":             "xenorder.service is enabled; after removal",
+		}[r.script+" "+strings.Join(r.args, " ")]
+		if !strings.Contains(out, want) {
+			t.Errorf("%s %q: want output with %q:\n%s", r.script, r.args, want, out)
+		}
+		if r.script == "prerm" && r.args[0] == "upgrade" && out != "" {
 			t.Errorf("prerm upgrade says something; it should do nothing:\n%s", out)
 		}
 	}
-	calls, _ := os.ReadFile(log)
-	for _, c := range strings.Split(strings.TrimSpace(string(calls)), "\n") {
-		if verb, _, _ := strings.Cut(c, " "); c != "" && verb != "daemon-reload" && verb != "is-active" && verb != "is-enabled" {
-			t.Errorf("a maintainer script ran systemctl %s", c)
-		}
+	// What keeps the enable state, as debhelper's snippets do it.
+	has := func(i int, call string) bool { return slices.Contains(calls[i], call) }
+	if !has(2, "deb-systemd-helper update-state xenorder.service") || has(2, "deb-systemd-helper enable xenorder.service") {
+		t.Errorf("postinst configure (first installation): %q, want update-state and no enable", calls[2])
+	}
+	if !has(3, "deb-systemd-helper enable xenorder.service") {
+		t.Errorf("postinst configure (upgrade, unit enabled): %q, want an enable (new links of the enabled unit)", calls[3])
+	}
+	if has(4, "deb-systemd-helper enable xenorder.service") {
+		t.Errorf("postinst configure (upgrade, unit disabled): %q enables it", calls[4])
+	}
+	if has(13, "deb-systemd-helper enable xenorder.service") || !has(13, "deb-systemd-helper update-state xenorder.service") {
+		t.Errorf("postinst configure (upgrade from 0.1.0, unit enabled by hand): %q, want update-state (recording its links) and no enable", calls[13])
+	}
+	if !has(12, "deb-systemd-helper purge xenorder.service") {
+		t.Errorf("postrm purge: %q, want deb-systemd-helper purge", calls[12])
+	}
+	if !has(9, "systemctl --system daemon-reload") {
+		t.Errorf("postrm remove: %q, want a daemon-reload", calls[9])
 	}
 }
 
@@ -796,47 +965,41 @@ func TestDeb(t *testing.T) {
 		return string(out)
 	}
 
-	fields := map[string]string{}
-	key := ""
-	for _, line := range strings.Split(dpkg("-f", deb), "\n") {
-		if k, v, ok := strings.Cut(line, ": "); ok && !strings.HasPrefix(line, " ") {
-			key, fields[k] = k, v
-		} else if key != "" {
-			fields[key] += "\n" + line
-		}
-	}
+	fields := controlFields(dpkg("-f", deb))
 	for k, want := range map[string]string{"Package": "xenorder", "Version": "1.2.3", "Architecture": "amd64",
-		"Depends": "xen-utils-common", "Recommends": "xenstore-utils", "Section": "admin", "Priority": "optional"} {
+		"Maintainer": "xenorder maintainers <maintainers@xenorder.org>",
+		"Depends":    "xen-utils", "Recommends": "xenstore-utils", "Suggests": "graphviz", "Section": "admin", "Priority": "optional"} {
 		if fields[k] != want {
 			t.Errorf("control %s: %q, want %q", k, fields[k], want)
 		}
 	}
-	if fields["Maintainer"] == "" || !strings.Contains(fields["Description"], "xendomains") || fields["Installed-Size"] == "" {
-		t.Errorf("control: Maintainer %q, Installed-Size %q, Description %q: want them set, the description naming xendomains",
-			fields["Maintainer"], fields["Installed-Size"], fields["Description"])
+	if !strings.Contains(fields["Description"], "xendomains") || !strings.Contains(fields["Description"], "xenorder import") || fields["Installed-Size"] == "" {
+		t.Errorf("control: Installed-Size %q, Description %q: want it set, the description naming xendomains and xenorder import",
+			fields["Installed-Size"], fields["Description"])
 	}
 
 	// The listing: every file, root-owned, with its mode.
 	listing := dpkg("-c", deb)
-	for _, f := range installed {
+	for _, f := range append(slices.Clone(installed), debOnly...) {
 		re := regexp.MustCompile(`(?m)^-` + regexp.QuoteMeta(f.mode.String()[1:]) + ` root/root .* \./` + regexp.QuoteMeta(f.path) + `$`)
 		if !re.MatchString(listing) {
 			t.Errorf("dpkg-deb -c: no %s with mode %v owned by root:\n%s", f.path, f.mode, listing)
 		}
 	}
 
-	// Unpacked into a scratch root, the files are where make install puts them.
+	// Unpacked into a scratch root, the files are where make install puts
+	// them, with the package's own beside them, and no live config.
 	scratch := t.TempDir()
 	dpkg("-x", deb, scratch)
-	checkTree(t, scratch)
+	checkTree(t, scratch, true)
 
 	control := t.TempDir()
 	dpkg("-e", deb, control)
 	conffiles, _ := os.ReadFile(filepath.Join(control, "conffiles"))
-	if strings.TrimSpace(string(conffiles)) != "/etc/xen/xenorder.toml" {
-		t.Errorf("conffiles: %q, want /etc/xen/xenorder.toml", conffiles)
+	if strings.TrimSpace(string(conffiles)) != "/etc/default/xenorder" {
+		t.Errorf("conffiles: %q, want /etc/default/xenorder alone (no live config)", conffiles)
 	}
-	for _, s := range []string{"postinst", "prerm", "postrm"} {
+	for _, s := range maintainerScripts {
 		st, err := os.Stat(filepath.Join(control, s))
 		if err != nil || st.Mode().Perm() != 0o755 {
 			t.Errorf("DEBIAN/%s: %v, want mode 0755", s, err)
@@ -852,10 +1015,10 @@ func TestDeb(t *testing.T) {
 	}
 	// The brief's grep, on what the scripts run: no start, stop, restart or
 	// enable of the unit.
-	for _, s := range []string{"postinst", "prerm"} {
+	for _, s := range maintainerScripts {
 		got, _ := os.ReadFile(filepath.Join(control, s))
 		for _, line := range commands(string(got)) {
-			if regexp.MustCompile(`systemctl (restart|start|enable|stop|try-restart)`).MatchString(line) {
+			if regexp.MustCompile(`systemctl (restart|start|enable|stop|try-restart)|deb-systemd-invoke`).MatchString(line) {
 				t.Errorf("DEBIAN/%s runs %q", s, line)
 			}
 		}
@@ -865,6 +1028,31 @@ func TestDeb(t *testing.T) {
 	}
 	runScripts(t, control)
 	checkMD5sums(t, control, scratch)
+
+	// The default version is the changelog's first entry.
+	def := t.TempDir()
+	runMake(t, "deb", "DISTDIR="+def)
+	top := regexp.MustCompile(`^xenorder \(([^)]+)\) `).FindStringSubmatch(readFile(t, "packaging/debian/changelog"))
+	if top == nil {
+		t.Fatal("packaging/debian/changelog: no first line `xenorder (VERSION) ...`")
+	}
+	if _, err := os.Stat(filepath.Join(def, "xenorder_"+top[1]+"_amd64.deb")); err != nil {
+		t.Errorf("make deb without VERSION: %v, want the changelog's version %s", err, top[1])
+	}
+}
+
+// controlFields parses the fields of a control file (dpkg-deb -f).
+func controlFields(control string) map[string]string {
+	fields := map[string]string{}
+	key := ""
+	for _, line := range strings.Split(control, "\n") {
+		if k, v, ok := strings.Cut(line, ": "); ok && !strings.HasPrefix(line, " ") {
+			key, fields[k] = k, v
+		} else if key != "" {
+			fields[key] += "\n" + line
+		}
+	}
+	return fields
 }
 
 // checkMD5sums checks DEBIAN/md5sums against the unpacked files.
@@ -886,8 +1074,8 @@ func checkMD5sums(t *testing.T, control, tree string) {
 		}
 		n++
 	}
-	if n != len(installed) {
-		t.Errorf("md5sums lists %d files, the package has %d", n, len(installed))
+	if n != len(installed)+len(debOnly) {
+		t.Errorf("md5sums lists %d files, the package has %d", n, len(installed)+len(debOnly))
 	}
 }
 
