@@ -48,18 +48,6 @@ func durationVar(fs *flag.FlagSet, name, usage string) {
 	fs.Var(&durationFlag{}, name, usage)
 }
 
-// flagDuration is the value of a duration flag (0 when it has none).
-func flagDuration(fs *flag.FlagSet, name string) time.Duration {
-	if f := fs.Lookup(name); f != nil {
-		if g, ok := f.Value.(flag.Getter); ok {
-			if d, ok := g.Get().(time.Duration); ok {
-				return d
-			}
-		}
-	}
-	return 0
-}
-
 // shortFlags maps a long flag to its one-letter alias: help shows the two
 // as one flag.
 var shortFlags = map[string]string{"config": "c", "yes": "y"}
