@@ -186,7 +186,7 @@
 //
 // The package installs no config (its annotated example, with made-up
 // guests, is /usr/share/doc/xenorder/examples/xenorder.toml). While the
-// config file does not exist, every command but import and help exits 2
+// config file does not exist, every command but import, help and version exits 2
 // and says how to write one: xenorder import > /etc/xen/xenorder.toml, or a
 // copy of the example. xenorder.service puts XENORDER_OPTS from
 // /etc/default/xenorder (-v, -c FILE) before each command it runs.

@@ -9,7 +9,7 @@ import (
 
 // The package ships no live config: until the admin writes or imports one,
 // every command that reads it exits 2 and says how to write one; import,
-// which writes one, works without it.
+// which writes one, works without it, as do help and version.
 func TestMissingConfigSaysHowToWriteOne(t *testing.T) {
 	t.Parallel()
 	h := newHost(t)
@@ -58,6 +58,11 @@ func TestMissingConfigSaysHowToWriteOne(t *testing.T) {
 	h.extraEnv = nil
 	if n := len(stateChanging(h)); n != 0 {
 		t.Errorf("%d state-changing xl calls without a config", n)
+	}
+
+	// help and version need none either.
+	for _, args := range [][]string{{"help"}, {"help", "stop"}, {"version"}, {"--version"}} {
+		mustExit(t, h.xenorder(append([]string{"-c", missing}, args...)...), 0)
 	}
 
 	// import needs no config, and what it writes is one.
