@@ -55,6 +55,7 @@ DEB_ARCH ?= amd64
 MAINTAINER ?= xenorder maintainers <maintainers@xenorder.org>
 
 GOBUILDFLAGS ?= -trimpath -buildvcs=false
+# The version is also xenorder's own (xenorder --version): -X main.version.
 GOLDFLAGS    ?= -s -w -buildid=
 
 SBINDIR    = $(PREFIX)/sbin
@@ -73,7 +74,7 @@ DEBROOT   = $(DISTDIR)/debroot
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) build $(GOBUILDFLAGS) -ldflags '$(GOLDFLAGS)' -o $(BUILDDIR)/xenorder ./cmd/xenorder
+	CGO_ENABLED=0 $(GO) build $(GOBUILDFLAGS) -ldflags '$(GOLDFLAGS) -X main.version=$(VERSION)' -o $(BUILDDIR)/xenorder ./cmd/xenorder
 
 test:
 	$(GO) test ./...
@@ -139,11 +140,12 @@ clean:
 # under QEMU (TCG) and runs a static xenorder in dom0 against real PV guests.
 # Needs qemu-system-x86 and apt's package lists; caches packages and images in
 # $(XENORDER_LAB) (outside the checkout). See the README, "The real-Xen suite".
+# Then xl migrate to localhost, of a PVH guest (TestRealXenMigrateLocalhost).
 XENORDER_LAB ?= /var/tmp/xenorder-lab
 E2E_TIMEOUT  ?= 40m
 .PHONY: e2e
 e2e:
-	XENORDER_LAB=$(XENORDER_LAB) $(GO) test -tags xene2e -count=1 -timeout $(E2E_TIMEOUT) -v -run 'TestRealXen$$' ./e2e/xen/
+	XENORDER_LAB=$(XENORDER_LAB) $(GO) test -tags xene2e -count=1 -timeout $(E2E_TIMEOUT) -v -run 'TestRealXen$$|TestRealXenMigrateLocalhost$$' ./e2e/xen/
 
 # The systemd suite: a Debian bookworm dom0 made with debootstrap (root, the
 # network to the Debian archive, debootstrap), xenorder installed from its .deb
