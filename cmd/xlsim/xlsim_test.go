@@ -902,8 +902,54 @@ Migration successful.
 
 var reInfo = regexp.MustCompile(`0x3/0x0/\d+\)`)
 
+// withShadowPaging gives the host shadow paging (virt_caps lists
+// "shadow"): PV guests can be migrated live.
+func (h *host) withShadowPaging() {
+	h.t.Helper()
+	if err := os.MkdirAll(h.dir, 0o755); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(h.dir, xlsim.VirtCapsFile), []byte("pv hvm hap shadow gnttab-v1 gnttab-v2\n"), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// Without shadow paging (the sample host's xl info, Debian's Xen), a PV
+// guest cannot be migrated live: xl fails at once and the guest runs on,
+// never suspended; a PVH guest migrates (its log-dirty mode is HAP's).
+func TestMigrateWithoutShadowPaging(t *testing.T) {
+	h := newHost(t)
+	h.mustXL("create", h.guest("pv", `xlsim_migrate_time = "20ms"`))
+	h.mustXL("create", h.guest("pvh", `type = "pvh"`, `xlsim_migrate_time = "20ms"`))
+	if r := h.mustXL("info"); !strings.Contains(r.stdout, "virt_caps              : pv hvm hap gnttab-v1 gnttab-v2\n") {
+		t.Errorf("xl info: %s", r.stdout)
+	}
+	r := h.xl("migrate", "pv", "host2")
+	if r.rc != 1 || !strings.Contains(r.stderr, "xc: error: Failed to enable logdirty: 95,22,0 (22 = Invalid argument): Internal error\n") ||
+		!strings.HasSuffix(r.stderr, "Migration failed, resuming at sender.\n") {
+		t.Errorf("migrate pv: %+v", r)
+	}
+	if got := h.domains()["pv"]; got != "1 -b----" {
+		t.Errorf("pv after the failed migration: %q, want it running", got)
+	}
+	if r := h.xl("migrate", "pvh", "host2"); r.rc != 0 {
+		t.Errorf("migrate pvh: %+v", r)
+	}
+	if _, ok := h.domains()["pvh"]; ok {
+		t.Errorf("pvh still here after migrating")
+	}
+	h.withShadowPaging()
+	if r := h.mustXL("info"); !strings.Contains(r.stdout, "virt_caps              : pv hvm hap shadow gnttab-v1 gnttab-v2\n") {
+		t.Errorf("xl info with shadow paging: %s", r.stdout)
+	}
+	if r := h.xl("migrate", "pv", "host2"); r.rc != 0 {
+		t.Errorf("migrate pv with shadow paging: %+v", r)
+	}
+}
+
 func TestMigrate(t *testing.T) {
 	h := newHost(t)
+	h.withShadowPaging()
 	h.mustXL("create", h.guest("web", `xlsim_migrate_time = "1s"`))
 	h.mustXL("create", h.guest("db"))
 
@@ -962,6 +1008,7 @@ func TestMigrateLocalhost(t *testing.T) {
 	for _, host := range []string{"localhost", "root@127.0.0.1", "::1"} {
 		t.Run(host, func(t *testing.T) {
 			h := newHost(t)
+			h.withShadowPaging()
 			h.mustXL("create", h.guest("web", `xlsim_migrate_time = "20ms"`, `xlsim_boot_time = "1ms"`))
 			h.waitFor("web booted", func() bool { return h.domains()["web"] == "1 -b----" })
 			if r := h.mustXL("migrate", "web", host); !strings.Contains(r.stderr, "Migration successful.") {
@@ -1015,6 +1062,7 @@ func TestMigrateStubDomain(t *testing.T) {
 
 func TestMigrateFailures(t *testing.T) {
 	h := newHost(t)
+	h.withShadowPaging()
 	h.mustXL("create", h.guest("web", `xlsim_migrate_time = "20ms"`, `xlsim_xenstore = ["data/ready=1"]`))
 	h.mustXL("create", h.guest("bad", `xlsim_migrate_time = "20ms"`, "xlsim_migrate_fail = 1"))
 	os.WriteFile(filepath.Join(h.dir, xlsim.UnreachableHostsFile), []byte("# down\n\nnowhere\n  Gone.example  \n"), 0o644)

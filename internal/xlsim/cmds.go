@@ -213,7 +213,7 @@ cores_per_socket       : 2
 threads_per_core       : 1
 cpu_mhz                : 2596.153
 hw_caps                : 1fcbf3fd:f6d8320b:ec500800:00000077:00000005:018843a9:0000020c:00000000
-virt_caps              : pv hvm hap gnttab-v1 gnttab-v2
+virt_caps              : %s
 total_memory           : %d
 free_memory            : %d
 sharing_freed_memory   : 0
@@ -250,7 +250,7 @@ func (e *Env) cmdInfo(args []string) int {
 	}
 	free := s.freeMiB()
 	s.commit()
-	fmt.Fprintf(e.Stdout, infoTemplate, e.TotalMemMiB, free, e.xenCommandline())
+	fmt.Fprintf(e.Stdout, infoTemplate, e.virtCaps(), e.TotalMemMiB, free, e.xenCommandline())
 	return 0
 }
 

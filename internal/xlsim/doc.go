@@ -120,6 +120,10 @@
 //	            logged as "received")
 //	xenstore/   <domid>.json: each domain's xenstore keys (see above)
 //	faults      fault injection, one word a line (FaultList*)
+//	virt-caps   the virt_caps xl info shows (one line; default the sample
+//	            host's, "pv hvm hap gnttab-v1 gnttab-v2"): without "shadow",
+//	            xl migrate of a PV guest fails (no log-dirty mode), as on
+//	            Debian's Xen 4.17
 //	unreachable-hosts
 //	            hosts xl migrate cannot reach, one a line ("#" starts a
 //	            comment): migrating to one fails as when ssh cannot resolve
