@@ -211,7 +211,7 @@ func (l *Lab) Unpack(ctx context.Context, debs []string) (string, error) {
 	for _, d := range debs {
 		names = append(names, filepath.Base(d))
 	}
-	stamp := strings.Join(names, "\n") + "\n"
+	stamp := strings.Join(names, "\n") + "\n" + strings.Join(kernelFiles, "\n") + "\n"
 	if old, err := os.ReadFile(stampFile); err == nil && string(old) == stamp {
 		if _, err := os.Stat(root); err == nil {
 			return root, nil
@@ -256,7 +256,36 @@ var kernelFiles = []string{
 	"./lib/modules/*/kernel/drivers/xen/*",
 	"./lib/modules/*/kernel/drivers/virtio/*",
 	"./lib/modules/*/kernel/drivers/char/virtio_console.ko",
+	// The network: the guests' netfront; the driver domain's pcifront,
+	// its NIC's driver, netback and the bridge.
+	"./lib/modules/*/kernel/drivers/net/xen-netfront.ko",
+	"./lib/modules/*/kernel/drivers/net/xen-netback/*",
+	"./lib/modules/*/kernel/drivers/pci/xen-pcifront.ko",
+	"./lib/modules/*/kernel/drivers/net/ethernet/intel/e1000/*",
+	"./lib/modules/*/kernel/net/bridge/bridge.ko",
+	"./lib/modules/*/kernel/net/802/stp.ko",
+	"./lib/modules/*/kernel/net/llc/llc.ko",
 }
+
+// dom0Modprobe are modules dom0 has but does not load at boot: what
+// xenorder loads with modprobe (busybox's, which reads modules.dep).
+var dom0Modprobe = []string{"xen-pciback"}
+
+// guestModules are in every guest's initramfs: its /init loads them when
+// the guest has a network (lab.ip= on its command line).
+var guestModules = []string{"xen-netfront"}
+
+// dnetModules are the network driver domain's, loaded by its /init in this
+// order: the device files xl needs, the passed-through NIC (pcifront, then
+// its driver), netback and the bridge.
+var dnetModules = []string{
+	"xen-evtchn", "xen-privcmd", "xen-gntdev", "xen-gntalloc", "xenfs",
+	"xen-pcifront", "e1000", "xen-netback", "bridge",
+}
+
+// dnetTools are the Xen tools in the driver domain: xl (for xl devd) and
+// the xenstore tools its init and hotplug script use.
+var dnetTools = []string{"xl"}
 
 // extractSome unpacks the files of deb that match patterns into dir:
 // dpkg-deb --fsys-tarfile | tar -x.
@@ -563,6 +592,111 @@ func guestInitrd(ctx context.Context, root string) ([]byte, error) {
 	baseDirs(a)
 	a.bytes("init", 0o755, embedded("guest/init"))
 	a.bytes("sbin/poweroff", 0o755, embedded("guest/poweroff"))
+	if err := addModules(a, root, guestModules); err != nil {
+		return nil, err
+	}
+	if err := busyboxApplets(ctx, a, root); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := a.write(&buf); err != nil {
+		return nil, err
+	}
+	return gzipBytes(buf.Bytes(), gzip.BestCompression)
+}
+
+// addModules adds mods and their dependencies as lib/modules/NAME.ko, and
+// lab/modules, their names in the order to insmod them.
+func addModules(a *archive, root string, mods []string) error {
+	kver, err := kernelVersion(root)
+	if err != nil {
+		return err
+	}
+	kos, err := moduleOrder(root, kver, mods)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, m := range kos {
+		n := filepath.Base(m)
+		a.file("lib/modules/"+n, 0o644, m)
+		names = append(names, strings.TrimSuffix(n, ".ko"))
+	}
+	a.bytes("lab/modules", 0o644, []byte(strings.Join(names, "\n")+"\n"))
+	return nil
+}
+
+// addXenTools adds the Xen tools progs (from /usr/lib/xen-4.17/bin, linked
+// from /usr/sbin when link), the xenstore tools, xl.conf, and the
+// libraries they need. It returns the libraries' number.
+func addXenTools(a *archive, root string, progs []string, link []string) (int, error) {
+	bin := "usr/lib/xen-" + xenVersion + "/bin/"
+	var elves []string
+	for _, t := range progs {
+		hp, err := inRoot(root, bin+t)
+		if err != nil {
+			return 0, err
+		}
+		a.file(bin+t, 0o755, hp)
+		elves = append(elves, hp)
+	}
+	for _, t := range link {
+		a.symlink("usr/sbin/"+t, "/"+bin+t)
+	}
+	for _, t := range xenstoreTools {
+		hp, err := inRoot(root, "usr/bin/"+t)
+		if err != nil {
+			return 0, err
+		}
+		a.file("usr/bin/"+t, 0o755, hp)
+		elves = append(elves, hp)
+	}
+	hp, err := inRoot(root, "etc/xen/xl.conf")
+	if err != nil {
+		return 0, err
+	}
+	a.file("etc/xen/xl.conf", 0o644, hp)
+	libs, err := libClosure(root, elves)
+	if err != nil {
+		return 0, err
+	}
+	// glibc dlopens libgcc_s for pthread_cancel (xl create aborts without
+	// it) and ldd does not list it.
+	for _, so := range []string{"libgcc_s.so.1", "ld-linux-x86-64.so.2"} {
+		hp, err := inRoot(root, "lib/x86_64-linux-gnu/"+so)
+		if err != nil {
+			return 0, err
+		}
+		libs[so] = hp
+	}
+	for so, hp := range libs {
+		a.file("lib/x86_64-linux-gnu/"+so, 0o755, hp)
+	}
+	a.symlink("lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
+	return len(libs), nil
+}
+
+// dnetInitrd is the network driver domain's root filesystem: busybox, the
+// modules of dnetModules, xl with its libraries and the xenstore tools, the
+// lab's vif hotplug script, and an /init that builds the bridge over the
+// passed-through NIC, starts xl devd and then says it is ready in xenstore.
+func dnetInitrd(ctx context.Context, root string) ([]byte, error) {
+	a := newArchive()
+	baseDirs(a)
+	for _, d := range []string{"var/log/xen", "var/lib/xen", "run/xen", "run/lock"} {
+		a.dir(d, 0o755)
+	}
+	a.symlink("var/run", "../run")
+	a.bytes("init", 0o755, embedded("dnet/init"))
+	a.bytes("sbin/poweroff", 0o755, embedded("guest/poweroff"))
+	a.bytes("etc/xen/scripts/vif-bridge", 0o755, embedded("dnet/vif-bridge"))
+	a.bytes("etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\n"))
+	if err := addModules(a, root, dnetModules); err != nil {
+		return nil, err
+	}
+	if _, err := addXenTools(a, root, dnetTools, dnetTools); err != nil {
+		return nil, err
+	}
 	if err := busyboxApplets(ctx, a, root); err != nil {
 		return nil, err
 	}
@@ -589,7 +723,7 @@ func (l *Lab) guestImages(ctx context.Context, root, key string) (vmlinux, initr
 	if err != nil {
 		return "", "", err
 	}
-	initrd, err = l.cached("guest-initrd.gz", key+string(embedded("guest/init"))+string(embedded("guest/poweroff")), func() ([]byte, error) {
+	initrd, err = l.cached("guest-initrd.gz", key+string(embedded("guest/init"))+string(embedded("guest/poweroff"))+strings.Join(guestModules, " "), func() ([]byte, error) {
 		return guestInitrd(ctx, root)
 	})
 	return vmlinux, initrd, err
@@ -649,51 +783,15 @@ func (l *Lab) Build(ctx context.Context, root string, debs []string, extra map[s
 	a.bytes("etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\n"))
 	a.bytes("etc/group", 0o644, []byte("root:x:0:\n"))
 
-	bin := "usr/lib/xen-" + xenVersion + "/bin/"
-	var progs []string
-	for _, t := range dom0Tools {
-		hp, err := inRoot(root, bin+t)
-		if err != nil {
-			return nil, err
-		}
-		a.file(bin+t, 0o755, hp)
-		progs = append(progs, hp)
-	}
-	for _, t := range []string{"xl", "xenconsoled", "oxenstored", "xenstored"} {
-		a.symlink("usr/sbin/"+t, "/"+bin+t)
-	}
-	for _, t := range xenstoreTools {
-		hp, err := inRoot(root, "usr/bin/"+t)
-		if err != nil {
-			return nil, err
-		}
-		a.file("usr/bin/"+t, 0o755, hp)
-		progs = append(progs, hp)
-	}
-	for _, c := range []string{"etc/xen/xl.conf", "etc/xen/oxenstored.conf"} {
-		hp, err := inRoot(root, c)
-		if err != nil {
-			return nil, err
-		}
-		a.file(c, 0o644, hp)
-	}
-	libs, err := libClosure(root, progs)
+	nlibs, err := addXenTools(a, root, dom0Tools, []string{"xl", "xenconsoled", "oxenstored", "xenstored"})
 	if err != nil {
 		return nil, err
 	}
-	// glibc dlopens libgcc_s for pthread_cancel (xl create aborts without
-	// it) and ldd does not list it.
-	for _, so := range []string{"libgcc_s.so.1", "ld-linux-x86-64.so.2"} {
-		hp, err := inRoot(root, "lib/x86_64-linux-gnu/"+so)
-		if err != nil {
-			return nil, err
-		}
-		libs[so] = hp
+	hp, err := inRoot(root, "etc/xen/oxenstored.conf")
+	if err != nil {
+		return nil, err
 	}
-	for so, hp := range libs {
-		a.file("lib/x86_64-linux-gnu/"+so, 0o755, hp)
-	}
-	a.symlink("lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
+	a.file("etc/xen/oxenstored.conf", 0o644, hp)
 
 	mods, err := moduleOrder(root, kver, dom0Modules)
 	if err != nil {
@@ -706,9 +804,44 @@ func (l *Lab) Build(ctx context.Context, root string, debs []string, extra map[s
 		modList = append(modList, strings.TrimSuffix(n, ".ko"))
 	}
 	a.bytes("lab/modules", 0o644, []byte(strings.Join(modList, "\n")+"\n"))
+	// What modprobe may load later, where it looks, with a modules.dep.
+	pmods, err := moduleOrder(root, kver, dom0Modprobe)
+	if err != nil {
+		return nil, err
+	}
+	var dep strings.Builder
+	for _, m := range pmods {
+		rel, err := filepath.Rel(filepath.Join(root, "lib/modules", kver), m)
+		if err != nil {
+			return nil, err
+		}
+		a.file(filepath.Join("lib/modules", kver, rel), 0o644, m)
+		deps, err := modDepends(m)
+		if err != nil {
+			return nil, err
+		}
+		var drel []string
+		for _, d := range deps {
+			for _, o := range pmods {
+				if strings.ReplaceAll(strings.TrimSuffix(filepath.Base(o), ".ko"), "-", "_") == strings.ReplaceAll(d, "-", "_") {
+					r, _ := filepath.Rel(filepath.Join(root, "lib/modules", kver), o)
+					drel = append(drel, r)
+				}
+			}
+		}
+		fmt.Fprintf(&dep, "%s:%s\n", rel, strings.Join(append([]string{""}, drel...), " "))
+	}
+	a.bytes(filepath.Join("lib/modules", kver, "modules.dep"), 0o644, []byte(dep.String()))
 
+	dnet, err := l.cached("dnet-initrd.gz", key+string(embedded("dnet/init"))+string(embedded("dnet/vif-bridge"))+string(embedded("guest/poweroff"))+strings.Join(dnetModules, " "), func() ([]byte, error) {
+		return dnetInitrd(ctx, root)
+	})
+	if err != nil {
+		return nil, err
+	}
 	a.file("lab/guest/vmlinux", 0o644, vmlinux)
 	a.file("lab/guest/initrd.gz", 0o644, ginitrd)
+	a.file("lab/dnet/initrd.gz", 0o644, dnet)
 	for p, f := range extra {
 		if f.Src != "" {
 			a.file(p, uint32(f.Mode.Perm()), f.Src)
@@ -725,7 +858,7 @@ func (l *Lab) Build(ctx context.Context, root string, debs []string, extra map[s
 	if err := a.writeFile(initrd); err != nil {
 		return nil, err
 	}
-	l.logf("images: built in %s (kernel %s, %d libraries, modules %s)", time.Since(start).Round(100*time.Millisecond), kver, len(libs), strings.Join(modList, " "))
+	l.logf("images: built in %s (kernel %s, %d libraries, modules %s)", time.Since(start).Round(100*time.Millisecond), kver, nlibs, strings.Join(modList, " "))
 	var pk []string
 	for _, d := range debs {
 		pk = append(pk, strings.TrimSuffix(filepath.Base(d), ".deb"))

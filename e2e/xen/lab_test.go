@@ -86,6 +86,13 @@ type lab struct {
 	prepared time.Duration
 	log      *os.File
 	cpu      string // QEMU's -cpu; "": Boot's default
+	opts     labOpts
+}
+
+// labOpts are a lab's machine options.
+type labOpts struct {
+	passthrough bool // emulated VT-d and a NIC to pass through (VMOptions.Passthrough)
+	memory      int  // QEMU's memory in MiB; 0: 2048
 }
 
 type timing struct {
@@ -142,7 +149,13 @@ func (l *lab) pidFile() string { return filepath.Join(labDir(), "qemu.pid") }
 // startLab builds the busybox lab with extra files in dom0, boots it and
 // waits for dom0's toolstack.
 func startLab(t *testing.T, extra map[string]File) *lab {
+	return startLabOpts(t, extra, labOpts{})
+}
+
+// startLabOpts is startLab with machine options.
+func startLabOpts(t *testing.T, extra map[string]File, o labOpts) *lab {
 	l := newLab(t)
+	l.opts = o
 	xo := filepath.Join(l.runDir, "xenorder")
 	buildXenorder(l.ctx, t, xo)
 	extra["usr/sbin/xenorder"] = File{Mode: 0o755, Src: xo}
@@ -170,7 +183,12 @@ func startLab(t *testing.T, extra map[string]File) *lab {
 // waits for dom0's command channel.
 func (l *lab) bootVM(disk string) {
 	t := l.t
-	vm, err := Boot(l.ctx, l.img, VMOptions{Dir: l.runDir, PidFile: l.pidFile(), Disk: disk, Memory: 2048, CPUs: 2, CPU: l.cpu, Logf: func(f string, a ...any) { l.logf(f, a...) }})
+	mem := l.opts.memory
+	if mem == 0 {
+		mem = 2048
+	}
+	vm, err := Boot(l.ctx, l.img, VMOptions{Dir: l.runDir, PidFile: l.pidFile(), Disk: disk, Memory: mem, CPUs: 2, CPU: l.cpu,
+		Passthrough: l.opts.passthrough, Logf: func(f string, a ...any) { l.logf(f, a...) }})
 	if err != nil {
 		t.Fatal(err)
 	}

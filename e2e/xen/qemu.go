@@ -25,6 +25,10 @@ import (
 const XenCmdline = "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=1 " +
 	"loglvl=all guest_loglvl=all noreboot bootscrub=false"
 
+// PassthroughNIC is the NIC that VMOptions.Passthrough adds, as dom0 sees
+// it: an Intel 82540EM (8086:100e), which dom0 has no driver for.
+const PassthroughNIC = "0000:00:05.0"
+
 // Dom0Cmdline is dom0 Linux's command line (hvc0 is Xen's console, which
 // Xen writes to the serial port).
 const Dom0Cmdline = "console=hvc0 earlyprintk=xen"
@@ -38,8 +42,13 @@ type VMOptions struct {
 	CPUs    int
 	// CPU is QEMU's -cpu model; "" is qemu64 (see Boot). PVH guests need
 	// HVM with nested paging: qemu64,+svm,+npt.
-	CPU  string
-	Logf func(format string, args ...any)
+	CPU string
+	// Passthrough gives the machine an emulated VT-d (q35, intel-iommu
+	// with interrupt remapping; Xen's iommu=1) and a NIC for a guest:
+	// an e1000 on user networking that reaches nothing (restrict=on), dom0's
+	// PCI device PassthroughNIC.
+	Passthrough bool
+	Logf        func(format string, args ...any)
 }
 
 // VM is a running QEMU with Xen, dom0 and its command channel.
@@ -84,18 +93,31 @@ func Boot(ctx context.Context, img *Images, opts VMOptions) (*VM, error) {
 	if cpu == "" {
 		cpu = "qemu64"
 	}
+	machine, xenCmdline := "pc", XenCmdline
+	if opts.Passthrough {
+		machine, xenCmdline = "q35,kernel-irqchip=split", XenCmdline+" iommu=1"
+	}
 	args := []string{
-		"-machine", "pc", "-accel", accel(), "-cpu", cpu,
+		"-machine", machine, "-accel", accel(), "-cpu", cpu,
 		"-smp", strconv.Itoa(opts.CPUs), "-m", strconv.Itoa(opts.Memory),
 		"-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none", "-no-reboot",
-		"-serial", "file:" + v.Console,
+	}
+	if opts.Passthrough {
+		// The IOMMU before the PCI devices it translates for.
+		args = append(args, "-device", "intel-iommu,intremap=on,caching-mode=on")
+	}
+	args = append(args,
+		"-serial", "file:"+v.Console,
 		"-kernel", img.Xen,
-		"-append", XenCmdline,
-		"-initrd", img.Dom0Kernel + " " + cmdline + "," + img.Dom0Initrd,
+		"-append", xenCmdline,
+		"-initrd", img.Dom0Kernel+" "+cmdline+","+img.Dom0Initrd,
 		"-device", "virtio-serial-pci",
-		"-chardev", "socket,id=ctl,path=" + sock + ",server=on,wait=off",
+		"-chardev", "socket,id=ctl,path="+sock+",server=on,wait=off",
 		"-device", "virtserialport,chardev=ctl,name=lab.ctl",
 		"-pidfile", opts.PidFile,
+	)
+	if opts.Passthrough {
+		args = append(args, "-device", "e1000,netdev=n0,addr=0x5", "-netdev", "user,id=n0,restrict=on")
 	}
 	if opts.Disk != "" {
 		args = append(args, "-drive", "file="+opts.Disk+",if=virtio,format=raw,cache=unsafe")
