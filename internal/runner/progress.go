@@ -174,11 +174,12 @@ func (r *Runner) startTicker() (stop func()) {
 	r.prog.mu.Lock()
 	poke := r.prog.poke
 	r.prog.mu.Unlock()
+	// The first publish before any guest can begin: every one queued.
+	r.publish()
 	go func() {
 		defer close(done)
 		tick := time.NewTicker(every)
 		defer tick.Stop()
-		r.publish()
 		for {
 			select {
 			case <-quit:
