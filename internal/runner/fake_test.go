@@ -44,6 +44,9 @@ type fakeHV struct {
 	// rebootOnShutdown: the guest comes back under a new domid when its
 	// shutdown is due, that many times.
 	rebootOnShutdown map[string]int
+	// monitorSlow: the guest powers off when its shutdown is due but stays
+	// listed --ps-- (xl's monitor has not destroyed it yet) until destroyed.
+	monitorSlow map[string]bool
 }
 
 type fakeDom struct {
@@ -117,6 +120,8 @@ func (f *fakeHV) advance(now time.Time) {
 			f.rebootOnShutdown[name]--
 			f.doms[name] = &fakeDom{id: f.nextID, state: "-b----", created: now}
 			f.nextID++
+		case f.monitorSlow[name]:
+			d.state, d.goneAt = "--ps--", time.Time{}
 		case now.Before(d.goneAt.Add(f.listLag)):
 			d.dying = true
 		default:

@@ -25,6 +25,11 @@ type Runner struct {
 	PollInterval time.Duration // 0: the config's poll_interval
 	DestroyWait  time.Duration // 0: DefaultDestroyWait
 	VanishGrace  time.Duration // 0: DefaultVanishGrace
+	// MonitorGrace and PCIMonitorGrace: how long xl's monitor gets to
+	// destroy a guest that powered off (one with PCI passthrough); 0:
+	// DefaultMonitorGrace, DefaultPCIMonitorGrace.
+	MonitorGrace    time.Duration
+	PCIMonitorGrace time.Duration
 	// ProgressEvery is how often a waiting guest says what it waits for;
 	// 0: DefaultProgressEvery.
 	ProgressEvery time.Duration

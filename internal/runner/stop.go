@@ -18,10 +18,25 @@ import (
 	"github.com/xenorder/xenorder/internal/xl"
 )
 
-// monitorGrace is how long a guest that powered off may stay listed before
-// xenorder destroys it itself: on real Xen it shows --ps-- until the monitor
-// process xl create left behind destroys it.
-const monitorGrace = 2 * time.Second
+// DefaultMonitorGrace is how long a guest that powered off may stay listed
+// before xenorder destroys it itself: on real Xen it shows --ps-- until the
+// monitor process xl create left behind destroys it.
+const DefaultMonitorGrace = 2 * time.Second
+
+// DefaultPCIMonitorGrace is DefaultMonitorGrace for a guest with PCI
+// passthrough: xl's monitor first hands its devices back, which took 10–15 s
+// on real Xen in the lab (the guest listed ---s-- meanwhile), and an xl
+// destroy of ours in the middle failed in do_pci_remove
+// (xc_physdev_unmap_pirq: Invalid argument).
+const DefaultPCIMonitorGrace = 20 * time.Second
+
+// monitorGrace is how long xl's monitor gets to destroy this guest.
+func (r *Runner) monitorGrace(name string) time.Duration {
+	if g := r.Config.Guests[name]; g != nil && len(g.PCI) > 0 {
+		return orDefault(r.PCIMonitorGrace, DefaultPCIMonitorGrace)
+	}
+	return orDefault(r.MonitorGrace, DefaultMonitorGrace)
+}
 
 // monitorReaps tells whether xl's monitor will destroy a guest listed in
 // this state: it powered off and its on_poweroff destroys (the default; an
@@ -700,7 +715,7 @@ func (r *Runner) waitDown(ctx context.Context, name string, domid int, deadline 
 					}
 					// xl's own monitor destroys a guest that powered off;
 					// give it a moment rather than race it.
-					if !r.monitorReaps(name, d.State) || s.at.Sub(shutAt) >= monitorGrace {
+					if !r.monitorReaps(name, d.State) || s.at.Sub(shutAt) >= r.monitorGrace(name) {
 						return downNoOS, last
 					}
 				default:

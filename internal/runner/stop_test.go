@@ -432,3 +432,45 @@ func TestStopLeavesNoWatchBehind(t *testing.T) {
 		t.Errorf("the watch (pid %d) outlived the stop: %v", pid, err)
 	}
 }
+
+// A guest with PCI passthrough that powered off stays listed while xl's
+// monitor hands its devices back (10–15 s on real Xen); xenorder gives the
+// monitor PCIMonitorGrace before destroying the remains itself, where it
+// gives another guest MonitorGrace.
+func TestPCIGuestGetsTheLongerMonitorGrace(t *testing.T) {
+	const short, long = 50 * time.Millisecond, 800 * time.Millisecond
+	for _, tc := range []struct {
+		name     string
+		pci      bool
+		min, max time.Duration // from the stop's start to our xl destroy
+	}{
+		{name: "plain", min: short, max: long},
+		{name: "pci", pci: true, min: long, max: 10 * long},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hv := newFake()
+			r, c := newRunner(t, "[guest.top]\n", hv)
+			r.MonitorGrace, r.PCIMonitorGrace = short, long
+			start(t, r)
+			if tc.pci { // after the start, which would make it assignable
+				r.Config.Guests["top"].PCI = []string{"0000:00:05.0"}
+			}
+			hv.mu.Lock()
+			hv.monitorSlow = map[string]bool{"top": true} // powers off, stays listed --ps--
+			hv.mu.Unlock()
+			res := stop(t, r)
+			if got := statusOf(res); got["top"] != Done {
+				t.Errorf("statuses %v\n%s", got, res.Summary())
+			}
+			sh, _ := hv.first("shutdown", "top")
+			d, ok := hv.first("destroy", "top")
+			if !ok {
+				t.Fatalf("never destroyed the remains: %v", c.lines())
+			}
+			// The guest is down shutdownDelay after the request returned.
+			if took := d.begin.Sub(sh.end) - hv.shutdownDelay; took < tc.min || took > tc.max {
+				t.Errorf("xl destroy %v after the guest powered off, want between %v and %v\n%s", took, tc.min, tc.max, strings.Join(c.lines(), "\n"))
+			}
+		})
+	}
+}
