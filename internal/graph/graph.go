@@ -62,9 +62,6 @@ func (g *Graph) Add(name string) {
 	}
 }
 
-// Has reports whether name is a node.
-func (g *Graph) Has(name string) bool { _, ok := g.deps[name]; return ok }
-
 // Len is the number of nodes.
 func (g *Graph) Len() int { return len(g.deps) }
 
@@ -322,7 +319,3 @@ func (g *Graph) tiers(nodes []string, adj map[string][]Edge) [][]string {
 
 // StartOrder flattens StartTiers into one sequence.
 func (g *Graph) StartOrder(nodes []string) []string { return slices.Concat(g.StartTiers(nodes)...) }
-
-// StopOrder flattens StopTiers into one sequence: the exact reverse
-// dependency order.
-func (g *Graph) StopOrder(nodes []string) []string { return slices.Concat(g.StopTiers(nodes)...) }

@@ -3,6 +3,7 @@ package graph
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -53,7 +54,7 @@ func TestStopOrderIsReverseOfStart(t *testing.T) {
 		g.AddEdge(fmt.Sprint("n", i), fmt.Sprint("n", i-1), Hard, "")
 	}
 	start := g.StartOrder(g.Nodes())
-	stop := g.StopOrder(g.Nodes())
+	stop := slices.Concat(g.StopTiers(g.Nodes())...)
 	for i := range start {
 		if start[i] != stop[len(stop)-1-i] {
 			t.Fatalf("stop %v is not the reverse of start %v", stop, start)

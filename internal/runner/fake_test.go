@@ -370,3 +370,11 @@ func (f *fakeHV) memOf(name string) int64 {
 	}
 	return 96
 }
+
+// listCalls is how many `xl list` calls the runner has made.
+func (r *Runner) listCalls() int {
+	l := r.lister()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.callCount
+}

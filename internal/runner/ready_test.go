@@ -312,7 +312,7 @@ func TestListCallsDoNotGrowWithProbedGuests(t *testing.T) {
 		if !res.OK() {
 			t.Fatal(res.Summary())
 		}
-		calls[n] = r.ListCalls()
+		calls[n] = r.listCalls()
 	}
 	// ~250ms / 20ms = 13 plus a few, for 2 guests and for 20 alike.
 	if calls[20] > calls[2]+5 || calls[20] > 25 {

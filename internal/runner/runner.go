@@ -98,14 +98,6 @@ func (r *Runner) lister() *lister {
 	return r.list
 }
 
-// ListCalls is how many `xl list` calls the runner has made.
-func (r *Runner) ListCalls() int {
-	l := r.lister()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.callCount
-}
-
 func (r *Runner) interval() time.Duration {
 	if r.PollInterval > 0 {
 		return r.PollInterval

@@ -423,7 +423,7 @@ func TestListCallsDoNotGrowWithWaiters(t *testing.T) {
 		if !res.OK() {
 			t.Fatal(res.Summary())
 		}
-		calls := r.ListCalls()
+		calls := r.listCalls()
 		// one per interval over the paused time, plus the plan's and the
 		// first look of each guest (those coalesce too), with slack.
 		limit := int(pausedFor/r.PollInterval) + 6
