@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -245,11 +246,11 @@ type rawDefaults struct {
 	XenstoredSocket *string   `toml:"xenstored_socket"`
 	Undeclared      *string   `toml:"undeclared"`
 	LockFile        *string   `toml:"lock_file"`
-	Infer           *bool     `toml:"infer"`
-	MemoryAdmission *bool     `toml:"memory_admission"`
-	XLConf          *string   `toml:"xl_conf"`
-	PCIAssignable   *bool     `toml:"pci_assignable"`
 	rawStop
+	Infer           *bool   `toml:"infer"`
+	PCIAssignable   *bool   `toml:"pci_assignable"`
+	MemoryAdmission *bool   `toml:"memory_admission"`
+	XLConf          *string `toml:"xl_conf"`
 }
 
 // rawStop holds the stop keys that [defaults] and a guest share.
@@ -262,16 +263,16 @@ type rawStop struct {
 }
 
 type rawGuest struct {
-	Config        *string    `toml:"config"`
-	DependsOn     []string   `toml:"depends_on"`
-	After         []string   `toml:"after"`
-	Autostart     *bool      `toml:"autostart"`
-	StartTimeout  *Duration  `toml:"start_timeout"`
-	StopTimeout   *Duration  `toml:"stop_timeout"`
-	Ready         []rawProbe `toml:"ready"`
-	PCIAssignable *bool      `toml:"pci_assignable"`
-	PCISeize      *bool      `toml:"pci_seize"`
+	Config       *string    `toml:"config"`
+	DependsOn    []string   `toml:"depends_on"`
+	After        []string   `toml:"after"`
+	Autostart    *bool      `toml:"autostart"`
+	StartTimeout *Duration  `toml:"start_timeout"`
+	StopTimeout  *Duration  `toml:"stop_timeout"`
+	Ready        []rawProbe `toml:"ready"`
 	rawStop
+	PCIAssignable *bool `toml:"pci_assignable"`
+	PCISeize      *bool `toml:"pci_seize"`
 }
 
 type rawProbe struct {
@@ -797,12 +798,31 @@ func (v *validator) edges(cfg *Config, g *Guest, key string, deps []string, kind
 	}
 }
 
-// knownKeys lists the keys of each table, for "did you mean".
+// knownKeys lists the keys of each table, for "did you mean": the toml
+// tags of the structs the file decodes into, so a new key cannot be
+// forgotten here.
 var knownKeys = map[string][]string{
-	"":         {"defaults", "guest", "external"},
-	"defaults": {"xl", "config_dir", "start_timeout", "stop_timeout", "max_parallel", "state_dir", "poll_interval", "probe_interval", "console_log_dir", "xenstore_read", "xenstore_watch", "xenstored_socket", "undeclared", "lock_file", "stop_action", "migrate_to", "acpi_fallback", "save_timeout", "restore_fallback", "infer", "pci_assignable", "memory_admission", "xl_conf"},
-	"guest":    {"config", "depends_on", "after", "autostart", "start_timeout", "stop_timeout", "ready", "stop_action", "migrate_to", "acpi_fallback", "save_timeout", "restore_fallback", "pci_assignable", "pci_seize"},
-	"ready":    {"tcp", "exec", "xenstore", "equals", "http", "status", "console", "delay", "interval", "attempt_timeout"},
+	"":         tomlKeys(reflect.TypeFor[rawFile]()),
+	"defaults": tomlKeys(reflect.TypeFor[rawDefaults]()),
+	"guest":    tomlKeys(reflect.TypeFor[rawGuest]()),
+	"ready":    tomlKeys(reflect.TypeFor[rawProbe]()),
+}
+
+// tomlKeys returns the toml tags of a struct's fields, in field order,
+// those of an embedded struct at its place.
+func tomlKeys(t reflect.Type) []string {
+	var keys []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Anonymous {
+			keys = append(keys, tomlKeys(f.Type)...)
+			continue
+		}
+		if name, _, _ := strings.Cut(f.Tag.Get("toml"), ","); name != "" && name != "-" {
+			keys = append(keys, name)
+		}
+	}
+	return keys
 }
 
 func hasUndecodedParent(k toml.Key, undecoded map[string]bool) bool {
