@@ -393,7 +393,7 @@ func TestFailureSkipsExactlyDependents(t *testing.T) {
 	for _, want := range []string{
 		"web: skipped: dependency fileserver failed",
 		"SKIPPED db, mail, web: dependency fileserver failed",
-		"FAILED  fileserver: start fileserver: xl create " + filepath.Join(h.dir, "xl/fileserver.cfg") + ": exit status 3",
+		"FAILED  fileserver: xl create " + filepath.Join(h.dir, "xl/fileserver.cfg") + ": exit status 3",
 	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("no %q in\n%s", want, r)
@@ -564,8 +564,8 @@ func TestProbeTimeoutAndCrashThroughSimulator(t *testing.T) {
 	r := h.xenorder("start")
 	mustExit(t, r, 1)
 	for _, want := range []string{
-		"FAILED  fileserver: start fileserver: not ready after 1.5s: xenstore data/ready: key absent (",
-		"FAILED  monitor: start monitor: domain crashed while starting (domid ",
+		"FAILED  fileserver: not ready after 1.5s: xenstore data/ready: key absent (",
+		"FAILED  monitor: domain crashed while starting (domid ",
 		"SKIPPED db, mail, web: dependency fileserver failed",
 	} {
 		if !strings.Contains(r.stdout, want) {
@@ -797,7 +797,7 @@ func TestMemoryAdmissionThroughSimulator(t *testing.T) {
 			if created {
 				t.Errorf("%s: fileserver created without room", tt.name)
 			}
-			if !regexp.MustCompile(`FAILED  fileserver: start fileserver: needs 4096 MiB \(memory 4096\) but the host has \d+ MiB free of 8192 \(xl info\): it cannot fit`).MatchString(r.stdout) {
+			if !regexp.MustCompile(`FAILED  fileserver: needs 4096 MiB \(memory 4096\) but the host has \d+ MiB free of 8192 \(xl info\): it cannot fit`).MatchString(r.stdout) {
 				t.Errorf("%s:\n%s", tt.name, r)
 			}
 		case "on":

@@ -174,7 +174,7 @@ func saveFaults() []fault {
 				}
 				return r
 			}, code: 1,
-			msgs: []string{"FAILED  fileserver: start fileserver: its save to ", "never recorded its end", "xenorder restore fileserver"}},
+			msgs: []string{"FAILED  fileserver: its save to ", "never recorded its end", "xenorder restore fileserver"}},
 		{name: "undeclared domains under save", once: true,
 			setup: func(h *host) {
 				h.edit("xenorder.toml", "[defaults]\n", "[defaults]\nstop_action = \"save\"\n")

@@ -40,12 +40,12 @@ func TestFaultSuite(t *testing.T) {
 	faults := []fault{
 		{name: "create fails", setup: func(h *host) { h.appendTo("xl/fileserver.cfg", "xlsim_create_fail = 1") },
 			act: startThenStop, code: 1,
-			msgs: []string{"FAILED  fileserver: start fileserver: xl create", "SKIPPED db, mail, web: dependency fileserver failed"}},
+			msgs: []string{"FAILED  fileserver: xl create", "SKIPPED db, mail, web: dependency fileserver failed"}},
 		{name: "create hangs past its timeout", setup: func(h *host) {
 			h.appendTo("xl/opnsense.cfg", "xlsim_create_hang = 1")
 			h.edit("xenorder.toml", "stop_timeout = \"1m\"\n", "stop_timeout = \"1m\"\nstart_timeout = \"2s\"\n")
 		}, act: startThenStop, code: 1,
-			msgs: []string{"FAILED  opnsense: start opnsense: xl create did not return within start_timeout 2s", "SKIPPED db, fileserver, mail, web: dependency opnsense failed"}},
+			msgs: []string{"FAILED  opnsense: xl create did not return within start_timeout 2s", "SKIPPED db, fileserver, mail, web: dependency opnsense failed"}},
 		{name: "guest ignores shutdown", setup: func(h *host) {
 			h.appendTo("xl/fileserver.cfg", "xlsim_ignore_shutdown = 1")
 			h.edit("xenorder.toml", "[guest.fileserver]\n", "[guest.fileserver]\nstop_timeout = \"1500ms\"\n")
@@ -92,7 +92,7 @@ func TestFaultSuite(t *testing.T) {
 		{name: "a guest crashes during start", setup: func(h *host) {
 			h.appendTo("xl/opnsense.cfg", "xlsim_crash_after = \"500ms\"\non_crash = \"preserve\"")
 		}, act: startThenStop, code: 1,
-			msgs: []string{"FAILED  opnsense: start opnsense: domain crashed while starting (domid ", "opnsense: has shut down but is still listed (state ---sc-): destroying, no OS is left"}},
+			msgs: []string{"FAILED  opnsense: domain crashed while starting (domid ", "opnsense: has shut down but is still listed (state ---sc-): destroying, no OS is left"}},
 		{name: "two xenorders at once", setup: func(h *host) {},
 			act: func(t *testing.T, h *host) result {
 				bg := h.background("start")

@@ -483,3 +483,25 @@ func TestStatusColoursOnlyWhenAsked(t *testing.T) {
 		t.Error("b (autostart) is down but status is OK")
 	}
 }
+
+func TestGuestErrSaysTheGuestOnce(t *testing.T) {
+	for _, tc := range []struct {
+		guest string
+		err   error
+		want  string
+	}{
+		{"fileserver", errors.New("start fileserver: xl create /etc/xen/fileserver.cfg: exit status 3"), "xl create /etc/xen/fileserver.cfg: exit status 3"},
+		{"db", fmt.Errorf("stop db: %w", errors.New("xl destroy db: exit status 1")), "xl destroy db: exit status 1"},
+		{"web", errors.New("start fileserver: not ready"), "start fileserver: not ready"}, // another guest's: kept
+		{"web", errors.New("not ready after 2m0s"), "not ready after 2m0s"},
+		{"web", nil, "<nil>"},
+	} {
+		if got := guestErr(tc.guest, tc.err); got != tc.want {
+			t.Errorf("guestErr(%q, %v) = %q, want %q", tc.guest, tc.err, got, tc.want)
+		}
+	}
+	res := &Result{Verb: "start", Outcomes: []*Outcome{{Guest: "fileserver", Status: Failed, Err: errors.New("start fileserver: xl create: exit status 3")}}}
+	if s := res.Summary(); !strings.Contains(s, "  FAILED  fileserver: xl create: exit status 3\n") {
+		t.Errorf("summary:\n%s", s)
+	}
+}

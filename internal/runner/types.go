@@ -189,16 +189,16 @@ func (r *Result) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %d guests in %s: %s\n", r.Verb, len(r.Outcomes), round(r.Elapsed), strings.Join(parts, ", "))
 	for _, o := range byStatus[Failed] {
-		fmt.Fprintf(&b, "  FAILED  %s: %s\n", show(o.Guest), showErr(o.Err))
+		fmt.Fprintf(&b, "  FAILED  %s: %s\n", show(o.Guest), guestErr(o.Guest, o.Err))
 	}
 	for _, o := range byStatus[FellBack] {
-		fmt.Fprintf(&b, "  FELL BACK %s: %s\n", show(o.Guest), showErr(o.Err))
+		fmt.Fprintf(&b, "  FELL BACK %s: %s\n", show(o.Guest), guestErr(o.Guest, o.Err))
 	}
 	for _, o := range byStatus[Forced] {
-		fmt.Fprintf(&b, "  FORCED  %s: %s\n", show(o.Guest), showErr(o.Err))
+		fmt.Fprintf(&b, "  FORCED  %s: %s\n", show(o.Guest), guestErr(o.Guest, o.Err))
 	}
 	for _, o := range byStatus[Suspended] {
-		fmt.Fprintf(&b, "  SUSPENDED %s: %s\n", show(o.Guest), showErr(o.Err))
+		fmt.Fprintf(&b, "  SUSPENDED %s: %s\n", show(o.Guest), guestErr(o.Guest, o.Err))
 	}
 	skipped := map[string][]string{}
 	for _, o := range byStatus[Skipped] {
@@ -255,7 +255,7 @@ type Event struct {
 // message quotes of one) escaped, never raw on the terminal.
 func (e Event) String() string {
 	if e.Err != nil {
-		return fmt.Sprintf("%s: %s: %s", show(e.Guest), show(e.Msg), showErr(e.Err))
+		return fmt.Sprintf("%s: %s: %s", show(e.Guest), show(e.Msg), guestErr(e.Guest, e.Err))
 	}
 	return show(e.Guest) + ": " + show(e.Msg)
 }
@@ -269,6 +269,24 @@ func showErr(err error) string {
 		return "<nil>"
 	}
 	return show(err.Error())
+}
+
+// guestErr renders an error next to the guest it is about, without the
+// "start NAME: " (or stop, restore...) its chain begins with: the line
+// names the guest already ("FAILED fileserver: xl create ...", not
+// "FAILED fileserver: start fileserver: xl create ...").
+func guestErr(guest string, err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	s := err.Error()
+	for _, verb := range []string{"start", "stop", "restore", "save", "migrate"} {
+		if rest, ok := strings.CutPrefix(s, verb+" "+guest+": "); ok {
+			s = rest
+			break
+		}
+	}
+	return show(s)
 }
 
 // Step is one guest's line in a plan.
