@@ -215,7 +215,7 @@ func (r *Runner) admit(ctx context.Context, g *config.Guest, deadline time.Time)
 			r.setDoing(g.Name, activity{doing: fmt.Sprintf("waiting for memory (needs %d MiB)", need), domid: -1, since: deadline.Add(-g.StartTimeout), limit: g.StartTimeout, limitName: "start_timeout", say: true})
 			said = true
 		}
-		t := time.NewTimer(min(r.interval(), time.Until(deadline)+time.Millisecond))
+		t := time.NewTimer(untilDeadline(r.interval(), deadline))
 		select {
 		case <-ch:
 		case <-t.C:

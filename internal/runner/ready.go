@@ -456,7 +456,7 @@ func (w *readyWait) wait(ctx context.Context) (xl.Domain, error) {
 		} else {
 			r.setDetail(w.g.Name, detail, w.domid())
 		}
-		if err := sleep(ctx, min(adaptive(time.Since(w.began), fastest), time.Until(w.deadline)+time.Millisecond)); err != nil {
+		if err := sleep(ctx, untilDeadline(adaptive(time.Since(w.began), fastest), w.deadline)); err != nil {
 			return w.last, err
 		}
 	}

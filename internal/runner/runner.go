@@ -108,6 +108,13 @@ func (r *Runner) interval() time.Duration {
 	return config.DefaultPollInterval
 }
 
+// untilDeadline is the next wait of a loop bounded by deadline: d, or, if
+// the deadline comes sooner, until just past it (1 ms, so that the look
+// after the wait finds the deadline passed).
+func untilDeadline(d time.Duration, deadline time.Time) time.Duration {
+	return min(d, time.Until(deadline)+time.Millisecond)
+}
+
 func orDefault(d, def time.Duration) time.Duration {
 	if d > 0 {
 		return d
@@ -413,7 +420,7 @@ func (r *Runner) waitGone(ctx context.Context, name string, deadline time.Time) 
 		if !time.Now().Before(deadline) {
 			return fmt.Errorf("still listed after waiting until %s", deadline.Format(time.TimeOnly))
 		}
-		if err := r.lister().sleepOrPoke(ctx, min(r.deathCheck(time.Since(began)), time.Until(deadline)+time.Millisecond), gen); err != nil {
+		if err := r.lister().sleepOrPoke(ctx, untilDeadline(r.deathCheck(time.Since(began)), deadline), gen); err != nil {
 			return err
 		}
 	}

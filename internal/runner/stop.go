@@ -676,7 +676,7 @@ func (r *Runner) waitDown(ctx context.Context, name string, domid int, deadline 
 	gen := r.lister().generation()
 	poked := false
 	if r.watching.Load() {
-		if err := r.lister().sleepOrPoke(ctx, min(r.interval(), time.Until(deadline)+time.Millisecond), gen); err != nil {
+		if err := r.lister().sleepOrPoke(ctx, untilDeadline(r.interval(), deadline), gen); err != nil {
 			return downFailed, downState{err: err}
 		}
 		poked = r.lister().generation() != gen
@@ -726,7 +726,7 @@ func (r *Runner) waitDown(ctx context.Context, name string, domid int, deadline 
 		if !time.Now().Before(deadline) {
 			return downGrace, last
 		}
-		if err := r.lister().sleepOrPoke(ctx, min(r.deathCheck(time.Since(began)), time.Until(deadline)+time.Millisecond), gen); err != nil {
+		if err := r.lister().sleepOrPoke(ctx, untilDeadline(r.deathCheck(time.Since(began)), deadline), gen); err != nil {
 			return downFailed, downState{err: err}
 		}
 		poked = r.lister().generation() != gen

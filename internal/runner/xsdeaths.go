@@ -191,7 +191,7 @@ func (r *Runner) confirmGone(ctx context.Context, outs []*Outcome) {
 			}
 			return
 		}
-		if err := r.lister().sleepOrPoke(ctx, min(adaptive(time.Since(began), r.interval()), time.Until(deadline)+time.Millisecond), gen); err != nil {
+		if err := r.lister().sleepOrPoke(ctx, untilDeadline(adaptive(time.Since(began), r.interval()), deadline), gen); err != nil {
 			return
 		}
 	}
