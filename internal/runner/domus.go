@@ -11,9 +11,6 @@ import (
 // its guest), and domains that are dying or shut down.
 func (r *Runner) RunningDomUs(ctx context.Context) ([]string, error) {
 	snap, err := r.lister().fresh(ctx)
-	if err == nil {
-		err = snap.err
-	}
 	if err != nil {
 		return nil, err
 	}

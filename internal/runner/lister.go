@@ -123,13 +123,23 @@ func (l *lister) gathered(ctx context.Context, after time.Time, gather time.Dura
 // recent returns a snapshot begun at most one poll interval ago: good
 // enough for a first look, and shared by every guest looking at once.
 func (l *lister) recent(ctx context.Context, interval time.Duration) (snapshot, error) {
-	return l.gathered(ctx, time.Now().Add(-interval), listGather, false)
+	return withListErr(l.gathered(ctx, time.Now().Add(-interval), listGather, false))
 }
 
 // fresh returns a snapshot begun now or later, at once: for a caller that
 // looks alone (a plan, status).
 func (l *lister) fresh(ctx context.Context) (snapshot, error) {
-	return l.gathered(ctx, time.Now().Add(-time.Nanosecond), 0, false)
+	return withListErr(l.gathered(ctx, time.Now().Add(-time.Nanosecond), 0, false))
+}
+
+// withListErr makes a failed xl list the error, for the callers that cannot
+// do without the list (recent, fresh); a wait (get) reads snap.err itself
+// and looks again.
+func withListErr(snap snapshot, err error) (snapshot, error) {
+	if err == nil {
+		err = snap.err
+	}
+	return snap, err
 }
 
 // latest is the newest snapshot, whatever its age (zero before the first).

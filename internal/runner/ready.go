@@ -143,9 +143,6 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest, step Step) *Outc
 // or in a state nothing should start over.
 func (r *Runner) lookBeforeStart(ctx context.Context, g *config.Guest, out *Outcome, deadline time.Time) (running bool, err error) {
 	snap, err := r.lister().recent(ctx, r.interval())
-	if err == nil {
-		err = snap.err
-	}
 	if err != nil {
 		return false, err
 	}

@@ -177,9 +177,6 @@ func (r *Runner) PlanStart(ctx context.Context, names []string, opts StartOption
 	}
 	run := cfg.Graph.DependencyClosure(seeds, graph.Hard)
 	snap, err := r.lister().fresh(ctx)
-	if err == nil {
-		err = snap.err
-	}
 	if err != nil {
 		return nil, fmt.Errorf("plan start: %w", err)
 	}

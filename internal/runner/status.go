@@ -124,9 +124,6 @@ const statusProbeParallel = 8
 // declared guest and every other running domain.
 func (r *Runner) Status(ctx context.Context, opts StatusOptions) (*StatusReport, error) {
 	snap, err := r.lister().fresh(ctx)
-	if err == nil {
-		err = snap.err
-	}
 	if err != nil {
 		return nil, fmt.Errorf("status: %w", err)
 	}

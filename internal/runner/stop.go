@@ -114,9 +114,6 @@ func (r *Runner) PlanStop(ctx context.Context, names []string, opts StopOptions)
 	}()
 	snap, err := r.lister().fresh(ctx)
 	wg.Wait()
-	if err == nil {
-		err = snap.err
-	}
 	if err != nil {
 		return nil, fmt.Errorf("plan stop: %w", err)
 	}
@@ -468,9 +465,6 @@ func (r *Runner) stopOne(ctx context.Context, name, method string, p config.Stop
 	}
 	r.setDoing(name, activity{doing: "looking (xl list)", domid: -1, since: began})
 	snap, err := r.lister().recent(ctx, r.interval())
-	if err == nil {
-		err = snap.err
-	}
 	if err != nil {
 		return finish(Failed, fmt.Errorf("stop %s: %w", name, err))
 	}
