@@ -25,10 +25,10 @@ func newEventLogger(out *printer, toJournal bool) *slog.Logger {
 // logEvent logs one runner event.
 func logEvent(l *slog.Logger, e runner.Event) {
 	level := slog.LevelInfo
-	switch {
-	case e.Step == "fail":
+	switch e.Severity {
+	case runner.Error:
 		level = slog.LevelError
-	case e.Err != nil || strings.Contains(e.Msg, "FAILED") || strings.Contains(e.Msg, "FRESH"):
+	case runner.Warning:
 		level = slog.LevelWarn
 	}
 	// GUEST= as the message shows it: a name from xl list may hold anything.

@@ -224,7 +224,7 @@ func (r *Runner) restoreStep(ctx context.Context, g *config.Guest, step Step, ou
 				st.Image(g.Name), rec.Began.Local().Format("2006-01-02 15:04:05"), g.Name, st.Image(g.Name), st.Image(g.Name))
 		case v == saves.Interrupted:
 			r.markStale(rec, saves.Seen{Name: g.Name, DomID: -1})
-			r.emit("restore", g.Name, -1, nil, "a restore from that image began %s and never recorded its end: the guest may have run from it since; BOOTING IT FRESH", rec.Restoring.Local().Format("2006-01-02 15:04:05"))
+			r.warn("restore", g.Name, -1, "a restore from that image began %s and never recorded its end: the guest may have run from it since; BOOTING IT FRESH", rec.Restoring.Local().Format("2006-01-02 15:04:05"))
 			return false, nil
 		}
 		r.images.setBusy(g.Name, true)
@@ -244,7 +244,7 @@ func (r *Runner) restoreStep(ctx context.Context, g *config.Guest, step Step, ou
 		out.Created = time.Now()
 		return true, nil
 	case g.Stop.RestoreFallback == config.RestoreCreate && step.restoreFrom == "":
-		r.emit("restore", g.Name, -1, nil, "BOOTING IT FRESH instead (restore_fallback = create): the state it was saved in is not used")
+		r.warn("restore", g.Name, -1, "BOOTING IT FRESH instead (restore_fallback = create): the state it was saved in is not used")
 		out.fellBack = fmt.Errorf("restore failed (%w); booted fresh", err)
 		return false, nil
 	case step.restoreFrom != "":

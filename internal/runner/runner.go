@@ -131,9 +131,28 @@ func (r *Runner) emit(step, guest string, domid int, err error, format string, a
 }
 
 // emitAfter emits an event that closes a step which took elapsed.
+// Its severity: Error for a guest's failure (step "fail"), Warning with an
+// error, else Info.
 func (r *Runner) emitAfter(step string, elapsed time.Duration, guest string, domid int, err error, format string, args ...any) {
+	sev := Info
+	switch {
+	case step == "fail":
+		sev = Error
+	case err != nil:
+		sev = Warning
+	}
+	r.report(Event{Time: time.Now(), Guest: guest, DomID: domid, Err: err, Msg: fmt.Sprintf(format, args...), Step: step, Elapsed: elapsed, Severity: sev})
+}
+
+// warn emits a Warning without an error: the run goes on otherwise than
+// asked, on purpose (a fresh boot instead of a restore).
+func (r *Runner) warn(step, guest string, domid int, format string, args ...any) {
+	r.report(Event{Time: time.Now(), Guest: guest, DomID: domid, Msg: fmt.Sprintf(format, args...), Step: step, Severity: Warning})
+}
+
+func (r *Runner) report(e Event) {
 	if r.Report != nil {
-		r.Report(Event{Time: time.Now(), Guest: guest, DomID: domid, Err: err, Msg: fmt.Sprintf(format, args...), Step: step, Elapsed: elapsed})
+		r.Report(e)
 	}
 }
 

@@ -505,3 +505,18 @@ func TestGuestErrSaysTheGuestOnce(t *testing.T) {
 		t.Errorf("summary:\n%s", s)
 	}
 }
+
+func TestEventSeverity(t *testing.T) {
+	r, c := newRunner(t, "[guest.web]\n", newFake())
+	r.emit("ready", "web", 3, nil, "ready after %s", "1s")
+	r.emit("save", "web", 3, errors.New("exit 1"), "SAVE FAILED; shutting it down instead")
+	r.warn("restore", "web", -1, "BOOTING IT FRESH instead")
+	r.emit("fail", "web", 3, errors.New("exit 3"), "failed")
+	var got []Severity
+	for _, e := range c.events {
+		got = append(got, e.Severity)
+	}
+	if want := []Severity{Info, Warning, Warning, Error}; !slices.Equal(got, want) {
+		t.Errorf("severities %v, want %v", got, want)
+	}
+}

@@ -242,14 +242,29 @@ func (r *Result) left(o *Outcome) string {
 
 // Event is one step of one guest, reported as it happens.
 type Event struct {
-	Time    time.Time
-	Guest   string
-	Msg     string // e.g. "created (domid 7)", "ready after 41.2s"
-	Err     error  // set for failures and warnings
-	DomID   int
-	Step    string        // what the event is about; see Runner.emit for the names
-	Elapsed time.Duration // for an event that closes a step: how long it took
+	Time     time.Time
+	Guest    string
+	Msg      string // e.g. "created (domid 7)", "ready after 41.2s"
+	Err      error  // set for failures and warnings
+	DomID    int
+	Step     string        // what the event is about; see Runner.emit for the names
+	Elapsed  time.Duration // for an event that closes a step: how long it took
+	Severity Severity      // the journal's priority follows it
 }
+
+// Severity is how much an event matters to an admin.
+type Severity int
+
+const (
+	// Info: a step as planned.
+	Info Severity = iota
+	// Warning: something went otherwise than asked and the run goes on
+	// (a request failed, a fallback, an image set aside, a fresh boot
+	// instead of a restore).
+	Warning
+	// Error: a guest failed.
+	Error
+)
 
 // String renders the event for people: a domain's name (and whatever the
 // message quotes of one) escaped, never raw on the terminal.
