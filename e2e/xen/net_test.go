@@ -17,7 +17,7 @@ import (
 // domain, a PV guest given the lab's e1000 by PCI passthrough (pci=,
 // driver_domain = 1) whose /init (rootfs/dnet/init) builds a bridge xenbr0
 // over it, loads netback, runs xl devd and then writes data/ready = 1 in its
-// xenstore tree; opnsense, fileserver and web have a vif served by it
+// xenstore tree; opnsense, fileserver, web, mail and db have a vif served by it
 // (backend=Domain-N), and none of them says depends_on = ["Domain-N"] in
 // the TOML: xenorder infers it from backend=.
 
@@ -41,6 +41,8 @@ var netGuests = []netGuest{
 	{name: "opnsense", ip: "10.0.0.1/24"},
 	{name: "fileserver", ip: "10.0.0.2/24"},
 	{name: "web", ip: "10.0.0.3/24", ping: "10.0.0.2"},
+	{name: "mail", ip: "10.0.0.4/24"},
+	{name: "db", ip: "10.0.0.5/24"},
 }
 
 func netGuestNames() []string {
