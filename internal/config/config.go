@@ -808,6 +808,10 @@ var knownKeys = map[string][]string{
 	"ready":    tomlKeys(reflect.TypeFor[rawProbe]()),
 }
 
+// Keys lists the keys a table of the file takes: "" (the top level),
+// "defaults", "guest" (and "external") or "ready".
+func Keys(table string) []string { return slices.Clone(knownKeys[table]) }
+
 // tomlKeys returns the toml tags of a struct's fields, in field order,
 // those of an embedded struct at its place.
 func tomlKeys(t reflect.Type) []string {
