@@ -92,11 +92,34 @@ func (r *Runner) PlanStop(ctx context.Context, names []string, opts StopOptions)
 	if err := r.checkNames(names, "stop"); err != nil {
 		return nil, err
 	}
-	cfg := r.Config
-	// The three looks are independent: take them at once. (Not an
-	// errgroup: a failed xl list -l is tolerated, the plan then orders by
-	// the config alone, so its error must neither cancel nor fail the
-	// other looks.)
+	look, err := r.lookForStop(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("plan stop: %w", err)
+	}
+	members := look.members(names)
+	sg, err := look.stopGraph(members)
+	if err != nil {
+		return nil, fmt.Errorf("plan stop: %w", err)
+	}
+	return &Plan{Verb: "stop", Warnings: look.warnings, Tiers: r.stopSteps(look, sg, members, names, opts)}, nil
+}
+
+// stopLook is what a stop plan is made of: the running domains (xl list),
+// who serves whose devices (xl list -l) and the xenstore domain.
+type stopLook struct {
+	cfg      *config.Config
+	doms     []xl.Domain
+	listed   map[string]xl.Domain
+	names    map[string]bool // every listed name
+	served   map[string][]served
+	xsDom    int
+	warnings []string
+}
+
+// lookForStop takes the three looks at once. (Not an errgroup: a failed
+// xl list -l is tolerated, the plan then orders by the config alone, so
+// its error must neither cancel nor fail the other looks.)
+func (r *Runner) lookForStop(ctx context.Context) (*stopLook, error) {
 	var (
 		long    []xl.DomainConfig
 		longErr error
@@ -115,28 +138,41 @@ func (r *Runner) PlanStop(ctx context.Context, names []string, opts StopOptions)
 	snap, err := r.lister().fresh(ctx)
 	wg.Wait()
 	if err != nil {
-		return nil, fmt.Errorf("plan stop: %w", err)
+		return nil, err
 	}
-	plan := &Plan{Verb: "stop"}
-	served, err := servedBy(long, longErr, snap)
+	l := &stopLook{cfg: r.Config, doms: snap.doms, listed: map[string]xl.Domain{}, names: map[string]bool{}, xsDom: xsDom}
+	l.served, err = servedBy(long, longErr, snap)
 	if err != nil {
-		plan.Warnings = append(plan.Warnings, fmt.Sprintf("cannot read which domain serves which (%v): ordering by the config alone", err))
+		l.warnings = append(l.warnings, fmt.Sprintf("cannot read which domain serves which (%v): ordering by the config alone", err))
 	}
-	listed := map[string]xl.Domain{}
-	names0 := map[string]bool{}
 	for _, d := range snap.doms {
-		listed[d.Name] = d
-		names0[d.Name] = true
+		l.listed[d.Name] = d
+		l.names[d.Name] = true
 	}
-	declared := func(n string) bool { return cfg.Guests[n] != nil && !cfg.Guests[n].External }
-	stoppable := func(d xl.Domain) bool {
-		return d.ID != 0 && d.Name != "Domain-0" && d.ID != xsDom && d.Name != "(null)" && !isStub(d, names0, declared)
-	}
+	return l, nil
+}
 
-	members := map[string]string{} // name → why, for notes
+// declared: a guest of the config (not an external node).
+func (l *stopLook) declared(n string) bool {
+	return l.cfg.Guests[n] != nil && !l.cfg.Guests[n].External
+}
+
+// stoppable: a domain a stop may take down: never Domain-0, the xenstore
+// domain, a dying "(null)" or a stub domain.
+func (l *stopLook) stoppable(d xl.Domain) bool {
+	return d.ID != 0 && d.Name != "Domain-0" && d.ID != l.xsDom && d.Name != "(null)" && !isStub(d, l.names, l.declared)
+}
+
+// members are the domains the stop takes down, each with why (for the
+// plan's notes): with no names every stoppable listed domain (the
+// undeclared ones unless undeclared = "leave"), else those named; then, to
+// a fixpoint, every listed domain that depends on a member, through
+// depends_on (declared guests) or by being served by it.
+func (l *stopLook) members(names []string) map[string]string {
+	members := map[string]string{}
 	if len(names) == 0 {
-		for _, d := range snap.doms {
-			if !stoppable(d) || (!declared(d.Name) && cfg.Defaults.Undeclared == config.UndeclaredLeave) {
+		for _, d := range l.doms {
+			if !l.stoppable(d) || (!l.declared(d.Name) && l.cfg.Defaults.Undeclared == config.UndeclaredLeave) {
 				continue
 			}
 			members[d.Name] = ""
@@ -146,44 +182,52 @@ func (r *Runner) PlanStop(ctx context.Context, names []string, opts StopOptions)
 			members[n] = ""
 		}
 	}
-	// Pull in, to a fixpoint, every listed domain that depends on a member:
-	// through depends_on (declared guests) or by being served by it.
 	for changed := true; changed; {
 		changed = false
 		for _, n := range sortedKeys(members) {
-			if declared(n) {
-				for _, dep := range cfg.Graph.DependentClosure([]string{n}, graph.Hard) {
-					if _, in := members[dep]; !in && !cfg.Guests[dep].External {
-						if _, up := listed[dep]; up {
+			if l.declared(n) {
+				for _, dep := range l.cfg.Graph.DependentClosure([]string{n}, graph.Hard) {
+					if _, in := members[dep]; !in && !l.cfg.Guests[dep].External {
+						if _, up := l.listed[dep]; up {
 							members[dep], changed = "depends on "+n, true
 						}
 					}
 				}
 			}
-			for _, x := range served[n] {
-				if _, in := members[x.name]; !in && stoppable(listed[x.name]) {
+			for _, x := range l.served[n] {
+				if _, in := members[x.name]; !in && l.stoppable(l.listed[x.name]) {
 					members[x.name], changed = fmt.Sprintf("served by %s (%s backend)", n, x.kind), true
 				}
 			}
 		}
 	}
+	return members
+}
 
-	// The stop graph: an edge a → b means a waits until b is gone.
+// undeclaredFirst is the why of the edges that stop undeclared domains
+// first; a step does not show them as its dependencies.
+const undeclaredFirst = "undeclared, stopped first"
+
+// stopGraph is the order among the members: an edge a → b means a waits
+// until b is gone (b depends on a, or a serves b); undeclared domains go
+// first, unless one of them waits, through the graph, for the declared
+// guest (an undeclared driver domain).
+func (l *stopLook) stopGraph(members map[string]string) (*graph.Graph, error) {
 	sg := graph.New()
 	for n := range members {
 		sg.Add(n)
 	}
 	for n := range members {
-		if !declared(n) {
+		if !l.declared(n) {
 			continue
 		}
-		for _, e := range cfg.Graph.Dependents(n) {
+		for _, e := range l.cfg.Graph.Dependents(n) {
 			if _, in := members[e.To]; in {
 				sg.AddEdge(n, e.To, e.Kind, e.Kind.String())
 			}
 		}
 	}
-	for b, xs := range served {
+	for b, xs := range l.served {
 		if _, in := members[b]; !in {
 			continue
 		}
@@ -193,42 +237,47 @@ func (r *Runner) PlanStop(ctx context.Context, names []string, opts StopOptions)
 			}
 		}
 	}
-	// Undeclared domains first, unless one of them waits, through the
-	// graph, for the declared guest (an undeclared dridomain).
 	for g := range members {
-		if !declared(g) {
+		if !l.declared(g) {
 			continue
 		}
 		for u := range members {
-			if declared(u) {
+			if l.declared(u) {
 				continue
 			}
 			if !set(sg.DependencyClosure([]string{u}, graph.Hard, graph.Soft))[g] {
-				sg.AddEdge(g, u, graph.Soft, "undeclared, stopped first")
+				sg.AddEdge(g, u, graph.Soft, undeclaredFirst)
 			}
 		}
 	}
 	if cyc := sg.Cycles(); len(cyc) > 0 {
-		return nil, fmt.Errorf("plan stop: the config's dependencies contradict which domain serves which: cycle %s", strings.Join(cyc[0], " → "))
+		return nil, fmt.Errorf("the config's dependencies contradict which domain serves which: cycle %s", strings.Join(cyc[0], " → "))
 	}
+	return sg, nil
+}
 
-	all := sortedKeys(members)
-	for _, tier := range sg.StartTiers(all) {
+// stopSteps turns the stop graph into the plan's tiers: each member's
+// domid, why, method (an undeclared domain gets the shutdown ladder
+// only; --save saves; a bare stop uses each guest's stop_action) and what
+// it waits for.
+func (r *Runner) stopSteps(l *stopLook, sg *graph.Graph, members map[string]string, names []string, opts StopOptions) [][]Step {
+	var tiers [][]Step
+	for _, tier := range sg.StartTiers(sortedKeys(members)) {
 		var steps []Step
 		for _, n := range tier {
-			d, ok := listed[n]
+			d, ok := l.listed[n]
 			s := Step{Guest: n, DomID: -1, Note: members[n], Method: methodShutdown}
 			if ok {
 				s.DomID = d.ID
 			}
-			policy := cfg.Defaults.Stop
-			if declared(n) {
-				policy = cfg.Guests[n].Stop
+			policy := l.cfg.Defaults.Stop
+			if l.declared(n) {
+				policy = l.cfg.Guests[n].Stop
 			} else if s.Note == "" {
 				s.Note = "not in the config"
 			}
 			switch {
-			case !declared(n):
+			case !l.declared(n):
 				// Nothing knows its config, so nothing could restore or
 				// account for it: the shutdown ladder only.
 			case opts.Save:
@@ -238,16 +287,16 @@ func (r *Runner) PlanStop(ctx context.Context, names []string, opts StopOptions)
 			}
 			s.Action = r.stopAction(d, ok, s.Method, policy)
 			for _, e := range sg.Dependencies(n) {
-				if e.Why != "undeclared, stopped first" {
+				if e.Why != undeclaredFirst {
 					s.Deps = append(s.Deps, e)
 				}
 			}
 			s.waitFor = sg.Dependencies(n)
 			steps = append(steps, s)
 		}
-		plan.Tiers = append(plan.Tiers, steps)
+		tiers = append(tiers, steps)
 	}
-	return plan, nil
+	return tiers
 }
 
 // served is one domain that another serves.
