@@ -72,15 +72,7 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest, step Step) *Outc
 			}
 		}
 	}
-	probes := g.Probes
-	switch {
-	case restored:
-		// A restored guest did not boot: it prints no new console lines
-		// and rewrites no xenstore key, and a delay means nothing.
-		probes = withoutKinds(probes, probe.KindConsole, probe.KindDelay, probe.KindXenstore)
-	case !fresh:
-		probes = withoutKinds(probes, probe.KindConsole, probe.KindDelay)
-	}
+	probes := readyProbes(g, fresh, restored)
 	if restored && !out.Created.Before(deadline) {
 		// The restore ran past start_timeout (it is never cut short): the
 		// probes get a start_timeout of their own.
@@ -96,26 +88,53 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest, step Step) *Outc
 	if d.ID > 0 { // 0: not seen in xl list yet
 		out.DomID = d.ID
 	}
-	if err != nil {
-		if ctx.Err() != nil {
-			out.Status, out.Err, out.Elapsed = NotRun, fmt.Errorf("start %s: interrupted while waiting: %w", g.Name, ctx.Err()), time.Since(began)
-			if !g.External && w.last.ID <= 0 {
-				// Created, never seen: one more look, for the summary to
-				// say what runs (its domid). A look changes nothing.
-				lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalLookTimeout)
-				_ = w.look(lctx) // what it finds, or not, is said below
-				cancel()
-				if w.last.ID > 0 {
-					out.DomID = w.last.ID
-				}
-			}
-			out.Left = w.left(fresh, restored)
-			r.emit("interrupt", g.Name, out.DomID, nil, "interrupted while waiting: %s", out.Left)
-			return out
-		}
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return r.interruptedWaiting(ctx, w, out, fresh, restored)
+	case err != nil:
 		return fail(err)
 	}
-	out.Status, out.Elapsed = Done, time.Since(began)
+	return r.ready(g, out, d, len(probes) > 0, fresh, restored)
+}
+
+// readyProbes are the probes a start waits for: after a create all of
+// them; for a guest found running, not those that need to see its boot
+// (console, delay); for a restored guest, which did not boot, not the
+// xenstore keys it wrote before its save either.
+func readyProbes(g *config.Guest, fresh, restored bool) []config.Probe {
+	switch {
+	case restored:
+		return withoutKinds(g.Probes, probe.KindConsole, probe.KindDelay, probe.KindXenstore)
+	case !fresh:
+		return withoutKinds(g.Probes, probe.KindConsole, probe.KindDelay)
+	}
+	return g.Probes
+}
+
+// interruptedWaiting is the outcome of a guest interrupted while its start
+// waited for it: not run, with the state it was left in.
+func (r *Runner) interruptedWaiting(ctx context.Context, w *readyWait, out *Outcome, fresh, restored bool) *Outcome {
+	g := w.g
+	out.Status, out.Err, out.Elapsed = NotRun, fmt.Errorf("start %s: interrupted while waiting: %w", g.Name, ctx.Err()), time.Since(out.Began)
+	if !g.External && w.last.ID <= 0 {
+		// Created, never seen: one more look, for the summary to say
+		// what runs (its domid). A look changes nothing.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalLookTimeout)
+		_ = w.look(lctx) // what it finds, or not, is said below
+		cancel()
+		if w.last.ID > 0 {
+			out.DomID = w.last.ID
+		}
+	}
+	out.Left = w.left(fresh, restored)
+	r.emit("interrupt", g.Name, out.DomID, nil, "interrupted while waiting: %s", out.Left)
+	return out
+}
+
+// ready is the outcome of a guest that runs and passed its probes: done
+// (restored, or by a fallback), or already done when it ran before.
+func (r *Runner) ready(g *config.Guest, out *Outcome, d xl.Domain, probed, fresh, restored bool) *Outcome {
+	out.Status, out.Elapsed = Done, time.Since(out.Began)
 	if restored {
 		r.emitAfter("restore", out.Elapsed, g.Name, d.ID, nil, "restored and ready after %s", round(out.Elapsed))
 		return out
@@ -123,7 +142,7 @@ func (r *Runner) startOne(ctx context.Context, g *config.Guest, step Step) *Outc
 	if out.fellBack != nil {
 		out.Status, out.Err = FellBack, out.fellBack
 	}
-	if !fresh && len(probes) == 0 {
+	if !fresh && !probed {
 		out.Status = AlreadyDone
 		return out
 	}
