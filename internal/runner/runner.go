@@ -185,8 +185,24 @@ func (r *Runner) PlanStart(ctx context.Context, names []string, opts StartOption
 	if err := r.checkNames(names, "start"); err != nil {
 		return nil, err
 	}
+	seeds, run := r.startMembers(names)
+	snap, err := r.lister().fresh(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("plan start: %w", err)
+	}
+	held, heldRoot := r.heldByDrains(run, snap, opts)
+	if len(names) > 0 && len(heldRoot) > 0 {
+		return nil, drainedRefusal(names, heldRoot, opts)
+	}
+	return &Plan{Verb: "start", Tiers: r.startSteps(run, seeds, snap, held, opts)}, nil
+}
+
+// startMembers are the guests a start was asked for (seeds: those named,
+// or every autostart guest) and the run: the seeds and, through hard
+// dependencies, what they need.
+func (r *Runner) startMembers(names []string) (seeds, run []string) {
 	cfg := r.Config
-	seeds := names
+	seeds = names
 	if len(seeds) == 0 {
 		for _, n := range cfg.Names() {
 			if cfg.Guests[n].Autostart {
@@ -194,16 +210,17 @@ func (r *Runner) PlanStart(ctx context.Context, names []string, opts StartOption
 			}
 		}
 	}
-	run := cfg.Graph.DependencyClosure(seeds, graph.Hard)
-	snap, err := r.lister().fresh(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("plan start: %w", err)
-	}
+	return seeds, cfg.Graph.DependencyClosure(seeds, graph.Hard)
+}
+
+// heldByDrains: drained guests of the run stay down unless lifted (and not
+// running), and so does whatever needs them; held says why, heldRoot which
+// drained guest holds a guest that is not drained itself.
+func (r *Runner) heldByDrains(run []string, snap snapshot, opts StartOptions) (held, heldRoot map[string]string) {
+	cfg := r.Config
 	inRun := set(run)
-	heldRoot := map[string]string{}
-	// Drained guests stay down unless lifted; so does whatever needs them.
 	lifted := set(opts.Lift)
-	held := map[string]string{} // guest → why
+	held, heldRoot = map[string]string{}, map[string]string{}
 	for _, n := range run {
 		if since, ok := opts.Drained[n]; ok && !lifted[n] {
 			if _, up := snap.find(n); !up {
@@ -227,15 +244,27 @@ func (r *Runner) PlanStart(ctx context.Context, names []string, opts StartOption
 			}
 		}
 	}
-	if len(names) > 0 {
-		var refuse []string
-		for _, n := range sortedKeys(heldRoot) {
-			refuse = append(refuse, fmt.Sprintf("%s depends on %s, which is drained since %s", n, heldRoot[n], opts.Drained[heldRoot[n]].Local().Format("2006-01-02 15:04")))
-		}
-		if len(refuse) > 0 {
-			return nil, &DrainedError{Msg: strings.Join(refuse, "; ") + ": lift the drain with xenorder resume " + strings.Join(uniqueSorted(heldRoot), " ") + ", or name it: xenorder start " + strings.Join(uniqueSorted(heldRoot), " ") + " " + strings.Join(names, " ")}
-		}
+	return held, heldRoot
+}
+
+// drainedRefusal: a start of named guests refuses when one of them needs
+// a drained guest, saying which and how to lift it.
+func drainedRefusal(names []string, heldRoot map[string]string, opts StartOptions) error {
+	var refuse []string
+	for _, n := range sortedKeys(heldRoot) {
+		refuse = append(refuse, fmt.Sprintf("%s depends on %s, which is drained since %s", n, heldRoot[n], opts.Drained[heldRoot[n]].Local().Format("2006-01-02 15:04")))
 	}
+	roots := strings.Join(uniqueSorted(heldRoot), " ")
+	return &DrainedError{Msg: strings.Join(refuse, "; ") + ": lift the drain with xenorder resume " + roots + ", or name it: xenorder start " + roots + " " + strings.Join(names, " ")}
+}
+
+// startSteps turns the run into the plan's tiers: what each guest's start
+// does (create, restore, wait for an external node's probes, already
+// running, blocked, held by a drain), its dependencies within the run, and
+// why it is part of the run when it was not asked for.
+func (r *Runner) startSteps(run, seeds []string, snap snapshot, held map[string]string, opts StartOptions) [][]Step {
+	cfg := r.Config
+	inRun, seed := set(run), set(seeds)
 	pulledBy := map[string][]string{}
 	for _, n := range run {
 		for _, e := range cfg.Graph.Dependents(n) {
@@ -244,8 +273,7 @@ func (r *Runner) PlanStart(ctx context.Context, names []string, opts StartOption
 			}
 		}
 	}
-	seed := set(seeds)
-	plan := &Plan{Verb: "start"}
+	var tiers [][]Step
 	for _, tier := range cfg.Graph.StartTiers(run) {
 		var steps []Step
 		for _, n := range tier {
@@ -284,9 +312,9 @@ func (r *Runner) PlanStart(ctx context.Context, names []string, opts StartOption
 			}
 			steps = append(steps, s)
 		}
-		plan.Tiers = append(plan.Tiers, steps)
+		tiers = append(tiers, steps)
 	}
-	return plan, nil
+	return tiers
 }
 
 // StartOptions shape a start plan.
