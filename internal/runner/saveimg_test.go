@@ -335,6 +335,7 @@ func (e *extendRecorder) Extend(time.Duration) {
 	e.mu.Unlock()
 }
 func (e *extendRecorder) Status(string) {}
+
 // between counts the extensions after from and before to.
 func (e *extendRecorder) between(from, to time.Time) int {
 	e.mu.Lock()
