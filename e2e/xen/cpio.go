@@ -4,6 +4,8 @@ package xen
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"os"
@@ -163,4 +165,13 @@ func pad(w io.Writer, n int64) error {
 		return err
 	}
 	return nil
+}
+
+// gzipped is the archive as a gzip-compressed initramfs.
+func (a *archive) gzipped() ([]byte, error) {
+	var buf bytes.Buffer
+	if err := a.write(&buf); err != nil {
+		return nil, err
+	}
+	return gzipBytes(buf.Bytes(), gzip.BestCompression)
 }

@@ -598,11 +598,7 @@ func guestInitrd(ctx context.Context, root string) ([]byte, error) {
 	if err := busyboxApplets(ctx, a, root); err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	if err := a.write(&buf); err != nil {
-		return nil, err
-	}
-	return gzipBytes(buf.Bytes(), gzip.BestCompression)
+	return a.gzipped()
 }
 
 // addModules adds mods and their dependencies as lib/modules/NAME.ko, and
@@ -700,11 +696,7 @@ func dnetInitrd(ctx context.Context, root string) ([]byte, error) {
 	if err := busyboxApplets(ctx, a, root); err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	if err := a.write(&buf); err != nil {
-		return nil, err
-	}
-	return gzipBytes(buf.Bytes(), gzip.BestCompression)
+	return a.gzipped()
 }
 
 // guestImages are the lab guests' kernel and initramfs, made from the
