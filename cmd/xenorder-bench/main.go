@@ -29,7 +29,7 @@ import (
 	"time"
 
 	"github.com/xenorder/xenorder/internal/graph"
-	"github.com/xenorder/xenorder/internal/xlsim"
+	"github.com/xenorder/xenorder/internal/testing/xlsim"
 )
 
 func main() {

@@ -20,7 +20,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/xenorder/xenorder/internal/xlsim"
+	"github.com/xenorder/xenorder/internal/testing/xlsim"
 )
 
 func main() {

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/xenorder/xenorder/internal/config"
-	"github.com/xenorder/xenorder/internal/xlsim"
+	"github.com/xenorder/xenorder/internal/testing/xlsim"
 )
 
 var binDir string // xenorder and xl (the simulator), built once

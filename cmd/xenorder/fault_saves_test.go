@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xenorder/xenorder/internal/xlsim"
+	"github.com/xenorder/xenorder/internal/testing/xlsim"
 )
 
 // waitEnded waits until the simulator's first call matching ok has ended.

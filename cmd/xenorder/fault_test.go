@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/xenorder/xenorder/internal/config"
-	"github.com/xenorder/xenorder/internal/xlsim"
+	"github.com/xenorder/xenorder/internal/testing/xlsim"
 )
 
 // invariant names, the matrix's columns.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xenorder/xenorder/internal/xlsim"
+	"github.com/xenorder/xenorder/internal/testing/xlsim"
 )
 
 const realistic = "../../testdata/xendomains-realistic"

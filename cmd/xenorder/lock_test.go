@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xenorder/xenorder/internal/xlsim"
+	"github.com/xenorder/xenorder/internal/testing/xlsim"
 )
 
 // notifications splits a stop's datagrams.

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xenorder/xenorder/internal/xlsim"
+	"github.com/xenorder/xenorder/internal/testing/xlsim"
 )
 
 // shellJob starts xenorder as a shell starts a command: the leader of a

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xenorder/xenorder/internal/xlsim"
+	"github.com/xenorder/xenorder/internal/testing/xlsim"
 )
 
 // TestPCIPassthrough: pci-assignable-{list,add,remove} and guests with

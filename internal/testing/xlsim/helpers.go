@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// Build compiles cmd/xlsim into binDir as "xl", with "xenstore-read",
+// Build compiles internal/testing/cmd/xlsim into binDir as "xl", with "xenstore-read",
 // "xenstore-watch" and "xenstored" as symlinks to it, for tests and tools
 // that put binDir on PATH (nothing starts xenstored: a test or tool that
 // wants the daemon runs it). It runs the go command
@@ -23,13 +23,13 @@ func Build(binDir string) error {
 		return err
 	}
 	xl := filepath.Join(binDir, "xl")
-	cmd := exec.Command(gobin, "build", "-o", xl, "github.com/xenorder/xenorder/cmd/xlsim")
+	cmd := exec.Command(gobin, "build", "-o", xl, "github.com/xenorder/xenorder/internal/testing/cmd/xlsim")
 	// Static: net (the simulated xenstored) would link libc for its
 	// resolver, and loading it cost every invocation about a third of
 	// its CPU.
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build cmd/xlsim: %v\n%s", err, out)
+		return fmt.Errorf("go build internal/testing/cmd/xlsim: %v\n%s", err, out)
 	}
 	for _, name := range []string{"xenstore-read", "xenstore-watch", "xenstored"} {
 		link := filepath.Join(binDir, name)

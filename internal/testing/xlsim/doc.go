@@ -2,7 +2,7 @@
 // `xenstore-read`, `xenstore-watch @releaseDomain` and a read-only
 // `xenstored`) for tests: the same output, messages and exit codes as the
 // real commands (testdata/xl-samples), on a simulated host whose state
-// lives in a directory. cmd/xlsim is the binary; tests install it as `xl`,
+// lives in a directory. internal/testing/cmd/xlsim is the binary; tests install it as `xl`,
 // `xenstore-read`, `xenstore-watch` and `xenstored` (see Build).
 // `xenstore-watch @releaseDomain` prints the path once when set and again
 // whenever a domain has gone, looking every 20ms and at the moment a guest

@@ -3,13 +3,13 @@
 // the xenstore wire protocol on a unix socket) for tests and demos.
 // Install it as `xl` (and as `xenstore-read`, `xenstore-watch`,
 // `xenstored`) on PATH, or run `xlsim xenstored`, and point $XLSIM_DIR at
-// a state directory; see package internal/xlsim.
+// a state directory; see package internal/testing/xlsim.
 package main
 
 import (
 	"os"
 
-	"github.com/xenorder/xenorder/internal/xlsim"
+	"github.com/xenorder/xenorder/internal/testing/xlsim"
 )
 
 func main() {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xenorder/xenorder/internal/xlsim"
+	"github.com/xenorder/xenorder/internal/testing/xlsim"
 )
 
 // binDir holds the simulator built once for all tests, as xl and
@@ -148,7 +148,7 @@ type sample struct {
 
 func loadSamples(t *testing.T) []sample {
 	t.Helper()
-	b, err := os.ReadFile("../../testdata/xl-samples/xen-4.17-xl.txt")
+	b, err := os.ReadFile("../../../../testdata/xl-samples/xen-4.17-xl.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
