@@ -12,6 +12,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -28,13 +29,13 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := demo(ctx, *keep); err != nil {
+	if err := demo(ctx, *keep, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "xenorder-demo:", err)
 		os.Exit(1)
 	}
 }
 
-func demo(ctx context.Context, keep bool) error {
+func demo(ctx context.Context, keep bool, stdout, stderr io.Writer) error {
 	root, err := moduleRoot()
 	if err != nil {
 		return err
@@ -44,13 +45,15 @@ func demo(ctx context.Context, keep bool) error {
 		return err
 	}
 	if keep {
-		fmt.Println("# working in", tmp)
+		fmt.Fprintln(stdout, "# working in", tmp)
 	} else {
 		defer os.RemoveAll(tmp)
 	}
 	bin := filepath.Join(tmp, "bin")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, "xenorder"), "./cmd/xenorder")
-	cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stdout, os.Stderr
+	// -tags xenorder_simhost: xenorder reads /proc/xen/capabilities from
+	// the simulated host (cmd/xenorder/seams_simhost.go), which says dom0.
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "xenorder_simhost", "-o", filepath.Join(bin, "xenorder"), "./cmd/xenorder")
+	cmd.Dir, cmd.Stdout, cmd.Stderr = root, stdout, stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("go build ./cmd/xenorder: %w", err)
 	}
@@ -69,6 +72,14 @@ func demo(ctx context.Context, keep bool) error {
 	}
 	sim := filepath.Join(tmp, "sim")
 	if err := os.MkdirAll(sim, 0o755); err != nil {
+		return err
+	}
+	// Xen's dom0, as xenfs says.
+	caps := filepath.Join(sim, "simhost", "proc", "xen", "capabilities")
+	if err := os.MkdirAll(filepath.Dir(caps), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(caps, []byte("control_d\n"), 0o644); err != nil {
 		return err
 	}
 	// The host's NIC for Domain-N's passthrough, with xen-pciback loaded.
@@ -92,7 +103,7 @@ func demo(ctx context.Context, keep bool) error {
 		return err
 	}
 	defer stopXenstored()
-	fmt.Printf("# The sample host (testdata/seed): Domain-N → opnsense → fileserver → web, mail, db;\n# monitor and scratch depend on nothing. xl is the simulator (%s).\n\n", filepath.Join(bin, "xl"))
+	fmt.Fprintf(stdout, "# The sample host (testdata/seed): Domain-N → opnsense → fileserver → web, mail, db;\n# monitor and scratch depend on nothing. xl is the simulator (%s).\n\n", filepath.Join(bin, "xl"))
 	steps := [][]string{
 		{"xenorder", "plan"},
 		{"xenorder", "start"},
@@ -102,10 +113,10 @@ func demo(ctx context.Context, keep bool) error {
 		{"xenorder", "status"},
 	}
 	for _, args := range steps {
-		fmt.Printf("$ %s\n", strings.Join(args, " "))
+		fmt.Fprintf(stdout, "$ %s\n", strings.Join(args, " "))
 		began := time.Now()
 		cmd := exec.CommandContext(ctx, filepath.Join(bin, args[0]), args[1:]...)
-		cmd.Env, cmd.Stdout, cmd.Stderr, cmd.Dir = env, os.Stdout, os.Stderr, host
+		cmd.Env, cmd.Stdout, cmd.Stderr, cmd.Dir = env, stdout, stderr, host
 		err := cmd.Run()
 		code := 0
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -113,7 +124,7 @@ func demo(ctx context.Context, keep bool) error {
 		} else if err != nil {
 			return err
 		}
-		fmt.Printf("# exit %d after %s\n\n", code, time.Since(began).Round(10*time.Millisecond))
+		fmt.Fprintf(stdout, "# exit %d after %s\n\n", code, time.Since(began).Round(10*time.Millisecond))
 		// status exits 1 when autostart guests are down: expected at the end.
 		if code != 0 && !(args[1] == "status" && code == 1) {
 			return fmt.Errorf("%s exited %d", strings.Join(args, " "), code)
