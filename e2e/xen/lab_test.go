@@ -261,3 +261,11 @@ func indent(s string) string {
 	}
 	return "    " + strings.ReplaceAll(s, "\n", "\n    ")
 }
+
+// cpuModel is QEMU's -cpu of this lab, as Boot gives it.
+func (l *lab) cpuModel() string {
+	if l.cpu == "" {
+		return "qemu64"
+	}
+	return l.cpu
+}

@@ -34,6 +34,9 @@ const dom0Config = "/etc/xen/xenorder.toml"
 // frontend is gone, without errors, and leaves the NIC assignable; and what
 // real xl does with a frontend whose backend domain is not up.
 func TestRealXen(t *testing.T) {
+	if os.Getenv("XENORDER_E2E_CPU") == "" {
+		t.Setenv("XENORDER_E2E_CPU", "qemu64,+svm,+npt") // opnsense is PVH
+	}
 	l := startLabOpts(t, netFiles(), labOpts{passthrough: true, memory: 3072})
 	s := &scenario{lab: l, t: t}
 	defer s.report() // on failure too: as far as it went
@@ -659,8 +662,8 @@ func (s *scenario) report() {
 	if s.t.Failed() {
 		verdict = "FAILED"
 	}
-	fmt.Fprintf(&b, "\nreal-Xen suite %s: Xen %s, dom0 Linux %s, %d PV guests of %d MiB, QEMU TCG %d vCPUs (-cpu qemu64)\n",
-		verdict, s.xlInfo["xen_version"], l.img.KernelVersion, len(host), guestMemory, 2)
+	fmt.Fprintf(&b, "\nreal-Xen suite %s: Xen %s, dom0 Linux %s, %d guests of %d MiB (opnsense PVH, the others PV), QEMU TCG %d vCPUs (-cpu %s)\n",
+		verdict, s.xlInfo["xen_version"], l.img.KernelVersion, len(host), guestMemory, 2, l.cpuModel())
 	for _, tm := range l.timings {
 		fmt.Fprintf(&b, "  %-52s %7.1fs\n", tm.what, tm.d.Seconds())
 	}
