@@ -146,12 +146,20 @@ func (s *session) shutdownHappens(d *Domain, t time.Time, reason int, action, ev
 		if reason == reasonReboot {
 			s.event(d, t, "shutdown")
 		}
-		if delay := s.env.MonitorDelay; delay > 0 && reason != reasonReboot && d.StubFor == 0 {
+		delay := s.env.MonitorDelay
+		pci := len(d.PCIAttached) > 0
+		if pci {
+			delay += s.env.PCITeardown
+		}
+		if delay > 0 && reason != reasonReboot && d.StubFor == 0 {
 			// As on real Xen: the domain stays listed, shut down and
 			// paused (--ps--), until the monitor process xl create left
-			// behind destroys it.
+			// behind destroys it; one with passed-through devices is
+			// listed ---s-- while the monitor hands them back first.
 			d.Phase = phaseShutdown
-			d.Paused, d.PausedAt = true, t
+			if !pci {
+				d.Paused, d.PausedAt = true, t
+			}
 			d.ShutdownReason = reason
 			d.ShutdownDue = time.Time{}
 			d.ReapDue = t.Add(delay)

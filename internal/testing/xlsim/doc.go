@@ -33,6 +33,9 @@
 // $XLSIM_MONITOR_DELAY (default 0): as on real Xen, a guest that powered off
 // with on_poweroff = "destroy" stays listed shut down and paused (--ps--)
 // this long, until the monitor process of xl create destroys it.
+// $XLSIM_PCI_TEARDOWN (default 0) adds to that for a guest with
+// passed-through devices, listed ---s-- meanwhile: the monitor first hands
+// its devices back (10–15 s on real Xen in the lab).
 //
 // Apart from that optional xenstored, there is no daemon: every
 // invocation takes an exclusive flock on $XLSIM_DIR/lock, brings the state

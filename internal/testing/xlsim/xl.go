@@ -20,6 +20,10 @@ type Env struct {
 	// listed --ps-- this long before xl's monitor destroys it, as on real
 	// Xen ($XLSIM_MONITOR_DELAY; default 0: at once).
 	MonitorDelay time.Duration
+	// PCITeardown: what a guest with passed-through devices adds to
+	// MonitorDelay, while xl's monitor hands them back (10–15 s on real
+	// Xen in the lab; $XLSIM_PCI_TEARDOWN; default 0).
+	PCITeardown time.Duration
 	TotalMemMiB  int64 // $XLSIM_TOTAL_MEMORY, default 3071
 	// Autoballoon: the host boots without dom0_mem= and xl balloons
 	// Domain-0 down to make room ($XLSIM_AUTOBALLOON=on, or the
@@ -74,6 +78,13 @@ func EnvFromOS(stdout, stderr io.Writer) (*Env, error) {
 			return nil, fmt.Errorf("bad XLSIM_MONITOR_DELAY %q", v)
 		}
 		e.MonitorDelay = d
+	}
+	if v := os.Getenv("XLSIM_PCI_TEARDOWN"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("bad XLSIM_PCI_TEARDOWN %q", v)
+		}
+		e.PCITeardown = d
 	}
 	if v := os.Getenv("XLSIM_TOTAL_MEMORY"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
