@@ -24,7 +24,7 @@ type Env struct {
 	// MonitorDelay, while xl's monitor hands them back (10–15 s on real
 	// Xen in the lab; $XLSIM_PCI_TEARDOWN; default 0).
 	PCITeardown time.Duration
-	TotalMemMiB  int64 // $XLSIM_TOTAL_MEMORY, default 3071
+	TotalMemMiB int64 // $XLSIM_TOTAL_MEMORY, default 3071
 	// Autoballoon: the host boots without dom0_mem= and xl balloons
 	// Domain-0 down to make room ($XLSIM_AUTOBALLOON=on, or the
 	// autoballoon= of $XLSIM_XL_CONF).
