@@ -16,6 +16,7 @@ import (
 
 	"github.com/xenorder/xenorder/internal/config"
 	"github.com/xenorder/xenorder/internal/graph"
+	"github.com/xenorder/xenorder/internal/render"
 	"github.com/xenorder/xenorder/internal/runner"
 	"github.com/xenorder/xenorder/internal/state"
 	"github.com/xenorder/xenorder/internal/timeline"
@@ -104,7 +105,7 @@ func (e *env) start(ctx context.Context, cfg *config.Config, r *runner.Runner, f
 		}
 	}
 	res := r.Start(ctx, plan)
-	e.notify.Status(res.StatusLine())
+	e.notify.Status(render.ResultLine(res))
 	run := record(plan, res)
 	if err := st.SaveRun("start", run); err != nil {
 		e.log.Warn("could not record the run for status --timings", "err", err)
@@ -147,7 +148,7 @@ func (e *env) noGuestRuns(ctx context.Context, r *runner.Runner, res *runner.Res
 		return nil
 	}
 	msg := "no guest runs: every guest this start was to start is down"
-	e.notify.Status("start failed: " + msg + "; " + res.StatusLine())
+	e.notify.Status("start failed: " + msg + "; " + render.ResultLine(res))
 	return &exitErr{code: exitNoGuest, err: fmt.Errorf("start: %s (see the summary above); exit %d: under systemd the unit fails", msg, exitNoGuest)}
 }
 
@@ -291,7 +292,7 @@ func (e *env) stop(ctx context.Context, cfg *config.Config, r *runner.Runner, fs
 		}
 	}
 	res := r.Stop(ctx, plan)
-	e.notify.Status(res.StatusLine())
+	e.notify.Status(render.ResultLine(res))
 	if err := e.store(cfg).SaveRun("stop", record(plan, res)); err != nil {
 		e.log.Warn("could not record the run", "err", err)
 	}
