@@ -482,7 +482,7 @@ func (e *env) lock(ctx context.Context, cfg *config.Config, fs *flag.FlagSet) (*
 			status = fmt.Sprintf("%s: asked %s to finish (SIGTERM); waiting for the lock", fs.Name(), h.Who())
 		}
 		if status != lastStatus {
-			e.notify.Status(status)
+			e.notify.Say(status)
 			lastStatus = status
 		}
 		for _, p := range asked {

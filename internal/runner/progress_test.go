@@ -18,7 +18,7 @@ type statusRecorder struct {
 }
 
 func (s *statusRecorder) Extend(time.Duration) {}
-func (s *statusRecorder) Status(msg string) {
+func (s *statusRecorder) Say(msg string) {
 	s.mu.Lock()
 	s.statuses = append(s.statuses, msg)
 	s.mu.Unlock()

@@ -334,7 +334,7 @@ func (e *extendRecorder) Extend(time.Duration) {
 	e.extends = append(e.extends, time.Now())
 	e.mu.Unlock()
 }
-func (e *extendRecorder) Status(string) {}
+func (e *extendRecorder) Say(string) {}
 
 // between counts the extensions after from and before to.
 func (e *extendRecorder) between(from, to time.Time) int {

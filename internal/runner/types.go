@@ -49,8 +49,8 @@ type Xenstore interface {
 type Notifier interface {
 	// Extend says the run needs at least d more before it finishes.
 	Extend(d time.Duration)
-	// Status is a one-line description of where the run is.
-	Status(s string)
+	// Say is where the run is, in one line (systemd's STATUS=).
+	Say(line string)
 }
 
 // Defaults of Options.
