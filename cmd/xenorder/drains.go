@@ -40,7 +40,7 @@ func (e *env) drainsUnknown(verb string, err error) error {
 	if !errors.As(err, &de) {
 		return err
 	}
-	e.notify.Status(fmt.Sprintf("%s refused: the drain record %s is damaged; repair: xenorder drains --clear or --set GUEST...", verb, de.File))
+	e.notify.Say(fmt.Sprintf("%s refused: the drain record %s is damaged; repair: xenorder drains --clear or --set GUEST...", verb, de.File))
 	err = fmt.Errorf("%s: nothing started: %w", verb, err)
 	if e.notify != nil {
 		err = fmt.Errorf("%w\nThen start the unit again: systemctl start xenorder.service (systemctl reload xenorder.service if it is active). Not a plain xenorder start: the unit must be active for its stop to stop the guests at shutdown", err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/xenorder/xenorder/internal/config"
 	"github.com/xenorder/xenorder/internal/graph"
+	"github.com/xenorder/xenorder/internal/render"
 	"github.com/xenorder/xenorder/internal/runner"
 	"github.com/xenorder/xenorder/internal/state"
 	"github.com/xenorder/xenorder/internal/timeline"
@@ -85,7 +86,7 @@ func (e *env) start(ctx context.Context, cfg *config.Config, r *runner.Runner, f
 	defer e.notify.Ready()
 	plan, err := r.PlanStart(ctx, names, opts)
 	if err != nil {
-		e.notify.Status("start failed: " + err.Error())
+		e.notify.Say("start failed: " + err.Error())
 		return startErr(err)
 	}
 	st := e.store(cfg)
@@ -104,7 +105,7 @@ func (e *env) start(ctx context.Context, cfg *config.Config, r *runner.Runner, f
 		}
 	}
 	res := r.Start(ctx, plan)
-	e.notify.Status(res.StatusLine())
+	e.notify.Say(render.ResultLine(res))
 	run := record(plan, res)
 	if err := st.SaveRun("start", run); err != nil {
 		e.log.Warn("could not record the run for status --timings", "err", err)
@@ -147,7 +148,7 @@ func (e *env) noGuestRuns(ctx context.Context, r *runner.Runner, res *runner.Res
 		return nil
 	}
 	msg := "no guest runs: every guest this start was to start is down"
-	e.notify.Status("start failed: " + msg + "; " + res.StatusLine())
+	e.notify.Say("start failed: " + msg + "; " + render.ResultLine(res))
 	return &exitErr{code: exitNoGuest, err: fmt.Errorf("start: %s (see the summary above); exit %d: under systemd the unit fails", msg, exitNoGuest)}
 }
 
@@ -260,7 +261,7 @@ func (e *env) stop(ctx context.Context, cfg *config.Config, r *runner.Runner, fs
 		return nil
 	}
 	e.notify.Stopping()
-	e.notify.Status("stopping: waiting for the lock")
+	e.notify.Say("stopping: waiting for the lock")
 	l, err := e.lock(ctx, cfg, fs)
 	if err != nil {
 		return err
@@ -271,7 +272,7 @@ func (e *env) stop(ctx context.Context, cfg *config.Config, r *runner.Runner, fs
 	defer e.publishProgress(cfg, r)()
 	plan, err := r.PlanStop(ctx, names, opts)
 	if err != nil {
-		e.notify.Status("stop failed: " + err.Error())
+		e.notify.Say("stop failed: " + err.Error())
 		return err
 	}
 	for _, w := range plan.Warnings {
@@ -280,7 +281,7 @@ func (e *env) stop(ctx context.Context, cfg *config.Config, r *runner.Runner, fs
 	shown := false
 	if extra := alsoStopped(plan, names); len(extra) > 0 && !flagBool(fs, "yes") && e.terminal != nil && e.terminal() {
 		if err := e.confirmStop(ctx, fs.Name(), plan, names, extra); err != nil {
-			e.notify.Status(fs.Name() + ": not confirmed; nothing was done")
+			e.notify.Say(fs.Name() + ": not confirmed; nothing was done")
 			return err
 		}
 		shown = true
@@ -291,7 +292,7 @@ func (e *env) stop(ctx context.Context, cfg *config.Config, r *runner.Runner, fs
 		}
 	}
 	res := r.Stop(ctx, plan)
-	e.notify.Status(res.StatusLine())
+	e.notify.Say(render.ResultLine(res))
 	if err := e.store(cfg).SaveRun("stop", record(plan, res)); err != nil {
 		e.log.Warn("could not record the run", "err", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/xenorder/xenorder/internal/lock"
 	"github.com/xenorder/xenorder/internal/notify"
 	"github.com/xenorder/xenorder/internal/procgroup"
+	"github.com/xenorder/xenorder/internal/render"
 	"github.com/xenorder/xenorder/internal/runner"
 	"github.com/xenorder/xenorder/internal/state"
 	"github.com/xenorder/xenorder/internal/xdimport"
@@ -481,7 +482,7 @@ func (e *env) lock(ctx context.Context, cfg *config.Config, fs *flag.FlagSet) (*
 			status = fmt.Sprintf("%s: asked %s to finish (SIGTERM); waiting for the lock", fs.Name(), h.Who())
 		}
 		if status != lastStatus {
-			e.notify.Status(status)
+			e.notify.Say(status)
 			lastStatus = status
 		}
 		for _, p := range asked {
@@ -516,7 +517,7 @@ func (e *env) lock(ctx context.Context, cfg *config.Config, fs *flag.FlagSet) (*
 // finish prints a run's summary and gives it its exit code: 0 when all
 // was done as asked, 4 when a stop left guests on the host, else 1.
 func finish(e *env, res *runner.Result) error {
-	e.out.printf("%s", res.Summary())
+	e.out.printf("%s", render.Summary(res))
 	if res.OK() {
 		return nil
 	}
@@ -571,7 +572,7 @@ func printPlan(e *env, p *runner.Plan, executing bool) {
 
 // printPlanNote prints a plan with a note on what happens to it.
 func printPlanNote(e *env, p *runner.Plan, note string) {
-	e.out.printf("plan %s: %d guests in %d tiers (%s)\n%s", p.Verb, len(p.Steps()), len(p.Tiers), note, p)
+	e.out.printf("plan %s: %d guests in %d tiers (%s)\n%s", p.Verb, len(p.Steps()), len(p.Tiers), note, render.Plan(p))
 }
 
 func cmdCheck(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {

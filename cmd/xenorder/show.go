@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/xenorder/xenorder/internal/config"
+	"github.com/xenorder/xenorder/internal/render"
 	"github.com/xenorder/xenorder/internal/runner"
 	"github.com/xenorder/xenorder/internal/state"
 	"github.com/xenorder/xenorder/internal/timeline"
@@ -71,7 +72,7 @@ func cmdStatus(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		return err
 	}
 	if flagBool(fs, "json") {
-		b, err := rep.JSON() // names from xl list escaped where a terminal would act on them
+		b, err := render.StatusJSON(rep) // names from xl list escaped where a terminal would act on them
 		if err != nil {
 			return err
 		}
@@ -79,7 +80,7 @@ func cmdStatus(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 			return err
 		}
 	} else {
-		e.out.printf("%s", rep.Text(isTerminal(e.stdout)))
+		e.out.printf("%s", render.StatusText(rep, isTerminal(e.stdout)))
 	}
 	if !rep.OK {
 		return &exitErr{code: 1, err: errors.New("")}
@@ -118,7 +119,7 @@ func cmdGraph(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	if err != nil {
 		return err
 	}
-	e.out.printf("%s", rep.DOT(cfg.Graph))
+	e.out.printf("%s", render.StatusDOT(rep, cfg.Graph))
 	return nil
 }
 

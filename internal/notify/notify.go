@@ -43,8 +43,9 @@ func (s *Systemd) Ready() { s.notify("READY=1") }
 // Stopping says the guests are being stopped.
 func (s *Systemd) Stopping() { s.notify("STOPPING=1") }
 
-// Status sets the unit's one-line status (systemctl status).
-func (s *Systemd) Status(msg string) { s.notify("STATUS=" + msg) }
+// Say sets the one line systemctl status shows of the unit: where the run
+// is, or how it ended (STATUS=).
+func (s *Systemd) Say(line string) { s.notify("STATUS=" + line) }
 
 // Extend asks for at least d more time. systemd replaces an earlier
 // extension with a later, shorter one, so with several waits in flight the

@@ -13,7 +13,7 @@ func TestNilIsQuiet(t *testing.T) {
 	var s *Systemd
 	s.Ready()
 	s.Stopping()
-	s.Status("x")
+	s.Say("x")
 	s.Extend(time.Second)
 }
 
@@ -29,7 +29,7 @@ func TestDatagramsReachTheSocket(t *testing.T) {
 	if s == nil {
 		t.Fatal("no notifier with NOTIFY_SOCKET set")
 	}
-	s.Status("starting 1/3: creating web")
+	s.Say("starting 1/3: creating web")
 	s.Extend(5 * time.Minute)
 	s.Extend(time.Minute) // shorter, later: must not cut the 5 minutes
 	s.Ready()

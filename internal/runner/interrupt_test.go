@@ -2,14 +2,15 @@ package runner
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 )
 
-// TestInterruptedStartSaysWhatItLeft: after an interruption the start's
-// summary says, for each guest it did not finish, the state it was left in:
+// TestInterruptedStartSaysWhatItLeft: after an interruption the start
+// says (Result.LeftIn; the summary's INTERRUPTED lines), for each guest it did not finish, the state it was left in:
 // running (with its domid) and not confirmed ready, created but not yet
 // listed, running as it was, or not started. Never "not run" for a guest
 // that runs.
@@ -74,19 +75,24 @@ exec = ["/bin/false"]
 				t.Fatal(err)
 			}
 			res := r.Start(ctx, plan)
-			sum := res.Summary()
-			lines := strings.Split(strings.TrimSuffix(sum, "\n"), "\n")
-			if len(lines) != 5 || !strings.HasPrefix(lines[0], "start: 4 guests in ") || !strings.HasSuffix(lines[0], ": 4 interrupted") {
-				t.Fatalf("summary:\n%s", sum)
+			var guests []string
+			for _, o := range res.Outcomes {
+				if o.Status != NotRun {
+					t.Errorf("%s: %s, want interrupted", o.Guest, o.Status)
+				}
+				guests = append(guests, o.Guest)
+			}
+			// In plan order: the tier of nas, slow and up, then after.
+			if !slices.Equal(guests, []string{"nas", "slow", "up", "after"}) {
+				t.Fatalf("outcomes:\n%s", summary(res))
 			}
 			want := map[string]string{"up": upLine, "nas": nasLine}
 			for g, w := range tt.want {
 				want[g] = w
 			}
-			// In plan order: the tier of nas, slow and up, then after.
-			for i, g := range []string{"nas", "slow", "up", "after"} {
-				if w := "  INTERRUPTED " + g + ": " + want[g]; !strings.HasPrefix(lines[i+1], w) {
-					t.Errorf("summary line %d:\n got %s\nwant %s", i+1, lines[i+1], w)
+			for _, o := range res.Outcomes {
+				if got := res.LeftIn(o); !strings.HasPrefix(got, want[o.Guest]) {
+					t.Errorf("%s left:\n got %s\nwant %s", o.Guest, got, want[o.Guest])
 				}
 			}
 			if _, ok := hv.first("create", "after"); ok {
@@ -106,10 +112,9 @@ func TestInterruptedStopSaysWhatItLeft(t *testing.T) {
 		{Guest: "db", Status: NotRun, DomID: 7},
 		{Guest: "ghost", Status: NotRun, DomID: -1},
 	}}
-	want := "stop: 2 guests in 0s: 2 interrupted\n" +
-		"  INTERRUPTED db: not stopped; still running (domid 7)\n" +
-		"  INTERRUPTED ghost: not stopped; still running\n"
-	if got := res.Summary(); got != want {
-		t.Errorf("summary:\n%s\nwant:\n%s", got, want)
+	for i, want := range []string{"not stopped; still running (domid 7)", "not stopped; still running"} {
+		if got := res.LeftIn(res.Outcomes[i]); got != want {
+			t.Errorf("%s left: %q, want %q", res.Outcomes[i].Guest, got, want)
+		}
 	}
 }

@@ -1,17 +1,15 @@
 package runner
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
 	"regexp"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/xenorder/xenorder/internal/config"
 	"github.com/xenorder/xenorder/internal/xl"
+	"github.com/xenorder/xenorder/internal/xlcfg"
 )
 
 // memGate admits creates by memory: a guest is created only when `xl info`'s
@@ -119,19 +117,7 @@ var dom0MemRE = regexp.MustCompile(`(^|\s)dom0_mem=`)
 // whether xl balloons dom0 down to make room: then free_memory reads near
 // zero and means nothing, and admission stands aside.
 func ballooning(xlConf, xenCmdline string) (bool, string) {
-	mode := "auto"
-	if f, err := os.Open(xlConf); err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			line := strings.TrimSpace(sc.Text())
-			if k, v, ok := strings.Cut(line, "="); ok && strings.TrimSpace(k) == "autoballoon" {
-				v = strings.Trim(strings.TrimSpace(strings.SplitN(v, "#", 2)[0]), `"'`)
-				mode = v
-			}
-		}
-		f.Close()
-	}
-	switch mode {
+	switch xlcfg.Autoballoon(xlConf) {
 	case "off", "0":
 		return false, "autoballoon=off in " + xlConf
 	case "on", "1":

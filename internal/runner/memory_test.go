@@ -98,7 +98,7 @@ func TestMemoryAdmissionSharesXLInfo(t *testing.T) {
 		g.MemoryMiB = 64
 	}
 	if res := start(t, r); !res.OK() {
-		t.Fatal(res.Summary())
+		t.Fatal(summary(res))
 	}
 	if n := len(hv.callsOf("info")); n != 1 {
 		t.Errorf("%d xl info calls for 12 admissions at once, want 1", n)

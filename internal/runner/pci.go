@@ -3,22 +3,11 @@ package runner
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/xenorder/xenorder/internal/config"
-	"github.com/xenorder/xenorder/internal/procgroup"
-)
-
-// Defaults of the PCI step.
-const (
-	DefaultSysfsRoot = "/sys"
-	DefaultModprobe  = "modprobe"
-	modprobeTimeout  = 30 * time.Second
+	"github.com/xenorder/xenorder/internal/pci"
 )
 
 // pciStep says what the PCI step would do for a guest, for plans: ""
@@ -44,7 +33,7 @@ func (r *Runner) preparePCI(ctx context.Context, g *config.Guest) error {
 	}
 	if !loaded {
 		r.emit("pci", g.Name, -1, nil, "xen-pciback is not loaded: loading it (%s xen-pciback)", r.modprobe())
-		if err := r.loadPciback(ctx); err != nil {
+		if err := pci.LoadPciback(ctx, r.modprobe()); err != nil {
 			return err
 		}
 		if have, loaded, err = r.HV.PCIAssignableList(ctx); err != nil {
@@ -58,7 +47,7 @@ func (r *Runner) preparePCI(ctx context.Context, g *config.Guest) error {
 		if slices.Contains(have, bdf) {
 			continue
 		}
-		driver := r.pciDriver(bdf)
+		driver := pci.Driver(r.SysfsRoot, bdf)
 		if driver != "" && driver != "pciback" && !g.PCISeize {
 			return fmt.Errorf("PCI device %s is bound to dom0's driver %s: dom0 may be using it (is it the NIC you reach this host through?); "+
 				"make it assignable by hand (xl pci-assignable-add %s), or set pci_seize = true for guest %s", bdf, driver, bdf, g.Name)
@@ -79,32 +68,5 @@ func (r *Runner) modprobe() string {
 	if r.Modprobe != "" {
 		return r.Modprobe
 	}
-	return DefaultModprobe
-}
-
-func (r *Runner) loadPciback(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, modprobeTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, r.modprobe(), "xen-pciback")
-	procgroup.OwnInterruptible(cmd)
-	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s xen-pciback: %w: %s", r.modprobe(), err, strings.TrimSpace(string(out)))
-	}
-	return nil
-}
-
-// pciDriver names the dom0 driver a device is bound to ("" if none or
-// unknown), from sysfs.
-func (r *Runner) pciDriver(bdf string) string {
-	root := r.SysfsRoot
-	if root == "" {
-		root = DefaultSysfsRoot
-	}
-	target, err := os.Readlink(filepath.Join(root, "bus", "pci", "devices", bdf, "driver"))
-	if err != nil {
-		return ""
-	}
-	return filepath.Base(target)
+	return pci.DefaultModprobe
 }

@@ -57,12 +57,12 @@ func TestPCIStep(t *testing.T) {
 			lister := &modprobeHV{fakeHV: hv, marker: marker}
 			r.HV = lister
 			plan, _ := r.PlanStart(t.Context(), nil, StartOptions{})
-			if !strings.Contains(plan.String(), "first pci-assignable-add 0000:00:19.0") {
-				t.Errorf("plan:\n%s", plan)
+			if s, _ := stepOf(plan, "drv"); !strings.Contains(s.Note, "first pci-assignable-add 0000:00:19.0") {
+				t.Errorf("plan:\n%s", planText(plan))
 			}
 			res := r.Start(t.Context(), plan)
 			if got := statusOf(res)["drv"]; got != tt.want {
-				t.Fatalf("status %v\n%s", got, res.Summary())
+				t.Fatalf("status %v\n%s", got, summary(res))
 			}
 			add, added := hv.first("pci-assignable-add", bdf)
 			if added != tt.adds {
@@ -75,7 +75,12 @@ func TestPCIStep(t *testing.T) {
 			if ran := strings.TrimSpace(string(b)) == "xen-pciback"; ran != tt.modprobe {
 				t.Errorf("modprobe xen-pciback ran: %v", ran)
 			}
-			all := strings.Join(c.lines(), "\n") + res.Summary()
+			all := strings.Join(c.lines(), "\n")
+			for _, o := range res.Outcomes {
+				if o.Err != nil {
+					all += "\n" + o.Err.Error()
+				}
+			}
 			if !strings.Contains(all, tt.msg) {
 				t.Errorf("no %q in\n%s", tt.msg, all)
 			}

@@ -155,7 +155,7 @@ func (r *Runner) status(format string, args ...any) {
 	r.prog.mu.Lock()
 	prefix := fmt.Sprintf("%s %d/%d: ", r.prog.verb, r.prog.done, r.prog.total)
 	r.prog.mu.Unlock()
-	r.Notify.Status(prefix + fmt.Sprintf(format, args...))
+	r.Notify.Say(prefix + fmt.Sprintf(format, args...))
 }
 
 // statusGuests is how many guests' progress STATUS= names; the others

@@ -57,7 +57,7 @@ depends_on = ["fw"]
 	opened := listenLater(t, addr, 200*time.Millisecond)
 	res := start(t, r)
 	if !res.OK() {
-		t.Fatal(res.Summary())
+		t.Fatal(summary(res))
 	}
 	at := <-opened
 	web, _ := hv.first("create", "web")
@@ -201,7 +201,7 @@ interval = "20ms"
 	listenLater(t, addr, 250*time.Millisecond)
 	res := start(t, r)
 	if !res.OK() {
-		t.Fatal(res.Summary())
+		t.Fatal(summary(res))
 	}
 	if o := res.Outcomes[0]; o.DomID != 2 {
 		t.Errorf("ready under domid %d, want the new 2", o.DomID)
@@ -229,7 +229,7 @@ interval = "20ms"
 	opened := listenLater(t, addr, 150*time.Millisecond)
 	res := start(t, r)
 	if !res.OK() || res.Outcomes[0].Status != AlreadyDone {
-		t.Fatal(res.Summary())
+		t.Fatal(summary(res))
 	}
 	if time.Now().Before(<-opened) {
 		t.Error("ready before its tcp probe could pass")
@@ -261,12 +261,12 @@ depends_on = ["nas"]
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(plan.String(), "nas         wait for probes") {
-		t.Errorf("plan:\n%s", plan)
+	if s, _ := stepOf(plan, "nas"); s.Action != "wait for probes" {
+		t.Errorf("plan:\n%s", planText(plan))
 	}
 	res := r.Start(t.Context(), plan)
 	if !res.OK() {
-		t.Fatal(res.Summary())
+		t.Fatal(summary(res))
 	}
 	web, _ := hv.first("create", "web")
 	if !web.begin.After(<-opened) {
@@ -310,7 +310,7 @@ func TestListCallsDoNotGrowWithProbedGuests(t *testing.T) {
 		r.PollInterval = 0 // the config's 20ms
 		res := start(t, r)
 		if !res.OK() {
-			t.Fatal(res.Summary())
+			t.Fatal(summary(res))
 		}
 		calls[n] = r.listCalls()
 	}

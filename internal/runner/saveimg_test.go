@@ -48,7 +48,7 @@ func TestRestoredImageIsGoneEvenWhenProbesFail(t *testing.T) {
 	r, c := newRunner(t, stateConfig(t, "[guest.fs]\nstop_action = \"save\"\nstart_timeout = \"300ms\"\n[[guest.fs.ready]]\ntcp = \""+freeAddr(t)+"\"\ninterval = \"20ms\"\n"), hv)
 	hv.add("fs", "-b----")
 	if res := stop(t, r); !res.OK() {
-		t.Fatal(res.Summary())
+		t.Fatal(summary(res))
 	}
 	img := r.saves().Image("fs")
 	if _, err := os.Stat(img); err != nil {
@@ -56,7 +56,7 @@ func TestRestoredImageIsGoneEvenWhenProbesFail(t *testing.T) {
 	}
 	res := start(t, r)
 	if statusOf(res)["fs"] != Failed {
-		t.Fatalf("the probe cannot pass:\n%s", res.Summary())
+		t.Fatalf("the probe cannot pass:\n%s", summary(res))
 	}
 	if _, err := os.Stat(img); !os.IsNotExist(err) {
 		t.Errorf("the image stays on the restore path after a restore that succeeded: %v", err)
@@ -86,7 +86,7 @@ func TestImageOfAGuestThatRanSinceIsStale(t *testing.T) {
 			r, c := newRunner(t, stateConfig(t, "[guest.fs]\nstop_action = \"save\"\n"), hv)
 			hv.add("fs", "-b----")
 			if res := stop(t, r); !res.OK() {
-				t.Fatal(res.Summary())
+				t.Fatal(summary(res))
 			}
 			img := r.saves().Image("fs")
 			// Someone boots it by hand (xl create): a new domid.
@@ -152,13 +152,13 @@ func TestIncompleteSaveIsNeitherRestoredNorOverwritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	plan, err := r.PlanStart(t.Context(), nil, StartOptions{})
-	if err != nil || !strings.Contains(plan.String(), "refuse") {
-		t.Errorf("plan %v:\n%s", err, plan)
+	if s, _ := stepOf(plan, "fs"); err != nil || s.Action != "refuse" {
+		t.Errorf("plan %v:\n%s", err, planText(plan))
 	}
 	res := start(t, r)
 	o := res.Outcomes[0]
 	if o.Status != Failed || !strings.Contains(o.Err.Error(), "never recorded its end") || !strings.Contains(o.Err.Error(), "xenorder restore fs") {
-		t.Errorf("%s", res.Summary())
+		t.Errorf("%s", summary(res))
 	}
 	if len(hv.callsOf("restore"))+len(hv.callsOf("create")) != 0 {
 		t.Error("restored or created over an image nobody can vouch for")
@@ -194,7 +194,7 @@ func TestUnrecordedImageOnlyByExplicitRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	if res := r.Start(t.Context(), plan); !res.OK() {
-		t.Fatal(res.Summary())
+		t.Fatal(summary(res))
 	}
 	if _, ok := hv.first("restore", "fs"); !ok {
 		t.Error("xenorder restore did not restore")
@@ -238,8 +238,8 @@ func TestUndeclaredIsNeverSaved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(plan.String(), "stray       shutdown") {
-		t.Errorf("plan:\n%s", plan)
+	if s, _ := stepOf(plan, "stray"); s.Action != "shutdown" {
+		t.Errorf("plan:\n%s", planText(plan))
 	}
 	r.Stop(t.Context(), plan)
 	if _, ok := hv.first("save", "stray"); ok {
@@ -251,8 +251,8 @@ func TestUndeclaredIsNeverSaved(t *testing.T) {
 	// --save on a named guest pulls in what it serves, undeclared or not.
 	hv.add("stray", "-b----")
 	plan, _ = r.PlanStop(t.Context(), nil, StopOptions{Save: true})
-	if strings.Contains(plan.String(), "stray       save") {
-		t.Errorf("--save plan saves an undeclared domain:\n%s", plan)
+	if s, _ := stepOf(plan, "stray"); s.Action == "save" {
+		t.Errorf("--save plan saves an undeclared domain:\n%s", planText(plan))
 	}
 }
 
@@ -273,7 +273,7 @@ func TestSaveThatLeavesTheGuestSuspended(t *testing.T) {
 	start(t, r)
 	res := stop(t, r)
 	if got := statusOf(res); got["vm"] != Suspended || got["base"] != Skipped {
-		t.Errorf("statuses %v\n%s", got, res.Summary())
+		t.Errorf("statuses %v\n%s", got, summary(res))
 	}
 	for _, op := range []string{"destroy", "shutdown"} {
 		if _, ok := hv.first(op, "vm"); ok {
@@ -334,7 +334,7 @@ func (e *extendRecorder) Extend(time.Duration) {
 	e.extends = append(e.extends, time.Now())
 	e.mu.Unlock()
 }
-func (e *extendRecorder) Status(string) {}
+func (e *extendRecorder) Say(string) {}
 
 // between counts the extensions after from and before to.
 func (e *extendRecorder) between(from, to time.Time) int {
@@ -375,7 +375,7 @@ func TestSaveTimeoutNeverKillsTheSave(t *testing.T) {
 			default:
 			}
 			if statusOf(res)["vm"] != Done {
-				t.Fatalf("%s", res.Summary())
+				t.Fatalf("%s", summary(res))
 			}
 			if !hasLine(c, "vm: xl save IS STILL RUNNING AFTER save_timeout = 50ms: NOT INTERRUPTING IT") {
 				t.Errorf("not said loudly: %v", c.lines())
@@ -411,7 +411,7 @@ func TestUndeclaredNumericNameStoppedByDomid(t *testing.T) {
 		}
 	}
 	if _, ok := hv.first("shutdown", "2"); !ok {
-		t.Errorf("the domain named 1 was not stopped by its domid 2:\n%s", res.Summary())
+		t.Errorf("the domain named 1 was not stopped by its domid 2:\n%s", summary(res))
 	}
 }
 
@@ -438,9 +438,8 @@ func TestStatusListsEveryImage(t *testing.T) {
 	if !slices.Equal(kinds, want) {
 		t.Errorf("images %v, want %v", kinds, want)
 	}
-	text := rep.Text(false)
-	if !strings.Contains(text, "save images (xenorder deletes one only after a restore from it succeeded):") || !strings.Contains(text, ".save.stale-") {
-		t.Errorf("status text:\n%s", text)
+	if p := rep.SaveImages[len(rep.SaveImages)-1].Path; !strings.Contains(p, ".save.stale-") {
+		t.Errorf("stale image at %s", p)
 	}
 }
 
@@ -481,7 +480,7 @@ func TestInterruptedStartFinishesTheRestoreInFlight(t *testing.T) {
 	default:
 	}
 	if _, ok := hv.first("restore", "fs.save"); !ok {
-		t.Fatalf("not restored:\n%s", res.Summary())
+		t.Fatalf("not restored:\n%s", summary(res))
 	}
 	if _, err := os.Stat(img); !os.IsNotExist(err) {
 		t.Errorf("the image stays after the restore succeeded: %v", err)
@@ -498,7 +497,7 @@ func TestSaveFolderMadePrivate(t *testing.T) {
 	os.Chmod(dir, 0o755)
 	hv.add("fs", "-b----")
 	if res := stop(t, r); !res.OK() {
-		t.Fatal(res.Summary())
+		t.Fatal(summary(res))
 	}
 	fi, err := os.Stat(dir)
 	if err != nil {

@@ -1,14 +1,11 @@
 package runner
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/xenorder/xenorder/internal/graph"
 	"github.com/xenorder/xenorder/internal/probe"
@@ -111,8 +108,8 @@ type LastStart struct {
 	Took  time.Duration
 }
 
-// up reports whether a state counts as running for status.
-func up(state string) bool {
+// Up reports whether a state of `xl list` counts as running for status.
+func Up(state string) bool {
 	return state == "running" || state == "blocked" || state == "runnable"
 }
 
@@ -147,7 +144,7 @@ func (r *Runner) Status(ctx context.Context, opts StatusOptions) (*StatusReport,
 	}
 	r.probeRows(ctx, rep.Guests)
 	for _, row := range rep.Guests {
-		if row.Autostart && row.DrainedSince == nil && (!up(row.State) || (row.Ready != nil && !*row.Ready)) {
+		if row.Autostart && row.DrainedSince == nil && (!Up(row.State) || (row.Ready != nil && !*row.Ready)) {
 			rep.OK = false
 		}
 	}
@@ -219,7 +216,7 @@ func (r *Runner) probeRows(ctx context.Context, rows []GuestStatus) {
 	for i := range rows {
 		row := &rows[i]
 		g := r.Config.Guests[row.Name]
-		if !g.External && !up(row.State) {
+		if !g.External && !Up(row.State) {
 			continue
 		}
 		probes := g.Probes
@@ -266,239 +263,4 @@ func edgesOf(g *graph.Graph, n string, kind graph.Kind) []string {
 		}
 	}
 	return out
-}
-
-// Colour is an ANSI colour for a state word; "" for none.
-func Colour(state string) string {
-	switch state {
-	case "running", "blocked", "runnable", "ready":
-		return "\x1b[32m"
-	case "crashed", "shutdown", "not ready":
-		return "\x1b[31m"
-	case "paused", "dying", "drained", "starting", "stopping":
-		return "\x1b[33m"
-	}
-	return ""
-}
-
-// Text renders the report as a table; colour adds ANSI colours (a terminal
-// only).
-func (s *StatusReport) Text(colour bool) string {
-	var b strings.Builder
-	width := 10
-	for _, g := range append(append([]GuestStatus{}, s.Guests...), s.Others...) {
-		width = max(width, len(show(g.Name)))
-	}
-	row := func(name, state, ready, domid, uptime, mem, last, deps string) {
-		name, deps = show(name), show(deps) // from xl list too: never raw
-		st := fmt.Sprintf("%-9s", state)
-		if c := Colour(state); colour && c != "" {
-			st = c + st + "\x1b[0m"
-		}
-		fmt.Fprintf(&b, "%-*s  %s %-5s %5s %9s %7s %7s  %s", width, name, st, ready, domid, uptime, mem, last, deps)
-		trimLine(&b)
-	}
-	row("GUEST", "STATE", "READY", "DOMID", "UPTIME", "MEM", "START", "DEPENDS ON")
-	var notes []string
-	for _, g := range s.Guests {
-		domid, mem, uptime, last, ready := "-", "-", "-", "-", "-"
-		if g.DomID >= 0 {
-			domid, mem = fmt.Sprint(g.DomID), fmt.Sprintf("%dM", g.MemoryMiB)
-		}
-		if g.UpSince != nil {
-			uptime = shortDuration(s.Now.Sub(*g.UpSince))
-		}
-		if g.LastStartMS != nil {
-			last = fmt.Sprintf("%.1fs", float64(*g.LastStartMS)/1000)
-		}
-		if g.Ready != nil {
-			ready = map[bool]string{true: "yes", false: "NO"}[*g.Ready]
-		}
-		state := g.State
-		if g.DrainedSince != nil && !up(state) {
-			state = "drained"
-		}
-		if g.Progress != nil {
-			state = g.Progress.Action
-		}
-		deps := strings.Join(g.DependsOn, ", ")
-		if len(g.After) > 0 {
-			deps = strings.TrimPrefix(deps+", after "+strings.Join(g.After, ", "), ", ")
-		}
-		var tags []string
-		if g.Kind == "external" {
-			tags = append(tags, "external")
-		} else if !g.Autostart {
-			tags = append(tags, "autostart off")
-		}
-		if g.DrainedSince != nil {
-			tags = append(tags, "drained since "+g.DrainedSince.Local().Format("2006-01-02 15:04"))
-		} else if s.DrainsUnknown != "" && g.Kind != "external" && !up(state) {
-			tags = append(tags, "drained: unknown")
-		}
-		if len(tags) > 0 {
-			deps = strings.TrimSpace(deps + "  (" + strings.Join(tags, "; ") + ")")
-		}
-		if g.Probe != "" {
-			notes = append(notes, fmt.Sprintf("  %s: %s", show(g.Name), show(g.Probe)))
-		}
-		row(g.Name, state, ready, domid, uptime, mem, last, deps)
-	}
-	s.progressText(&b, width)
-	if len(notes) > 0 {
-		b.WriteString("\nnot ready:\n" + strings.Join(notes, "\n") + "\n")
-	}
-	if s.DrainsUnknown != "" {
-		b.WriteString("\nDRAINED: UNKNOWN: " + s.DrainsUnknown + "\n")
-	}
-	if len(s.SaveImages) > 0 {
-		b.WriteString("\nsave images (xenorder deletes one only after a restore from it succeeded):\n")
-		for _, k := range s.SaveImages {
-			fmt.Fprintf(&b, "  %-*s  %-19s %8s  %7s old  %s\n", width, show(k.Guest), k.Kind, fmt.Sprintf("%dM", (k.Bytes+1<<20-1)>>20), shortDuration(s.Now.Sub(k.Time)), show(k.Path))
-		}
-	}
-	if len(s.Others) > 0 {
-		b.WriteString("\nnot in the config:\n")
-		for _, g := range s.Others {
-			note := ""
-			switch g.Kind {
-			case "dom0":
-				note = "dom0"
-			case "stub":
-				note = "device model of " + g.StubOf
-			default:
-				note = "undeclared: stopped first by a bare stop"
-			}
-			state := g.State
-			if g.Progress != nil {
-				state = g.Progress.Action
-			}
-			row(g.Name, state, "-", fmt.Sprint(g.DomID), "-", fmt.Sprintf("%dM", g.MemoryMiB), "-", note)
-		}
-	}
-	return b.String()
-}
-
-// progressText says what another xenorder's start or stop does:
-//
-//	in progress: pid 4242 (xenorder stop), since 15:04:05, 3 of 9 guests done
-//	  db          stopping  waiting for shutdown: 12s used, 2m48s left of grace 3m0s
-//	  queued: fileserver, opnsense
-func (s *StatusReport) progressText(b *strings.Builder, width int) {
-	ip := s.InProgress
-	if ip == nil {
-		return
-	}
-	fmt.Fprintf(b, "\nin progress: pid %d (%s), since %s, %d of %d guests done\n", ip.PID, show(ip.Command), ip.Began.Local().Format("15:04:05"), ip.Done, ip.Total)
-	for _, g := range append(append([]GuestStatus{}, s.Guests...), s.Others...) {
-		p := g.Progress
-		if p == nil {
-			continue
-		}
-		times := clock(time.Duration(p.UsedMS)*time.Millisecond) + " so far"
-		if p.LeftMS != nil {
-			times = fmt.Sprintf("%s used, %s left of %s", clock(time.Duration(p.UsedMS)*time.Millisecond), clock(time.Duration(*p.LeftMS)*time.Millisecond), p.Limit)
-		}
-		fmt.Fprintf(b, "  %-*s  %-8s  %s: %s\n", width, show(g.Name), p.Action, show(p.Doing), times)
-	}
-	if len(ip.Queued) > 0 {
-		q := make([]string, len(ip.Queued))
-		for i, n := range ip.Queued {
-			q[i] = show(n)
-		}
-		fmt.Fprintf(b, "  queued: %s\n", strings.Join(q, ", "))
-	}
-}
-
-// clock renders a time used or left to the second: 12s, 2m48s, 1h02m.
-func clock(d time.Duration) string {
-	d = d.Truncate(time.Second)
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
-	}
-	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
-}
-
-func shortDuration(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
-	}
-	return fmt.Sprintf("%dd", int(d.Hours()/24))
-}
-
-// JSON renders the report as indented JSON, with a final newline. Names
-// are the names themselves; encoding/json escapes C0 controls, and DEL and
-// the C1 controls are escaped too (\u007f, \u009b): valid JSON that decodes
-// to the same names, and that cannot drive a terminal.
-func (s *StatusReport) JSON() ([]byte, error) {
-	b, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	var out bytes.Buffer
-	for len(b) > 0 {
-		r, size := utf8.DecodeRune(b)
-		// Such a rune is only ever inside a JSON string.
-		if r == 0x7f || (r >= 0x80 && r <= 0x9f) {
-			fmt.Fprintf(&out, `\u%04x`, r)
-		} else {
-			out.Write(b[:size])
-		}
-		b = b[size:]
-	}
-	out.WriteByte('\n')
-	return out.Bytes(), nil
-}
-
-// DOT renders the graph as Graphviz DOT, nodes coloured by state, edges
-// from dependent to dependency (after: dashed). Sorted, so stable.
-func (s *StatusReport) DOT(g *graph.Graph) string {
-	var b strings.Builder
-	b.WriteString("digraph xenorder {\n\trankdir=RL;\n\tnode [shape=box, style=\"rounded,filled\", fontname=\"sans-serif\"];\n")
-	fill := func(row GuestStatus) string {
-		switch {
-		case row.DrainedSince != nil && !up(row.State):
-			return "lightblue"
-		case row.State == "ready" || (up(row.State) && (row.Ready == nil || *row.Ready)):
-			return "palegreen"
-		case up(row.State) || row.State == "paused" || row.State == "dying":
-			return "khaki"
-		case row.State == "stopped":
-			return "lightgrey"
-		}
-		return "salmon"
-	}
-	for _, row := range s.Guests {
-		label := show(row.Name) + "\\n" + row.State
-		if row.DrainedSince != nil && !up(row.State) {
-			label = show(row.Name) + "\\ndrained"
-		}
-		shape := ""
-		if row.Kind == "external" {
-			shape = ", shape=ellipse"
-		}
-		fmt.Fprintf(&b, "\t%q [label=\"%s\", fillcolor=%s%s];\n", row.Name, label, fill(row), shape)
-	}
-	for _, row := range s.Guests {
-		for _, e := range g.Dependencies(row.Name) {
-			style := ""
-			switch {
-			case e.Kind == graph.Soft:
-				style = " [style=dashed, label=\"after\"]"
-			case strings.HasPrefix(e.Why, "inferred: "):
-				style = fmt.Sprintf(" [color=grey40, label=%q]", strings.TrimPrefix(e.Why, "inferred: "))
-			}
-			fmt.Fprintf(&b, "\t%q -> %q%s;\n", row.Name, e.To, style)
-		}
-	}
-	b.WriteString("}\n")
-	return b.String()
 }

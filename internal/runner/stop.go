@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/xenorder/xenorder/internal/config"
 	"github.com/xenorder/xenorder/internal/graph"
-	"github.com/xenorder/xenorder/internal/procgroup"
 	"github.com/xenorder/xenorder/internal/xenstore"
 	"github.com/xenorder/xenorder/internal/xl"
 )
@@ -351,14 +349,11 @@ func (r *Runner) xenstoreDomID(ctx context.Context) int {
 			}
 		}
 	}
-	cmd := exec.CommandContext(ctx, r.Config.Defaults.XenstoreRead, "/tool/xenstored/domid")
-	procgroup.OwnInterruptible(cmd)
-	cmd.WaitDelay = time.Second
-	out, err := cmd.Output()
+	out, err := xenstore.ReadProgram(ctx, r.Config.Defaults.XenstoreRead, "/tool/xenstored/domid")
 	if err != nil {
 		return -1
 	}
-	return domID(string(out))
+	return domID(out)
 }
 
 // domID is a positive domid read from xenstore, or -1.

@@ -6,7 +6,6 @@ package runner
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -50,8 +49,8 @@ type Xenstore interface {
 type Notifier interface {
 	// Extend says the run needs at least d more before it finishes.
 	Extend(d time.Duration)
-	// Status is a one-line description of where the run is.
-	Status(s string)
+	// Say is where the run is, in one line (systemd's STATUS=).
+	Say(line string)
 }
 
 // Defaults of Options.
@@ -136,97 +135,10 @@ func (r *Result) LeftOnHost() []string {
 	return out
 }
 
-// StatusLine is the result in one line, for systemd's STATUS=:
-// "started 7/9 in 41.2s; FAILED: fileserver; skipped: web, mail".
-func (r *Result) StatusLine() string {
-	verb := "started"
-	if r.Verb == "stop" {
-		verb = "stopped"
-	}
-	ok := 0
-	var bad []string
-	for _, o := range r.Outcomes {
-		switch o.Status {
-		case Done, AlreadyDone:
-			ok++
-		case Held:
-		default:
-			bad = append(bad, fmt.Sprintf("%s %s", show(o.Guest), o.Status))
-		}
-	}
-	line := fmt.Sprintf("%s %d/%d in %s", verb, ok, len(r.Outcomes), round(r.Elapsed))
-	if len(bad) > 0 {
-		line += "; NOT OK: " + strings.Join(bad, ", ")
-	}
-	return line
-}
-
-// Summary is the closing report: a count line, then one line per problem,
-// root causes first.
-func (r *Result) Summary() string {
-	count := map[Status]int{}
-	byStatus := map[Status][]*Outcome{}
-	for _, o := range r.Outcomes {
-		count[o.Status]++
-		byStatus[o.Status] = append(byStatus[o.Status], o)
-	}
-	doneWord, alreadyWord, forcedWord := "started", "already running", "destroyed after grace"
-	if r.Verb == "stop" {
-		doneWord, alreadyWord = "stopped", "already stopped"
-	}
-	parts := []string{}
-	for _, s := range []struct {
-		st   Status
-		word string
-	}{{Done, doneWord}, {AlreadyDone, alreadyWord}, {FellBack, "by a fallback"}, {Forced, forcedWord}, {Failed, "failed"}, {Skipped, "skipped"}, {NotRun, "interrupted"}, {Held, "held by a drain"}, {Suspended, "left suspended"}} {
-		if count[s.st] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", count[s.st], s.word))
-		}
-	}
-	if len(parts) == 0 {
-		parts = append(parts, "nothing to do")
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %d guests in %s: %s\n", r.Verb, len(r.Outcomes), round(r.Elapsed), strings.Join(parts, ", "))
-	for _, o := range byStatus[Failed] {
-		fmt.Fprintf(&b, "  FAILED  %s: %s\n", show(o.Guest), guestErr(o.Guest, o.Err))
-	}
-	for _, o := range byStatus[FellBack] {
-		fmt.Fprintf(&b, "  FELL BACK %s: %s\n", show(o.Guest), guestErr(o.Guest, o.Err))
-	}
-	for _, o := range byStatus[Forced] {
-		fmt.Fprintf(&b, "  FORCED  %s: %s\n", show(o.Guest), guestErr(o.Guest, o.Err))
-	}
-	for _, o := range byStatus[Suspended] {
-		fmt.Fprintf(&b, "  SUSPENDED %s: %s\n", show(o.Guest), guestErr(o.Guest, o.Err))
-	}
-	skipped := map[string][]string{}
-	for _, o := range byStatus[Skipped] {
-		skipped[show(o.Cause)] = append(skipped[show(o.Cause)], show(o.Guest))
-	}
-	causes := make([]string, 0, len(skipped))
-	for c := range skipped {
-		causes = append(causes, c)
-	}
-	sort.Strings(causes)
-	for _, c := range causes {
-		gs := skipped[c]
-		sort.Strings(gs)
-		if r.Verb == "stop" {
-			fmt.Fprintf(&b, "  SKIPPED %s: %s still running\n", strings.Join(gs, ", "), c)
-		} else {
-			fmt.Fprintf(&b, "  SKIPPED %s: dependency %s failed\n", strings.Join(gs, ", "), c)
-		}
-	}
-	for _, o := range byStatus[NotRun] {
-		fmt.Fprintf(&b, "  INTERRUPTED %s: %s\n", show(o.Guest), show(r.left(o)))
-	}
-	return b.String()
-}
-
-// left says in what state an interruption left a guest (NotRun): what the
-// run knew of it when it ended.
-func (r *Result) left(o *Outcome) string {
+// LeftIn says in what state an interruption left a guest (NotRun): what the
+// run knew of it when it ended. Outcome.Left when the run said it, else
+// what the verb and the domid say.
+func (r *Result) LeftIn(o *Outcome) string {
 	switch {
 	case o.Left != "":
 		return o.Left
@@ -270,7 +182,7 @@ const (
 // message quotes of one) escaped, never raw on the terminal.
 func (e Event) String() string {
 	if e.Err != nil {
-		return fmt.Sprintf("%s: %s: %s", show(e.Guest), show(e.Msg), guestErr(e.Guest, e.Err))
+		return fmt.Sprintf("%s: %s: %s", show(e.Guest), show(e.Msg), GuestErr(e.Guest, e.Err))
 	}
 	return show(e.Guest) + ": " + show(e.Msg)
 }
@@ -279,18 +191,11 @@ func (e Event) String() string {
 // see config.Printable. xl is always given the name itself.
 func show(s string) string { return config.Printable(s) }
 
-func showErr(err error) string {
-	if err == nil {
-		return "<nil>"
-	}
-	return show(err.Error())
-}
-
-// guestErr renders an error next to the guest it is about, without the
+// GuestErr renders an error next to the guest it is about, without the
 // "start NAME: " (or stop, restore...) its chain begins with: the line
-// names the guest already ("FAILED fileserver: xl create ...", not
+// (an event's, or a summary's in internal/render) names the guest already ("FAILED fileserver: xl create ...", not
 // "FAILED fileserver: start fileserver: xl create ...").
-func guestErr(guest string, err error) string {
+func GuestErr(guest string, err error) string {
 	if err == nil {
 		return "<nil>"
 	}
@@ -346,61 +251,6 @@ func (p *Plan) Steps() []Step {
 		out = append(out, t...)
 	}
 	return out
-}
-
-// String renders the plan for people.
-func (p *Plan) String() string {
-	var b strings.Builder
-	width := 10
-	for _, s := range p.Steps() {
-		width = max(width, len(show(s.Guest)))
-	}
-	line := func(s Step) {
-		fmt.Fprintf(&b, "  %-*s  %-16s", width, show(s.Guest), s.Action)
-		var deps []string
-		for _, e := range s.Deps {
-			d := show(e.To)
-			switch {
-			case e.Kind == graph.Soft:
-				d += " (after)"
-			case strings.HasPrefix(e.Why, "inferred: "):
-				d += " (" + show(e.Why) + ")"
-			}
-			deps = append(deps, d)
-		}
-		if len(deps) > 0 {
-			if p.Verb == "stop" {
-				fmt.Fprintf(&b, "  after: %s", strings.Join(deps, ", "))
-			} else {
-				fmt.Fprintf(&b, "  needs: %s", strings.Join(deps, ", "))
-			}
-		}
-		if s.Note != "" {
-			fmt.Fprintf(&b, "  [%s]", show(s.Note))
-		}
-		trimLine(&b)
-	}
-	for _, w := range p.Warnings {
-		fmt.Fprintf(&b, "warning: %s\n", show(w))
-	}
-	for i, t := range p.Tiers {
-		fmt.Fprintf(&b, "tier %d:\n", i)
-		for _, s := range t {
-			line(s)
-		}
-	}
-	if len(p.Tiers) == 0 {
-		b.WriteString("nothing to do\n")
-	}
-	return b.String()
-}
-
-// trimLine ends the line being built, without trailing blanks.
-func trimLine(b *strings.Builder) {
-	s := strings.TrimRight(b.String(), " ")
-	b.Reset()
-	b.WriteString(s)
-	b.WriteString("\n")
 }
 
 func round(d time.Duration) time.Duration {

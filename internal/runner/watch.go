@@ -1,12 +1,10 @@
 package runner
 
 import (
-	"bufio"
 	"context"
-	"os/exec"
 	"time"
 
-	"github.com/xenorder/xenorder/internal/procgroup"
+	"github.com/xenorder/xenorder/internal/xenstore"
 )
 
 // watchReleases watches @releaseDomain through xenstored's socket where
@@ -23,35 +21,26 @@ func (r *Runner) watchReleases(ctx context.Context) (stop func()) {
 			return stop
 		}
 	}
-	ctx, cancel := context.WithCancel(ctx)
 	prog := r.Config.Defaults.XenstoreWatch
 	if prog == "" {
-		return cancel
+		return func() {}
 	}
-	cmd := exec.CommandContext(ctx, prog, "@releaseDomain")
-	procgroup.OwnInterruptible(cmd)
-	cmd.WaitDelay = 2 * time.Second
-	out, err := cmd.StdoutPipe()
+	w, err := xenstore.WatchProgram(ctx, prog, "@releaseDomain")
 	if err != nil {
-		return cancel
-	}
-	if err := cmd.Start(); err != nil {
-		return cancel
+		return func() {}
 	}
 	r.watching.Store(true)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
+		for range w.Events() {
 			r.lister().poke()
 		}
 		r.watching.Store(false)
 		r.lister().poke() // the waits go back to polling quickly
-		cmd.Wait()
 	}()
 	return func() {
-		cancel()
+		w.Close()
 		<-done
 	}
 }

@@ -211,12 +211,12 @@ func TestStopDeathsFromXenstore(t *testing.T) {
 				r.PollInterval = 50 * time.Millisecond
 			}
 			if res := start(t, r); !res.OK() {
-				t.Fatal(res.Summary())
+				t.Fatal(summary(res))
 			}
 			before := len(hv.callsOf("list"))
 			res := stop(t, r)
 			if !res.OK() {
-				t.Fatal(res.Summary())
+				t.Fatal(summary(res))
 			}
 			for _, o := range res.Outcomes {
 				if o.Status != Done {
@@ -248,11 +248,11 @@ func TestStopWaitsForXLToAgreeWithXenstore(t *testing.T) {
 	r, c, _ := xsRunner(t, "[guest.a]\n[guest.b]\ndepends_on = [\"a\"]\n", hv)
 	r.PollInterval = 20 * time.Millisecond
 	if res := start(t, r); !res.OK() {
-		t.Fatal(res.Summary())
+		t.Fatal(summary(res))
 	}
 	res := stop(t, r)
 	if !res.OK() {
-		t.Fatal(res.Summary())
+		t.Fatal(summary(res))
 	}
 	// b's shutdown came while a lingered as "(null)": allowed, it has no
 	// devices left; but the stop returns only once xl lists neither.
@@ -279,11 +279,11 @@ func TestStopReportsAZombie(t *testing.T) {
 	r, c, _ := xsRunner(t, "[guest.a]\n", hv)
 	r.DestroyWait = 150 * time.Millisecond
 	if res := start(t, r); !res.OK() {
-		t.Fatal(res.Summary())
+		t.Fatal(summary(res))
 	}
 	res := stop(t, r)
 	if !res.OK() || res.Elapsed > 2*time.Second {
-		t.Fatalf("%s in %s", res.Summary(), res.Elapsed)
+		t.Fatalf("%s in %s", summary(res), res.Elapsed)
 	}
 	if !strings.Contains(strings.Join(c.lines(), "\n"), "stopped, but xl still lists domain") {
 		t.Errorf("no word of the zombie:\n%s", strings.Join(c.lines(), "\n"))
@@ -317,11 +317,11 @@ func TestRebootDuringStop(t *testing.T) {
 					r, _ = newRunner(t, src, hv)
 				}
 				if res := start(t, r); !res.OK() {
-					t.Fatal(res.Summary())
+					t.Fatal(summary(res))
 				}
 				res := stop(t, r)
 				if got := statusOf(res)["a"]; got != tt.want {
-					t.Fatalf("a: %s, want %s\n%s", got, tt.want, res.Summary())
+					t.Fatalf("a: %s, want %s\n%s", got, tt.want, summary(res))
 				}
 				if n := len(hv.callsOf("shutdown")); n != tt.shutdown {
 					t.Errorf("%d shutdown requests, want %d", n, tt.shutdown)
@@ -338,8 +338,8 @@ func TestRebootDuringStop(t *testing.T) {
 				if !destroyed || ds.begin.Sub(last.end) < 400*time.Millisecond {
 					t.Errorf("destroyed %s after the second shutdown request, grace 400ms", ds.begin.Sub(last.end))
 				}
-				if !strings.Contains(res.Summary(), "came back under a new domid after each shutdown request") {
-					t.Errorf("the summary does not say why:\n%s", res.Summary())
+				if !strings.Contains(summary(res), "came back under a new domid after each shutdown request") {
+					t.Errorf("the outcome does not say why:\n%s", summary(res))
 				}
 				if socket && x.reads.Load() == 0 {
 					t.Error("the new domain's name was never read")
@@ -365,13 +365,13 @@ func TestXenstoreTroubleFallsBackToXLList(t *testing.T) {
 			r, _, x := xsRunner(t, chain, hv)
 			r.PollInterval = 30 * time.Millisecond
 			if res := start(t, r); !res.OK() {
-				t.Fatal(res.Summary())
+				t.Fatal(summary(res))
 			}
 			// Mid-stop: after the first deaths.
 			time.AfterFunc(2*hv.shutdownDelay, func() { tt.break_(x) })
 			res := stop(t, r)
 			if !res.OK() {
-				t.Fatal(res.Summary())
+				t.Fatal(summary(res))
 			}
 			checkStopOrder(t, hv, "e", "d", "c", "b", "a")
 		})
@@ -386,10 +386,10 @@ func TestNoXenstoredSocket(t *testing.T) {
 		return nil, errors.New("dial unix /var/run/xenstored/socket: connect: no such file or directory")
 	}
 	if res := start(t, r); !res.OK() {
-		t.Fatal(res.Summary())
+		t.Fatal(summary(res))
 	}
 	if res := stop(t, r); !res.OK() {
-		t.Fatal(res.Summary())
+		t.Fatal(summary(res))
 	}
 	checkStopOrder(t, hv, "e", "d", "c", "b", "a")
 }
@@ -437,12 +437,12 @@ func TestDomainXenstoreNeverHeldIsNotGone(t *testing.T) {
 	hv := newFake()
 	r, _, x := xsRunner(t, stateConfig(t, "stop_timeout = \"400ms\"\n[guest.a]\n[guest.b]\n"), hv)
 	if res := start(t, r); !res.OK() {
-		t.Fatal(res.Summary())
+		t.Fatal(summary(res))
 	}
 	x.hidden = map[string]bool{"a": true}
 	hv.ignoreShutdown["a"] = true
 	res := stop(t, r)
 	if got := statusOf(res); got["a"] != Forced || got["b"] != Done {
-		t.Fatalf("a: %s, b: %s; want a forced after its grace period (it never went), b done\n%s", got["a"], got["b"], res.Summary())
+		t.Fatalf("a: %s, b: %s; want a forced after its grace period (it never went), b done\n%s", got["a"], got["b"], summary(res))
 	}
 }
