@@ -422,7 +422,11 @@ func clock(d time.Duration) string {
 	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 }
 
+// shortDuration is an age or uptime for status: "42s", "17m", "3h05m",
+// "5d". A wall clock set back since the time it counts from makes it
+// negative: "0s", the age being unknown.
 func shortDuration(d time.Duration) string {
+	d = max(d, 0)
 	switch {
 	case d < time.Minute:
 		return fmt.Sprintf("%ds", int(d.Seconds()))
