@@ -269,6 +269,12 @@
 // image, the ones kept aside (.old-, .failed-, .stale-) included; xenorder
 // deletes one only after a restore from it succeeded.
 //
+// A jump of the wall clock (NTP at boot, date -s) changes no decision:
+// grace periods and timeouts are measured on the monotonic clock, and an
+// image's restore is proven by domids, not by times; only the times shown
+// move (status shows an age or uptime that begins after its clock's new
+// "now" as 0s).
+//
 // SIGHUP (the terminal hung up, an ssh session dropped) means what SIGINT
 // means. Every program xenorder runs (xl, exec probes, xenstore-read,
 // xenstore-watch, modprobe) leads a process group of its own, so a

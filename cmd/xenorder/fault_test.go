@@ -182,6 +182,7 @@ func TestFaultSuite(t *testing.T) {
 			msgs: []string{"fileserver: saved to ", "INTERRUPTED opnsense: not stopped; still running (domid ", "INTERRUPTED Domain-N: not stopped; still running (domid "}},
 	}
 	faults = append(faults, saveFaults()...)
+	faults = append(faults, clockFaults()...)
 
 	// Each fault twice: deaths seen through the xenstore-watch program
 	// and xl list (no xenstored socket), and through the simulated

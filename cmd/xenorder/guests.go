@@ -106,7 +106,7 @@ func (e *env) start(ctx context.Context, cfg *config.Config, r *runner.Runner, f
 	}
 	res := r.Start(ctx, plan)
 	e.notify.Say(render.ResultLine(res))
-	run := record(plan, res)
+	run := record(plan, res, e.host.now())
 	if err := st.SaveRun("start", run); err != nil {
 		e.log.Warn("could not record the run for status --timings", "err", err)
 	}
@@ -293,7 +293,7 @@ func (e *env) stop(ctx context.Context, cfg *config.Config, r *runner.Runner, fs
 	}
 	res := r.Stop(ctx, plan)
 	e.notify.Say(render.ResultLine(res))
-	if err := e.store(cfg).SaveRun("stop", record(plan, res)); err != nil {
+	if err := e.store(cfg).SaveRun("stop", record(plan, res, e.host.now())); err != nil {
 		e.log.Warn("could not record the run", "err", err)
 	}
 	return finish(e, res)
@@ -403,27 +403,37 @@ func cmdRestart(ctx context.Context, e *env, fs *flag.FlagSet, names []string) e
 }
 
 // record turns a plan and its result into a timeline for status --timings
-// and plot.
-func record(plan *runner.Plan, res *runner.Result) runRecord {
+// and plot, its times on the wall clock as it reads now (wall): the
+// outcomes' times are this process's time.Now readings, and the wall clock
+// may have jumped since (status compares a guest's ready time with its own
+// reading for its uptime).
+func record(plan *runner.Plan, res *runner.Result, wall time.Time) runRecord {
 	deps := map[string][]string{}
 	for _, s := range plan.Steps() {
 		for _, d := range s.Deps {
 			deps[s.Guest] = append(deps[s.Guest], d.To)
 		}
 	}
-	run := runRecord{Run: timeline.Run{Verb: res.Verb, Ended: time.Now()}, DomIDs: map[string]int{}}
+	mono := time.Now()
+	onWall := func(t time.Time) time.Time {
+		if t.IsZero() {
+			return t
+		}
+		return wall.Add(-mono.Sub(t))
+	}
+	run := runRecord{Run: timeline.Run{Verb: res.Verb, Ended: wall}, DomIDs: map[string]int{}}
 	run.Began = run.Ended.Add(-res.Elapsed)
 	for _, o := range res.Outcomes {
 		if o.DomID >= 0 {
 			run.DomIDs[o.Guest] = o.DomID
 		}
-		sp := timeline.Span{Guest: o.Guest, Deps: deps[o.Guest], Began: o.Began, Created: o.Created, Outcome: o.Status.String()}
+		sp := timeline.Span{Guest: o.Guest, Deps: deps[o.Guest], Began: onWall(o.Began), Created: onWall(o.Created), Outcome: o.Status.String()}
 		if sp.Deps == nil {
 			sp.Deps = []string{}
 		}
 		switch o.Status {
 		case runner.Done, runner.AlreadyDone, runner.FellBack, runner.Forced:
-			sp.Ended = o.Began.Add(o.Elapsed)
+			sp.Ended = sp.Began.Add(o.Elapsed)
 		}
 		run.Spans = append(run.Spans, sp)
 	}

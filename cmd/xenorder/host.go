@@ -40,6 +40,19 @@ const (
 type hostSeams struct {
 	capabilities string
 	units        unitStates
+	// wall reads the host's wall clock, for what is stored or compared
+	// with stored times (save records, progress.json, run records); nil:
+	// time.Now. Never what a duration is measured with: that is the
+	// monotonic clock, which no wall-clock jump moves.
+	wall func() time.Time
+}
+
+// now is the host's wall clock now.
+func (h hostSeams) now() time.Time {
+	if h.wall == nil {
+		return time.Now()
+	}
+	return h.wall()
 }
 
 // unitStates asks the service manager about a unit.

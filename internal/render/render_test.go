@@ -136,3 +136,23 @@ func TestDurations(t *testing.T) {
 		}
 	}
 }
+
+func TestShortDuration(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{42 * time.Second, "42s"},
+		{17 * time.Minute, "17m"},
+		{3*time.Hour + 5*time.Minute, "3h05m"},
+		{5 * 24 * time.Hour, "5d"},
+		{0, "0s"},
+		// An image saved, or a guest up, before the clock went back.
+		{-59*time.Minute - 56*time.Second, "0s"},
+		{-3 * 24 * time.Hour, "0s"},
+	} {
+		if got := shortDuration(tc.d); got != tc.want {
+			t.Errorf("shortDuration(%s) = %q, want %q", tc.d, got, tc.want)
+		}
+	}
+}

@@ -201,7 +201,10 @@ func clock(d time.Duration) string {
 }
 
 // shortDuration renders an uptime or an image's age: 12s, 5m, 3h07m, 4d.
+// A wall clock set back since the time it counts from makes it negative:
+// "0s", the age being unknown.
 func shortDuration(d time.Duration) string {
+	d = max(d, 0)
 	switch {
 	case d < time.Minute:
 		return fmt.Sprintf("%ds", int(d.Seconds()))

@@ -268,12 +268,15 @@ type GuestProgress struct {
 	Deadline *time.Time `json:"deadline,omitempty"`
 }
 
-// snapshot is the run's progress now.
+// snapshot is the run's progress now. Its times are on the wall clock as
+// it reads now (onWall), whatever it read when they began: status, in
+// another process, compares them with its own reading.
 func (r *Runner) snapshot() *Progress {
 	names, acts := r.inFlightNow()
+	mono, wall := time.Now(), r.wallNow()
 	p := &r.prog
 	p.mu.Lock()
-	out := &Progress{Verb: p.run, Began: p.began, Done: p.done, Total: p.total, Guests: []GuestProgress{}, Queued: []string{}}
+	out := &Progress{Verb: p.run, Began: onWall(p.began, mono, wall), Done: p.done, Total: p.total, Guests: []GuestProgress{}, Queued: []string{}}
 	for _, g := range p.order {
 		if _, busy := acts[g]; !busy && !p.ended[g] {
 			out.Queued = append(out.Queued, g)
@@ -284,9 +287,10 @@ func (r *Runner) snapshot() *Progress {
 	sort.Strings(out.Queued)
 	for _, g := range names {
 		a := acts[g]
-		gp := GuestProgress{Guest: g, Action: verb, Doing: a.doing, DomID: a.domid, Since: a.since}
+		gp := GuestProgress{Guest: g, Action: verb, Doing: a.doing, DomID: a.domid, Since: onWall(a.since, mono, wall)}
 		if d := a.deadline(); !d.IsZero() {
 			gp.Limit = strings.TrimSpace(a.limitName + " " + a.limit.String())
+			d = onWall(d, mono, wall)
 			gp.Deadline = &d
 		}
 		out.Guests = append(out.Guests, gp)

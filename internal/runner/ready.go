@@ -248,7 +248,7 @@ func (r *Runner) restoreStep(ctx context.Context, g *config.Guest, step Step, ou
 		}
 		r.images.setBusy(g.Name, true)
 		defer r.images.setBusy(g.Name, false)
-		if err := st.BeginRestore(rec, time.Now()); err != nil {
+		if err := st.BeginRestore(rec, r.wallNow()); err != nil {
 			return false, fmt.Errorf("recording the restore before it begins: %w", err)
 		}
 		r.images.remember(g.Name, rec)
@@ -301,7 +301,7 @@ func (r *Runner) restore(ctx context.Context, g *config.Guest, path string) erro
 		}
 		return nil
 	}
-	aside := saves.AsideName(path, "failed", time.Now())
+	aside := saves.AsideName(path, "failed", r.wallNow())
 	if rerr := os.Rename(path, aside); rerr != nil {
 		r.emit("restore", g.Name, -1, rerr, "RESTORE FAILED and the image could not be moved aside; it stays at %s", path)
 		return fmt.Errorf("restore from %s: %w", path, err)

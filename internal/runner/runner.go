@@ -64,6 +64,10 @@ type Runner struct {
 	// timeout may make no progress before the service manager's timeout
 	// is no longer extended; 0: DefaultStallTimeout.
 	StallTimeout time.Duration
+	// WallClock reads the host's wall clock, for what is stored or
+	// compared with stored times (save records, the published progress,
+	// status's now); nil: time.Now. Durations never come from it.
+	WallClock func() time.Time
 
 	images   *imageBook
 	list     *lister

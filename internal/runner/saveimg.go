@@ -95,7 +95,7 @@ func (r *Runner) observe(doms []xl.Domain) {
 func isRunning(st xl.State) bool { return !st.Shutdown && !st.Dying && !st.Crashed() }
 
 func (r *Runner) markStale(rec *saves.Record, s saves.Seen) {
-	aside, err := r.saves().Aside(rec.Guest, "stale", time.Now())
+	aside, err := r.saves().Aside(rec.Guest, "stale", r.wallNow())
 	if err != nil {
 		r.emit("save", rec.Guest, s.DomID, err, "THE SAVE IMAGE IS STALE (the guest ran since it was saved) but could not be moved aside")
 		return
@@ -193,7 +193,7 @@ func (r *Runner) save(ctx context.Context, d xl.Domain, p config.StopPolicy) err
 	}
 	defer release()
 	if _, err := os.Lstat(path); err == nil {
-		aside, err := st.Aside(d.Name, "old", time.Now())
+		aside, err := st.Aside(d.Name, "old", r.wallNow())
 		if err != nil {
 			return fmt.Errorf("an earlier image is in the way and cannot be moved aside: %w", err)
 		}
@@ -202,7 +202,7 @@ func (r *Runner) save(ctx context.Context, d xl.Domain, p config.StopPolicy) err
 	}
 	r.images.setBusy(d.Name, true)
 	defer r.images.setBusy(d.Name, false)
-	rec, err := st.BeginSave(d.Name, d.ID, d.MemMiB, time.Now())
+	rec, err := st.BeginSave(d.Name, d.ID, d.MemMiB, r.wallNow())
 	if err != nil {
 		return fmt.Errorf("recording the save before it begins: %w", err)
 	}
@@ -218,7 +218,7 @@ func (r *Runner) save(ctx context.Context, d xl.Domain, p config.StopPolicy) err
 	}
 	if err != nil {
 		if _, serr := os.Lstat(path); serr == nil {
-			if aside, aerr := st.Aside(d.Name, "failed", time.Now()); aerr == nil {
+			if aside, aerr := st.Aside(d.Name, "failed", r.wallNow()); aerr == nil {
 				r.emit("save", d.Name, d.ID, nil, "what the failed save wrote is kept as %s", aside)
 			}
 		} else {
@@ -227,7 +227,7 @@ func (r *Runner) save(ctx context.Context, d xl.Domain, p config.StopPolicy) err
 		r.images.remember(d.Name, nil)
 		return r.afterFailedFlight(ctx, d, err)
 	}
-	if err := st.CompleteSave(rec, time.Now()); err != nil {
+	if err := st.CompleteSave(rec, r.wallNow()); err != nil {
 		// The image is whole but unrecorded: a plain start will not
 		// restore it; status lists it and xenorder restore restores it.
 		r.emit("save", d.Name, d.ID, err, "SAVED, BUT THE SAVE COULD NOT BE RECORDED: a plain start will not restore %s; xenorder restore %s will", path, d.Name)

@@ -125,7 +125,7 @@ func (r *Runner) Status(ctx context.Context, opts StatusOptions) (*StatusReport,
 		return nil, fmt.Errorf("status: %w", err)
 	}
 	cfg := r.Config
-	rep := &StatusReport{Config: cfg.File, OK: true, Guests: []GuestStatus{}, Others: []GuestStatus{}, Now: time.Now(), DrainsUnknown: opts.DrainsUnknown}
+	rep := &StatusReport{Config: cfg.File, OK: true, Guests: []GuestStatus{}, Others: []GuestStatus{}, Now: r.wallNow(), DrainsUnknown: opts.DrainsUnknown}
 	for _, n := range cfg.Names() {
 		g := cfg.Guests[n]
 		row := GuestStatus{Name: n, Declared: true, Kind: g.Kind(), State: "stopped", DomID: -1,
