@@ -382,69 +382,6 @@ func badStartState(s xl.State) string {
 	return ""
 }
 
-// Start executes a start plan. Each guest is created once every dependency
-// in the run is ready (and every `after` guest in the run has finished),
-// holding one of max_parallel slots from xl create until ready. A failed
-// guest skips exactly its dependents. On ctx cancellation nothing new is
-// launched; guests already created are left as they are.
-func (r *Runner) Start(ctx context.Context, plan *Plan) *Result {
-	began := time.Now()
-	steps, order := plan.index()
-	w := newWalker(r.Config.Defaults.MaxParallel)
-	waitFor := func(n string) []string {
-		var ps []string
-		for _, e := range steps[n].Deps {
-			ps = append(ps, e.To)
-		}
-		return ps
-	}
-	gate := func(n string) *Outcome {
-		if steps[n].held {
-			r.emit("held", n, -1, nil, "%s", steps[n].Note)
-			return &Outcome{Guest: n, Status: Held, DomID: -1}
-		}
-		for _, e := range steps[n].Deps {
-			dep := w.result(e.To)
-			if e.Kind != graph.Hard || dep.Status == Done || dep.Status == AlreadyDone {
-				continue
-			}
-			cause := dep.Guest
-			if dep.Cause != "" {
-				cause = dep.Cause
-			}
-			if dep.Status == NotRun {
-				r.emit("interrupt", n, -1, nil, "not started: interrupted")
-				return &Outcome{Guest: n, Status: NotRun, Err: context.Canceled, DomID: steps[n].DomID}
-			}
-			err := fmt.Errorf("dependency %s failed", cause)
-			r.emit("skip", n, -1, nil, "skipped: dependency %s failed", cause)
-			return &Outcome{Guest: n, Status: Skipped, Cause: cause, Err: err}
-		}
-		if ctx.Err() != nil {
-			r.emit("interrupt", n, -1, nil, "not started: interrupted")
-			return &Outcome{Guest: n, Status: NotRun, Err: ctx.Err(), DomID: steps[n].DomID}
-		}
-		return nil
-	}
-	run := func(n string) *Outcome { return r.startOne(ctx, r.Config.Guests[n], steps[n]) }
-	r.beginLaunches(order, waitFor)
-	r.beginProgress("starting", order)
-	defer r.startTicker()()
-	r.mem = &memGate{} // one memory account per start
-	w.onDone = func(o *Outcome) {
-		r.finished(o)
-		if r.OnReady != nil && (o.Status == Done || o.Status == AlreadyDone || o.Status == FellBack) {
-			r.OnReady(o.Guest)
-		}
-	}
-	w.walk(ctx, r.byPriority(order), waitFor, gate, run)
-	res := &Result{Verb: "start", Elapsed: time.Since(began)}
-	for _, n := range order {
-		res.Outcomes = append(res.Outcomes, w.result(n))
-	}
-	return res
-}
-
 // waitGone polls until name is no longer listed or the deadline passes.
 func (r *Runner) waitGone(ctx context.Context, name string, deadline time.Time) error {
 	began := time.Now()
