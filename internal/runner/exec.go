@@ -34,10 +34,22 @@ type execution struct {
 	after func([]*Outcome)
 }
 
+// run is the state of one start or stop, made by Start and Stop: its
+// launch turns, its memory account (a start's) and its progress. What
+// lasts from run to run (the lister, the save images) is the Runner's,
+// built in New.
+type run struct {
+	*Runner
+	gate *launchGate    // turns to begin a guest's start or stop
+	prio map[string]int // the guests' places in those turns
+	mem  *memGate       // a start's memory account; nil for a stop
+	prog progress
+}
+
 // execute walks the plan: each step once those it waits for have finished,
 // holding one of max_parallel slots while it runs, the launches in turns
 // by priority, with progress.
-func (r *Runner) execute(ctx context.Context, plan *Plan, x execution) *Result {
+func (r *run) execute(ctx context.Context, plan *Plan, x execution) *Result {
 	began := time.Now()
 	steps, order := plan.index()
 	waitFor := func(n string) []string {
@@ -84,7 +96,10 @@ func (r *Runner) execute(ctx context.Context, plan *Plan, x execution) *Result {
 // guest skips exactly its dependents. On ctx cancellation nothing new is
 // launched; guests already created are left as they are.
 func (r *Runner) Start(ctx context.Context, plan *Plan) *Result {
-	r.mem = &memGate{} // one memory account per start
+	return (&run{Runner: r, mem: &memGate{}}).start(ctx, plan) // one memory account per start
+}
+
+func (r *run) start(ctx context.Context, plan *Plan) *Result {
 	return r.execute(ctx, plan, execution{
 		verb: "start", doing: "starting",
 		waitFor: func(s Step) []graph.Edge { return s.Deps },
@@ -120,6 +135,10 @@ func (r *Runner) Start(ctx context.Context, plan *Plan) *Result {
 // stops in flight finish (an xl save is never abandoned midway); no new one
 // starts.
 func (r *Runner) Stop(ctx context.Context, plan *Plan) *Result {
+	return (&run{Runner: r}).stop(ctx, plan)
+}
+
+func (r *run) stop(ctx context.Context, plan *Plan) *Result {
 	// A death is seen at once through xenstore's @releaseDomain watch where
 	// there is one; the waits poll either way.
 	stopWatch := r.watchReleases(context.WithoutCancel(ctx))

@@ -144,7 +144,7 @@ func ballooning(xlConf, xenCmdline string) (bool, string) {
 }
 
 // admit waits until g fits, holds its memory and returns the release.
-func (r *Runner) admit(ctx context.Context, g *config.Guest, deadline time.Time) (func(), error) {
+func (r *run) admit(ctx context.Context, g *config.Guest, deadline time.Time) (func(), error) {
 	need := int64(g.MemoryMiB + g.StubMemoryMiB)
 	nothing := func() {}
 	gate := r.mem

@@ -75,7 +75,7 @@ func progressRound(d time.Duration) time.Duration {
 	return d.Round(100 * time.Millisecond)
 }
 
-func (r *Runner) beginProgress(verb string, order []string) {
+func (r *run) beginProgress(verb string, order []string) {
 	p := &r.prog
 	p.mu.Lock()
 	p.verb, p.total, p.done = verb, len(order), 0
@@ -88,7 +88,7 @@ func (r *Runner) beginProgress(verb string, order []string) {
 	p.mu.Unlock()
 }
 
-func (r *Runner) finished(o *Outcome) {
+func (r *run) finished(o *Outcome) {
 	p := &r.prog
 	p.mu.Lock()
 	p.done++
@@ -117,7 +117,7 @@ func (p *progress) pokePublish() {
 
 // setDoing says what a guest does from now on (its domid stays when a is
 // given none).
-func (r *Runner) setDoing(guest string, a activity) {
+func (r *run) setDoing(guest string, a activity) {
 	p := &r.prog
 	p.mu.Lock()
 	if p.doing == nil || p.ended[guest] {
@@ -134,7 +134,7 @@ func (r *Runner) setDoing(guest string, a activity) {
 
 // setDetail changes what a guest's progress line says it waits for,
 // without changing what it does.
-func (r *Runner) setDetail(guest, detail string, domid int) {
+func (r *run) setDetail(guest, detail string, domid int) {
 	p := &r.prog
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -148,7 +148,7 @@ func (r *Runner) setDetail(guest, detail string, domid int) {
 
 // status tells the service manager where the run is:
 // "starting 5/9: waiting for fileserver (tcp 192.168.2.20:2049)".
-func (r *Runner) status(format string, args ...any) {
+func (r *run) status(format string, args ...any) {
 	if r.Notify == nil {
 		return
 	}
@@ -168,7 +168,7 @@ const statusGuests = 3
 // tick and a half into a wait, never for a wait over before it), sorted by
 // guest, and STATUS= with the same lines; Publish at once, at every change
 // of what a guest does, at every tick, and nil when it stops.
-func (r *Runner) startTicker() (stop func()) {
+func (r *run) startTicker() (stop func()) {
 	every := orDefault(r.ProgressEvery, DefaultProgressEvery)
 	quit, done := make(chan struct{}), make(chan struct{})
 	r.prog.mu.Lock()
@@ -202,7 +202,7 @@ func (r *Runner) startTicker() (stop func()) {
 }
 
 // inFlightNow returns the guests in flight, by name, with their activities.
-func (r *Runner) inFlightNow() ([]string, map[string]activity) {
+func (r *run) inFlightNow() ([]string, map[string]activity) {
 	p := &r.prog
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -215,7 +215,7 @@ func (r *Runner) inFlightNow() ([]string, map[string]activity) {
 
 // tick prints the progress lines that are due, sorted by guest, and puts
 // them in STATUS=.
-func (r *Runner) tick(now time.Time, every time.Duration) {
+func (r *run) tick(now time.Time, every time.Duration) {
 	names, acts := r.inFlightNow()
 	var lines []string
 	for _, g := range names {
@@ -269,7 +269,7 @@ type GuestProgress struct {
 }
 
 // snapshot is the run's progress now.
-func (r *Runner) snapshot() *Progress {
+func (r *run) snapshot() *Progress {
 	names, acts := r.inFlightNow()
 	p := &r.prog
 	p.mu.Lock()
@@ -294,7 +294,7 @@ func (r *Runner) snapshot() *Progress {
 	return out
 }
 
-func (r *Runner) publish() {
+func (r *run) publish() {
 	if r.Publish != nil {
 		r.Publish(r.snapshot())
 	}

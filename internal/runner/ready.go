@@ -21,7 +21,7 @@ const DefaultProgressEvery = 5 * time.Second
 // startOne brings one node up, in phases: look (is it listed already?),
 // restore (from a save image it may be restored from), create, and wait
 // until it runs and its probes pass. An external node only waits.
-func (r *Runner) startOne(ctx context.Context, g *config.Guest, step Step) *Outcome {
+func (r *run) startOne(ctx context.Context, g *config.Guest, step Step) *Outcome {
 	began := time.Now()
 	out := &Outcome{Guest: g.Name, Began: began, DomID: -1}
 	fail := func(err error) *Outcome {
@@ -113,7 +113,7 @@ func readyProbes(g *config.Guest, fresh, restored bool) []config.Probe {
 
 // interruptedWaiting is the outcome of a guest interrupted while its start
 // waited for it: not run, with the state it was left in.
-func (r *Runner) interruptedWaiting(ctx context.Context, w *readyWait, out *Outcome, fresh, restored bool) *Outcome {
+func (r *run) interruptedWaiting(ctx context.Context, w *readyWait, out *Outcome, fresh, restored bool) *Outcome {
 	g := w.g
 	out.Status, out.Err, out.Elapsed = NotRun, fmt.Errorf("start %s: interrupted while waiting: %w", g.Name, ctx.Err()), time.Since(out.Began)
 	if !g.External && w.last.ID <= 0 {
@@ -133,7 +133,7 @@ func (r *Runner) interruptedWaiting(ctx context.Context, w *readyWait, out *Outc
 
 // ready is the outcome of a guest that runs and passed its probes: done
 // (restored, or by a fallback), or already done when it ran before.
-func (r *Runner) ready(g *config.Guest, out *Outcome, d xl.Domain, probed, fresh, restored bool) *Outcome {
+func (r *run) ready(g *config.Guest, out *Outcome, d xl.Domain, probed, fresh, restored bool) *Outcome {
 	out.Status, out.Elapsed = Done, time.Since(out.Began)
 	if restored {
 		r.emitAfter("restore", out.Elapsed, g.Name, d.ID, nil, "restored and ready after %s", round(out.Elapsed))
@@ -160,7 +160,7 @@ func (r *Runner) ready(g *config.Guest, out *Outcome, d xl.Domain, probed, fresh
 // lookBeforeStart looks for the guest in xl list: running already (a
 // previous run may have created it seconds ago), dying (wait for it to go),
 // or in a state nothing should start over.
-func (r *Runner) lookBeforeStart(ctx context.Context, g *config.Guest, out *Outcome, deadline time.Time) (running bool, err error) {
+func (r *run) lookBeforeStart(ctx context.Context, g *config.Guest, out *Outcome, deadline time.Time) (running bool, err error) {
 	snap, err := r.lister().recent(ctx, r.interval())
 	if err != nil {
 		return false, err
@@ -188,7 +188,7 @@ var errCreatedMeanwhile = errors.New("created by someone else meanwhile")
 
 // createStep runs xl create, once the guest's PCI devices are assignable
 // and its memory is admitted; release gives the memory account back.
-func (r *Runner) createStep(ctx context.Context, g *config.Guest, out *Outcome, target *probe.Target, deadline time.Time) (release func(), err error) {
+func (r *run) createStep(ctx context.Context, g *config.Guest, out *Outcome, target *probe.Target, deadline time.Time) (release func(), err error) {
 	if err := r.preparePCI(ctx, g); err != nil {
 		return nil, err
 	}
@@ -224,7 +224,7 @@ func (r *Runner) createStep(ctx context.Context, g *config.Guest, out *Outcome, 
 // it has not run since the save (or the admin named the image: xenorder
 // restore). It reports whether the guest now runs from the image; false
 // with no error: boot it fresh.
-func (r *Runner) restoreStep(ctx context.Context, g *config.Guest, step Step, out *Outcome) (bool, error) {
+func (r *run) restoreStep(ctx context.Context, g *config.Guest, step Step, out *Outcome) (bool, error) {
 	st := r.saves()
 	path := step.restoreFrom
 	if path == "" {
@@ -276,7 +276,7 @@ func (r *Runner) restoreStep(ctx context.Context, g *config.Guest, step Step, ou
 // succeeds the image leaves the restore path (deleted: the guest runs on
 // from it), whatever the probes say next. A failed restore keeps the
 // image, renamed aside, never overwritten.
-func (r *Runner) restore(ctx context.Context, g *config.Guest, path string) error {
+func (r *run) restore(ctx context.Context, g *config.Guest, path string) error {
 	st := r.saves()
 	r.emit("restore", g.Name, -1, nil, "restoring from %s (xl restore)", path)
 	r.status("restoring %s from %s", g.Name, path)
@@ -372,7 +372,7 @@ func (w *readyWait) left(fresh, restored bool) string {
 
 // readyWait is one guest's wait until it runs and its probes pass.
 type readyWait struct {
-	r         *Runner
+	r         *run
 	g         *config.Guest
 	deadline  time.Time
 	began     time.Time

@@ -67,10 +67,6 @@ type Runner struct {
 
 	images   *imageBook
 	list     *lister
-	mem      *memGate
-	gate     *launchGate    // turns to begin a guest's start or stop
-	prio     map[string]int // the guests' places in those turns
-	prog     progress
 	watching atomic.Bool // the @releaseDomain watch runs
 	xs       atomic.Pointer[xsLooker]
 }
@@ -88,15 +84,18 @@ const notifyMargin = 30 * time.Second
 
 // New returns a runner for cfg against hv.
 func New(cfg *config.Config, hv Hypervisor, report func(Event)) *Runner {
-	return &Runner{Config: cfg, HV: hv, Report: report, images: newImageBook(cfg)}
+	r := &Runner{Config: cfg, HV: hv, Report: report, images: newImageBook(cfg)}
+	r.list = r.newLister()
+	return r
 }
 
-func (r *Runner) lister() *lister {
-	if r.list == nil {
-		r.list = &lister{hv: r.HV, onList: r.observe}
-	}
-	return r.list
+// newLister is a lister of r.HV's xl list, whatever r.HV is when it lists.
+func (r *Runner) newLister() *lister {
+	return &lister{list: func(ctx context.Context) ([]xl.Domain, error) { return r.HV.List(ctx) }, onList: r.observe}
 }
+
+// lister is the xl list every look of every run shares.
+func (r *Runner) lister() *lister { return r.list }
 
 func (r *Runner) interval() time.Duration {
 	if r.PollInterval > 0 {

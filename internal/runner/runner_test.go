@@ -347,7 +347,7 @@ func TestStopSkipsDependencyOfAStuckDependent(t *testing.T) {
 	r.DestroyWait = 30 * time.Millisecond
 	stuck := &stuckHV{fakeHV: hv, stuck: "top"}
 	r.HV = stuck
-	r.list = nil
+	r.list = r.newLister() // forget what the old HV listed
 	res := stop(t, r)
 	if got := statusOf(res); got["top"] != Failed || got["base"] != Skipped {
 		t.Errorf("statuses %v", got)

@@ -179,7 +179,7 @@ var errSuspended = errors.New("left suspended")
 // room for the guest's memory beside the saves in flight, never overwrites
 // an image, keeps whatever a failed save left, renamed aside, and never cuts
 // xl save short.
-func (r *Runner) save(ctx context.Context, d xl.Domain, p config.StopPolicy) error {
+func (r *run) save(ctx context.Context, d xl.Domain, p config.StopPolicy) error {
 	st := r.saves()
 	path := st.Image(d.Name)
 	dir := filepath.Dir(path)
@@ -294,7 +294,7 @@ type flight struct {
 // while progress grows it keeps extending the service manager's timeout;
 // once progress has stalled for StallTimeout it stops extending, says so,
 // and leaves the decision to the service manager's own timeout.
-func (r *Runner) inFlight(ctx context.Context, f flight, call func(ctx context.Context) error) error {
+func (r *run) inFlight(ctx context.Context, f flight, call func(ctx context.Context) error) error {
 	stall := orDefault(r.StallTimeout, DefaultStallTimeout)
 	r.extend(f.timeout + stall + notifyMargin)
 	done := make(chan error, 1)

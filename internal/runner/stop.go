@@ -420,7 +420,7 @@ func suspended(st xl.State) bool {
 
 // leaveSuspended ends a stop that leaves the domain suspended: untouched,
 // reported by name with what to do; its dependencies stay up.
-func (r *Runner) leaveSuspended(out *Outcome, finish func(Status, error) *Outcome, err error) *Outcome {
+func (r *run) leaveSuspended(out *Outcome, finish func(Status, error) *Outcome, err error) *Outcome {
 	r.emit("save", out.Guest, out.DomID, nil, "LEFT SUSPENDED, NOT DESTROYED: its memory is only in the hypervisor (%v). Let a save or migrate under way finish (ps -C xl); xl destroy %s would lose that memory", err, out.Guest)
 	out.Status, out.Err, out.Elapsed = Suspended, fmt.Errorf("%w: left as it is, never destroyed; what it depends on stays up", err), time.Since(out.Began)
 	return out
@@ -433,7 +433,7 @@ func (s Status) gone() bool {
 
 // stopOne takes one domain down by its method, falling back to the
 // shutdown ladder when a save or migration fails.
-func (r *Runner) stopOne(ctx context.Context, name, method string, p config.StopPolicy, grace time.Duration) *Outcome {
+func (r *run) stopOne(ctx context.Context, name, method string, p config.StopPolicy, grace time.Duration) *Outcome {
 	began := time.Now()
 	out := &Outcome{Guest: name, Began: began, DomID: -1}
 	finish := func(st Status, err error) *Outcome {
@@ -528,7 +528,7 @@ func (r *Runner) stopOne(ctx context.Context, name, method string, p config.Stop
 // of powering off) is asked once more, with a grace period of its own; if
 // it comes back again (its poweroff restarts it), it is destroyed after
 // that grace. A suspended domain is never destroyed.
-func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(Status, error) *Outcome, p config.StopPolicy, grace time.Duration) *Outcome {
+func (r *run) shutdownLadder(ctx context.Context, out *Outcome, finish func(Status, error) *Outcome, p config.StopPolicy, grace time.Duration) *Outcome {
 	name, began := out.Guest, out.Began
 	done := Done
 	if out.fellBack != nil {
@@ -590,7 +590,7 @@ func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(S
 // askShutdown sends the shutdown request and returns when its grace period
 // ends: it counts from when the request was surely delivered, once xl
 // shutdown has returned, so a guest always gets its whole grace.
-func (r *Runner) askShutdown(ctx context.Context, out *Outcome, p config.StopPolicy, grace time.Duration) (deadline time.Time, gone bool) {
+func (r *run) askShutdown(ctx context.Context, out *Outcome, p config.StopPolicy, grace time.Duration) (deadline time.Time, gone bool) {
 	name := out.Guest
 	r.emit("shutdown", name, out.DomID, nil, "shutting down (grace period %s)", grace)
 	r.status("shutting down %s (grace period %s)", name, grace)
@@ -642,7 +642,7 @@ type downState struct {
 // watch runs through xenstored's socket (no xl list for each death); else,
 // and on every timed wake, xl list. With reboots set, a domain of that
 // name under a new domid ends the wait; else the wait follows it.
-func (r *Runner) waitDown(ctx context.Context, name string, domid int, deadline time.Time, reboots bool) (downEnd, downState) {
+func (r *run) waitDown(ctx context.Context, name string, domid int, deadline time.Time, reboots bool) (downEnd, downState) {
 	began := time.Now()
 	seen := snapshot{at: began}
 	var last downState
@@ -709,7 +709,7 @@ func (r *Runner) waitDown(ctx context.Context, name string, domid int, deadline 
 
 // destroy runs xl destroy and waits for the domain to vanish; success ends
 // with status st.
-func (r *Runner) destroy(ctx context.Context, out *Outcome, finish func(Status, error) *Outcome, st Status) *Outcome {
+func (r *run) destroy(ctx context.Context, out *Outcome, finish func(Status, error) *Outcome, st Status) *Outcome {
 	name := out.Guest
 	wait := orDefault(r.DestroyWait, DefaultDestroyWait)
 	r.setDoing(name, activity{doing: "destroying (xl destroy)", domid: out.DomID, since: time.Now(), limit: wait, say: true})
