@@ -23,7 +23,7 @@ type lister struct {
 	gen       uint64        // pokes so far
 	pokedAt   time.Time     // the last poke
 	snap      snapshot
-	inflight  chan struct{} // closed when the call in flight returns
+	calls     afterCall
 	callCount int
 }
 
@@ -63,47 +63,20 @@ func (l *lister) get(ctx context.Context, after time.Time) (snapshot, error) {
 // flight must not be shared.
 func (l *lister) gathered(ctx context.Context, after time.Time, gather time.Duration, news bool) (snapshot, error) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	want := after
 	poked := news && l.pokedAt.After(want)
+	// The call begins after a short gather, so that the guests asking at
+	// about the same moment (a tier's creates returning together) share
+	// it. Not after a poke: everyone it woke wants a snapshot newer than
+	// the poke (a call begun before may not show what it announced), so
+	// they all share this call, even once it is in flight.
+	wait := gather
 	if poked {
-		// A call begun before the poke may not show what it announced.
-		want = l.pokedAt
+		want, wait = l.pokedAt, 0
 	}
-	l.mu.Unlock()
-	for {
-		l.mu.Lock()
-		if !l.snap.at.IsZero() && l.snap.at.After(want) {
-			s := l.snap
-			l.mu.Unlock()
-			return s, nil
-		}
-		if l.inflight != nil {
-			// Join it; if it began too early for us, the loop then calls
-			// anew (one call at a time).
-			ch := l.inflight
-			l.mu.Unlock()
-			select {
-			case <-ch:
-				continue
-			case <-ctx.Done():
-				return snapshot{}, ctx.Err()
-			}
-		}
-		// The call begins after a short gather, so that the guests asking
-		// at about the same moment (a tier's creates returning together)
-		// share it. Not after a poke: everyone it woke wants a snapshot
-		// newer than the poke, so they all share this call, even once it
-		// is in flight.
-		wait := gather
-		if poked {
-			wait = 0
-		}
-		ch := make(chan struct{})
+	err := l.calls.do(ctx, &l.mu, func() bool { return !l.snap.at.IsZero() && l.snap.at.After(want) }, func() func() {
 		began := time.Now().Add(wait)
-		l.inflight = ch
-		l.callCount++
-		l.mu.Unlock()
-
 		if wait > 0 {
 			time.Sleep(wait)
 		}
@@ -111,13 +84,15 @@ func (l *lister) gathered(ctx context.Context, after time.Time, gather time.Dura
 		if err == nil && l.onList != nil {
 			l.onList(doms)
 		}
-
-		l.mu.Lock()
-		l.snap = snapshot{at: began, doms: doms, err: err}
-		l.inflight = nil
-		close(ch)
-		l.mu.Unlock()
+		return func() {
+			l.snap = snapshot{at: began, doms: doms, err: err}
+			l.callCount++
+		}
+	})
+	if err != nil {
+		return snapshot{}, err
 	}
+	return l.snap, nil
 }
 
 // recent returns a snapshot begun at most one poll interval ago: good

@@ -23,16 +23,16 @@ import (
 // One `xl info` serves many admissions: each admitted create holds its
 // memory until an xl info taken after the create finished shows it.
 type memGate struct {
-	mu       sync.Mutex
-	info     xl.Info
-	infoAt   time.Time     // when the xl info call began; zero: none yet
-	infoCall chan struct{} // closed when the xl info call in flight returns
-	err      error         // of the last xl info call, begun at errAt
-	errAt    time.Time
-	holds    []*hold
-	changed  chan struct{} // closed when a create finishes
-	mode     string        // "admit", or why admission stands aside
-	decided  bool
+	mu      sync.Mutex
+	info    xl.Info
+	infoAt  time.Time // when the xl info call began; zero: none yet
+	calls   afterCall // the xl info call in flight
+	err     error     // of the last xl info call, begun at errAt
+	errAt   time.Time
+	holds   []*hold
+	changed chan struct{} // closed when a create finishes
+	mode    string        // "admit", or why admission stands aside
+	decided bool
 }
 
 // refresh makes sure the gate holds an xl info begun after the given time:
@@ -40,53 +40,41 @@ type memGate struct {
 // admission waiting meanwhile shares. (Not singleflight.Group, for the
 // lister's reason: the call shared must have begun after the given time.)
 func (r *Runner) refresh(ctx context.Context, g *memGate, after time.Time) error {
-	for {
-		g.mu.Lock()
-		switch {
-		case !g.infoAt.IsZero() && g.infoAt.After(after):
-			g.mu.Unlock()
-			return nil
-		case g.err != nil && g.errAt.After(after):
-			err := g.err
-			g.mu.Unlock()
-			return err
-		case g.infoCall != nil:
-			ch := g.infoCall
-			g.mu.Unlock()
-			select {
-			case <-ch:
-				continue
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		ch := make(chan struct{})
-		g.infoCall = ch
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	fresh := func() bool { return !g.infoAt.IsZero() && g.infoAt.After(after) }
+	failed := func() bool { return g.err != nil && g.errAt.After(after) }
+	err := g.calls.do(ctx, &g.mu, func() bool { return fresh() || failed() }, func() func() {
 		began := time.Now()
-		g.mu.Unlock()
-
 		// Not bound to ctx, which only bounds this caller's wait: others
 		// may be sharing the call.
 		info, err := r.HV.Info(context.WithoutCancel(ctx))
+		return func() { r.keepInfo(g, info, err, began) }
+	})
+	switch {
+	case err != nil:
+		return err
+	case fresh():
+		return nil
+	}
+	return g.err
+}
 
-		g.mu.Lock()
-		g.infoCall = nil
-		close(ch)
-		if err != nil {
-			g.err, g.errAt = err, began
-		} else {
-			if began.After(g.infoAt) {
-				g.info, g.infoAt = info, began
-			}
-			if !g.decided {
-				g.decided = true
-				g.mode = "admit"
-				if b, why := ballooning(r.Config.Defaults.XLConf, info.XenCommandline); b {
-					g.mode = why + ": xl balloons dom0 down to make room, so free memory means nothing"
-				}
-			}
+// keepInfo keeps the result of an xl info begun at began; g.mu is held.
+func (r *Runner) keepInfo(g *memGate, info xl.Info, err error, began time.Time) {
+	if err != nil {
+		g.err, g.errAt = err, began
+		return
+	}
+	if began.After(g.infoAt) {
+		g.info, g.infoAt = info, began
+	}
+	if !g.decided {
+		g.decided = true
+		g.mode = "admit"
+		if b, why := ballooning(r.Config.Defaults.XLConf, info.XenCommandline); b {
+			g.mode = why + ": xl balloons dom0 down to make room, so free memory means nothing"
 		}
-		g.mu.Unlock()
 	}
 }
 
