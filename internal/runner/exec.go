@@ -3,7 +3,6 @@ package runner
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/xenorder/xenorder/internal/graph"
 )
@@ -50,7 +49,7 @@ type run struct {
 // holding one of max_parallel slots while it runs, the launches in turns
 // by priority, with progress.
 func (r *run) execute(ctx context.Context, plan *Plan, x execution) *Result {
-	began := time.Now()
+	began := r.now()
 	steps, order := plan.index()
 	waitFor := func(n string) []string {
 		var ps []string
@@ -87,7 +86,7 @@ func (r *run) execute(ctx context.Context, plan *Plan, x execution) *Result {
 	if x.after != nil {
 		x.after(outs)
 	}
-	return &Result{Verb: x.verb, Outcomes: outs, Elapsed: time.Since(began)}
+	return &Result{Verb: x.verb, Outcomes: outs, Elapsed: r.since(began)}
 }
 
 // Start executes a start plan. Each guest is created once every dependency

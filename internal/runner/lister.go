@@ -13,7 +13,8 @@ import (
 // that qualifies, joins a call in flight, or makes the call itself. So the
 // number of xl calls per interval does not grow with the number of waiters.
 type lister struct {
-	list func(ctx context.Context) ([]xl.Domain, error)
+	list  func(ctx context.Context) ([]xl.Domain, error)
+	clock Clock
 	// onList, if set, sees every listing (the save records are judged
 	// against each look at the host).
 	onList func([]xl.Domain)
@@ -76,9 +77,9 @@ func (l *lister) gathered(ctx context.Context, after time.Time, gather time.Dura
 		want, wait = l.pokedAt, 0
 	}
 	err := l.calls.do(ctx, &l.mu, func() bool { return !l.snap.at.IsZero() && l.snap.at.After(want) }, func() func() {
-		began := time.Now().Add(wait)
+		began := l.clock.Now().Add(wait)
 		if wait > 0 {
-			time.Sleep(wait)
+			_ = sleep(context.Background(), l.clock, wait) // not ctx: others may be sharing the call
 		}
 		doms, err := l.list(context.WithoutCancel(ctx))
 		if err == nil && l.onList != nil {
@@ -98,13 +99,13 @@ func (l *lister) gathered(ctx context.Context, after time.Time, gather time.Dura
 // recent returns a snapshot begun at most one poll interval ago: good
 // enough for a first look, and shared by every guest looking at once.
 func (l *lister) recent(ctx context.Context, interval time.Duration) (snapshot, error) {
-	return withListErr(l.gathered(ctx, time.Now().Add(-interval), listGather, false))
+	return withListErr(l.gathered(ctx, l.clock.Now().Add(-interval), listGather, false))
 }
 
 // fresh returns a snapshot begun now or later, at once: for a caller that
 // looks alone (a plan, status).
 func (l *lister) fresh(ctx context.Context) (snapshot, error) {
-	return withListErr(l.gathered(ctx, time.Now().Add(-time.Nanosecond), 0, false))
+	return withListErr(l.gathered(ctx, l.clock.Now().Add(-time.Nanosecond), 0, false))
 }
 
 // withListErr makes a failed xl list the error, for the callers that cannot
@@ -137,7 +138,7 @@ func (l *lister) poke() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.gen++
-	l.pokedAt = time.Now()
+	l.pokedAt = l.clock.Now()
 	if l.pokes != nil {
 		close(l.pokes)
 		l.pokes = nil
@@ -157,10 +158,10 @@ func (l *lister) sleepOrPoke(ctx context.Context, d time.Duration, gen uint64) e
 	}
 	ch := l.pokes
 	l.mu.Unlock()
-	t := time.NewTimer(d)
+	t := l.clock.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-t.C():
 		return nil
 	case <-ch:
 		return nil

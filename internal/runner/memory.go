@@ -45,7 +45,7 @@ func (r *Runner) refresh(ctx context.Context, g *memGate, after time.Time) error
 	fresh := func() bool { return !g.infoAt.IsZero() && g.infoAt.After(after) }
 	failed := func() bool { return g.err != nil && g.errAt.After(after) }
 	err := g.calls.do(ctx, &g.mu, func() bool { return fresh() || failed() }, func() func() {
-		began := time.Now()
+		began := r.now()
 		// Not bound to ctx, which only bounds this caller's wait: others
 		// may be sharing the call.
 		info, err := r.HV.Info(context.WithoutCancel(ctx))
@@ -142,7 +142,7 @@ func (r *run) admit(ctx context.Context, g *config.Guest, deadline time.Time) (f
 	said := false
 	var fresh time.Time // zero, or: decide on an xl info begun after this
 	for {
-		looked := time.Now()
+		looked := r.now()
 		after := fresh
 		if after.IsZero() {
 			after = looked.Add(-r.interval()) // one from the last poll_interval will do
@@ -170,7 +170,7 @@ func (r *run) admit(ctx context.Context, g *config.Guest, deadline time.Time) (f
 			gate.mu.Unlock()
 			return func() {
 				gate.mu.Lock()
-				h.doneAt = time.Now()
+				h.doneAt = r.now()
 				if gate.changed != nil {
 					close(gate.changed)
 					gate.changed = nil
@@ -203,19 +203,19 @@ func (r *run) admit(ctx context.Context, g *config.Guest, deadline time.Time) (f
 			r.setDoing(g.Name, activity{doing: fmt.Sprintf("waiting for memory (needs %d MiB)", need), domid: -1, since: deadline.Add(-g.StartTimeout), limit: g.StartTimeout, limitName: "start_timeout", say: true})
 			said = true
 		}
-		t := time.NewTimer(untilDeadline(r.interval(), deadline))
+		t := r.clock.NewTimer(untilDeadline(r.now(), r.interval(), deadline))
 		select {
 		case <-ch:
-		case <-t.C:
+		case <-t.C():
 		case <-ctx.Done():
 			t.Stop()
 			return nil, ctx.Err()
 		}
 		t.Stop()
-		if !time.Now().Before(deadline) {
+		if !r.now().Before(deadline) {
 			return nil, fmt.Errorf("not enough memory within start_timeout %s: needs %d MiB, %d MiB free", g.StartTimeout, need, room)
 		}
-		fresh = time.Now() // look again by an xl info taken now
+		fresh = r.now() // look again by an xl info taken now
 	}
 }
 

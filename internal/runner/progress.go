@@ -80,7 +80,7 @@ func (r *run) beginProgress(verb string, order []string) {
 	p.mu.Lock()
 	p.verb, p.total, p.done = verb, len(order), 0
 	p.run = map[string]string{"starting": "start", "stopping": "stop"}[verb]
-	p.began = time.Now()
+	p.began = r.now()
 	p.order = append([]string(nil), order...)
 	p.ended = map[string]bool{}
 	p.doing = map[string]*activity{}
@@ -178,7 +178,7 @@ func (r *run) startTicker() (stop func()) {
 	r.publish()
 	go func() {
 		defer close(done)
-		tick := time.NewTicker(every)
+		tick := r.clock.NewTicker(every)
 		defer tick.Stop()
 		for {
 			select {
@@ -189,7 +189,7 @@ func (r *run) startTicker() (stop func()) {
 				return
 			case <-poke:
 				r.publish()
-			case now := <-tick.C:
+			case now := <-tick.C():
 				r.tick(now, every)
 				r.publish()
 			}

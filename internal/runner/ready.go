@@ -22,17 +22,17 @@ const DefaultProgressEvery = 5 * time.Second
 // restore (from a save image it may be restored from), create, and wait
 // until it runs and its probes pass. An external node only waits.
 func (r *run) startOne(ctx context.Context, g *config.Guest, step Step) *Outcome {
-	began := time.Now()
+	began := r.now()
 	out := &Outcome{Guest: g.Name, Began: began, DomID: -1}
 	fail := func(err error) *Outcome {
 		if ctx.Err() != nil && errors.Is(err, context.Canceled) && out.Created.IsZero() {
 			// Interrupted before any xl create or restore (waiting for
 			// memory, or for an old domain of its name to go).
-			out.Status, out.Err, out.Elapsed = NotRun, fmt.Errorf("start %s: interrupted: %w", g.Name, err), time.Since(began)
+			out.Status, out.Err, out.Elapsed = NotRun, fmt.Errorf("start %s: interrupted: %w", g.Name, err), r.since(began)
 			r.emit("interrupt", g.Name, out.DomID, nil, "not started: interrupted")
 			return out
 		}
-		out.Status, out.Err, out.Elapsed = Failed, fmt.Errorf("start %s: %w", g.Name, err), time.Since(began)
+		out.Status, out.Err, out.Elapsed = Failed, fmt.Errorf("start %s: %w", g.Name, err), r.since(began)
 		r.emit("fail", g.Name, out.DomID, err, "failed")
 		return out
 	}
@@ -115,7 +115,7 @@ func readyProbes(g *config.Guest, fresh, restored bool) []config.Probe {
 // waited for it: not run, with the state it was left in.
 func (r *run) interruptedWaiting(ctx context.Context, w *readyWait, out *Outcome, fresh, restored bool) *Outcome {
 	g := w.g
-	out.Status, out.Err, out.Elapsed = NotRun, fmt.Errorf("start %s: interrupted while waiting: %w", g.Name, ctx.Err()), time.Since(out.Began)
+	out.Status, out.Err, out.Elapsed = NotRun, fmt.Errorf("start %s: interrupted while waiting: %w", g.Name, ctx.Err()), r.since(out.Began)
 	if !g.External && w.last.ID <= 0 {
 		// Created, never seen: one more look, for the summary to say
 		// what runs (its domid). A look changes nothing.
@@ -134,7 +134,7 @@ func (r *run) interruptedWaiting(ctx context.Context, w *readyWait, out *Outcome
 // ready is the outcome of a guest that runs and passed its probes: done
 // (restored, or by a fallback), or already done when it ran before.
 func (r *run) ready(g *config.Guest, out *Outcome, d xl.Domain, probed, fresh, restored bool) *Outcome {
-	out.Status, out.Elapsed = Done, time.Since(out.Began)
+	out.Status, out.Elapsed = Done, r.since(out.Began)
 	if restored {
 		r.emitAfter("restore", out.Elapsed, g.Name, d.ID, nil, "restored and ready after %s", round(out.Elapsed))
 		return out
@@ -206,7 +206,7 @@ func (r *run) createStep(ctx context.Context, g *config.Guest, out *Outcome, tar
 	cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	err = r.launch(cctx, g.Name, func(ctx context.Context) error { return r.HV.Create(ctx, g.XLConfig) })
 	cancel()
-	out.Created = time.Now()
+	out.Created = r.now()
 	switch {
 	case err == nil:
 		return release, nil
@@ -214,7 +214,7 @@ func (r *run) createStep(ctx context.Context, g *config.Guest, out *Outcome, tar
 		// Someone else created it meanwhile: recognise it.
 		r.emit("create", g.Name, -1, nil, "was created by someone else meanwhile")
 		return release, errCreatedMeanwhile
-	case errors.Is(err, context.DeadlineExceeded) || !time.Now().Before(deadline):
+	case errors.Is(err, context.DeadlineExceeded) || !r.now().Before(deadline):
 		return release, fmt.Errorf("xl create did not return within start_timeout %s: %w", g.StartTimeout, err)
 	}
 	return release, err
@@ -248,7 +248,7 @@ func (r *run) restoreStep(ctx context.Context, g *config.Guest, step Step, out *
 		}
 		r.images.setBusy(g.Name, true)
 		defer r.images.setBusy(g.Name, false)
-		if err := st.BeginRestore(rec, time.Now()); err != nil {
+		if err := st.BeginRestore(rec, r.now()); err != nil {
 			return false, fmt.Errorf("recording the restore before it begins: %w", err)
 		}
 		r.images.remember(g.Name, rec)
@@ -260,7 +260,7 @@ func (r *run) restoreStep(ctx context.Context, g *config.Guest, step Step, out *
 	err := r.restore(ctx, g, path)
 	switch {
 	case err == nil:
-		out.Created = time.Now()
+		out.Created = r.now()
 		return true, nil
 	case g.Stop.RestoreFallback == config.RestoreCreate && step.restoreFrom == "":
 		r.warn("restore", g.Name, -1, "BOOTING IT FRESH instead (restore_fallback = create): the state it was saved in is not used")
@@ -301,7 +301,7 @@ func (r *run) restore(ctx context.Context, g *config.Guest, path string) error {
 		}
 		return nil
 	}
-	aside := saves.AsideName(path, "failed", time.Now())
+	aside := saves.AsideName(path, "failed", r.now())
 	if rerr := os.Rename(path, aside); rerr != nil {
 		r.emit("restore", g.Name, -1, rerr, "RESTORE FAILED and the image could not be moved aside; it stays at %s", path)
 		return fmt.Errorf("restore from %s: %w", path, err)
@@ -411,14 +411,14 @@ func (w *readyWait) wait(ctx context.Context) (xl.Domain, error) {
 	lastAwaited := ""
 	var lastLook time.Time // the first look is at once
 	for {
-		elapsed := time.Since(w.began)
-		if !w.g.External && (lastLook.IsZero() || time.Since(lastLook) >= adaptive(elapsed, poll)) {
-			lastLook = time.Now()
+		elapsed := r.since(w.began)
+		if !w.g.External && (lastLook.IsZero() || r.since(lastLook) >= adaptive(elapsed, poll)) {
+			lastLook = r.now()
 			if err := w.look(ctx); err != nil {
 				return w.last, err
 			}
 		}
-		now := time.Now()
+		now := r.now()
 		if w.g.External || w.running {
 			pending := 0
 			for i, p := range w.probes {
@@ -435,10 +435,8 @@ func (w *readyWait) wait(ctx context.Context) (xl.Domain, error) {
 				// An attempt never outlasts the start timeout. If the
 				// deadline, not attempt_timeout, cut it short, its "timed
 				// out" says nothing: keep the previous failure.
-				budget, clipped := p.AttemptTimeout, false
-				if left := time.Until(w.deadline) + time.Millisecond; left < budget {
-					budget, clipped = left, true
-				}
+				budget := untilDeadline(r.now(), p.AttemptTimeout, w.deadline)
+				clipped := budget < p.AttemptTimeout
 				actx, cancel := context.WithTimeout(ctx, budget)
 				err := p.Check(actx, w.target)
 				cancel()
@@ -450,7 +448,7 @@ func (w *readyWait) wait(ctx context.Context) (xl.Domain, error) {
 				}
 				if err == nil {
 					st.passed = true
-					r.emitAfter("probe", time.Since(w.began), w.g.Name, w.last.ID, nil, "%s passed after %s", p, round(time.Since(w.began)))
+					r.emitAfter("probe", r.since(w.began), w.g.Name, w.last.ID, nil, "%s passed after %s", p, round(r.since(w.began)))
 				} else {
 					pending++
 				}
@@ -459,7 +457,7 @@ func (w *readyWait) wait(ctx context.Context) (xl.Domain, error) {
 				return w.last, nil
 			}
 		}
-		if !time.Now().Before(w.deadline) {
+		if !r.now().Before(w.deadline) {
 			return w.last, w.timeoutErr(states)
 		}
 		// The run's ticker says it every ProgressEvery, with every other
@@ -472,7 +470,7 @@ func (w *readyWait) wait(ctx context.Context) (xl.Domain, error) {
 		} else {
 			r.setDetail(w.g.Name, detail, w.domid())
 		}
-		if err := sleep(ctx, untilDeadline(adaptive(time.Since(w.began), fastest), w.deadline)); err != nil {
+		if err := sleep(ctx, r.clock, untilDeadline(r.now(), adaptive(r.since(w.began), fastest), w.deadline)); err != nil {
 			return w.last, err
 		}
 	}

@@ -67,6 +67,7 @@ type Runner struct {
 
 	images   *imageBook
 	list     *lister
+	clock    Clock
 	watching atomic.Bool // the @releaseDomain watch runs
 	xs       atomic.Pointer[xsLooker]
 }
@@ -82,16 +83,20 @@ func (r *Runner) extend(d time.Duration) {
 // around a wait (an xl list, a destroy).
 const notifyMargin = 30 * time.Second
 
-// New returns a runner for cfg against hv.
-func New(cfg *config.Config, hv Hypervisor, report func(Event)) *Runner {
-	r := &Runner{Config: cfg, HV: hv, Report: report, images: newImageBook(cfg)}
+// New returns a runner for cfg against hv, keeping time by the real clock
+// unless an option (WithClock) says otherwise.
+func New(cfg *config.Config, hv Hypervisor, report func(Event), opts ...Option) *Runner {
+	r := &Runner{Config: cfg, HV: hv, Report: report, images: newImageBook(cfg), clock: RealClock{}}
+	for _, o := range opts {
+		o(r)
+	}
 	r.list = r.newLister()
 	return r
 }
 
 // newLister is a lister of r.HV's xl list, whatever r.HV is when it lists.
 func (r *Runner) newLister() *lister {
-	return &lister{list: func(ctx context.Context) ([]xl.Domain, error) { return r.HV.List(ctx) }, onList: r.observe}
+	return &lister{clock: r.clock, list: func(ctx context.Context) ([]xl.Domain, error) { return r.HV.List(ctx) }, onList: r.observe}
 }
 
 // lister is the xl list every look of every run shares.
@@ -105,13 +110,6 @@ func (r *Runner) interval() time.Duration {
 		return r.Config.Defaults.PollInterval
 	}
 	return config.DefaultPollInterval
-}
-
-// untilDeadline is the next wait of a loop bounded by deadline: d, or, if
-// the deadline comes sooner, until just past it (1 ms, so that the look
-// after the wait finds the deadline passed).
-func untilDeadline(d time.Duration, deadline time.Time) time.Duration {
-	return min(d, time.Until(deadline)+time.Millisecond)
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -140,13 +138,13 @@ func (r *Runner) emitAfter(step string, elapsed time.Duration, guest string, dom
 	case err != nil:
 		sev = Warning
 	}
-	r.report(Event{Time: time.Now(), Guest: guest, DomID: domid, Err: err, Msg: fmt.Sprintf(format, args...), Step: step, Elapsed: elapsed, Severity: sev})
+	r.report(Event{Time: r.now(), Guest: guest, DomID: domid, Err: err, Msg: fmt.Sprintf(format, args...), Step: step, Elapsed: elapsed, Severity: sev})
 }
 
 // warn emits a Warning without an error: the run goes on otherwise than
 // asked, on purpose (a fresh boot instead of a restore).
 func (r *Runner) warn(step, guest string, domid int, format string, args ...any) {
-	r.report(Event{Time: time.Now(), Guest: guest, DomID: domid, Msg: fmt.Sprintf(format, args...), Step: step, Severity: Warning})
+	r.report(Event{Time: r.now(), Guest: guest, DomID: domid, Msg: fmt.Sprintf(format, args...), Step: step, Severity: Warning})
 }
 
 func (r *Runner) report(e Event) {
@@ -383,7 +381,7 @@ func badStartState(s xl.State) string {
 
 // waitGone polls until name is no longer listed or the deadline passes.
 func (r *Runner) waitGone(ctx context.Context, name string, deadline time.Time) error {
-	began := time.Now()
+	began := r.now()
 	var seen snapshot
 	for {
 		gen := r.lister().generation()
@@ -397,23 +395,12 @@ func (r *Runner) waitGone(ctx context.Context, name string, deadline time.Time) 
 				return nil
 			}
 		}
-		if !time.Now().Before(deadline) {
+		if !r.now().Before(deadline) {
 			return fmt.Errorf("still listed after waiting until %s", deadline.Format(time.TimeOnly))
 		}
-		if err := r.lister().sleepOrPoke(ctx, untilDeadline(r.deathCheck(time.Since(began)), deadline), gen); err != nil {
+		if err := r.lister().sleepOrPoke(ctx, untilDeadline(r.now(), r.deathCheck(r.since(began)), deadline), gen); err != nil {
 			return err
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

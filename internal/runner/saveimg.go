@@ -95,7 +95,7 @@ func (r *Runner) observe(doms []xl.Domain) {
 func isRunning(st xl.State) bool { return !st.Shutdown && !st.Dying && !st.Crashed() }
 
 func (r *Runner) markStale(rec *saves.Record, s saves.Seen) {
-	aside, err := r.saves().Aside(rec.Guest, "stale", time.Now())
+	aside, err := r.saves().Aside(rec.Guest, "stale", r.now())
 	if err != nil {
 		r.emit("save", rec.Guest, s.DomID, err, "THE SAVE IMAGE IS STALE (the guest ran since it was saved) but could not be moved aside")
 		return
@@ -193,7 +193,7 @@ func (r *run) save(ctx context.Context, d xl.Domain, p config.StopPolicy) error 
 	}
 	defer release()
 	if _, err := os.Lstat(path); err == nil {
-		aside, err := st.Aside(d.Name, "old", time.Now())
+		aside, err := st.Aside(d.Name, "old", r.now())
 		if err != nil {
 			return fmt.Errorf("an earlier image is in the way and cannot be moved aside: %w", err)
 		}
@@ -202,7 +202,7 @@ func (r *run) save(ctx context.Context, d xl.Domain, p config.StopPolicy) error 
 	}
 	r.images.setBusy(d.Name, true)
 	defer r.images.setBusy(d.Name, false)
-	rec, err := st.BeginSave(d.Name, d.ID, d.MemMiB, time.Now())
+	rec, err := st.BeginSave(d.Name, d.ID, d.MemMiB, r.now())
 	if err != nil {
 		return fmt.Errorf("recording the save before it begins: %w", err)
 	}
@@ -218,7 +218,7 @@ func (r *run) save(ctx context.Context, d xl.Domain, p config.StopPolicy) error 
 	}
 	if err != nil {
 		if _, serr := os.Lstat(path); serr == nil {
-			if aside, aerr := st.Aside(d.Name, "failed", time.Now()); aerr == nil {
+			if aside, aerr := st.Aside(d.Name, "failed", r.now()); aerr == nil {
 				r.emit("save", d.Name, d.ID, nil, "what the failed save wrote is kept as %s", aside)
 			}
 		} else {
@@ -227,13 +227,13 @@ func (r *run) save(ctx context.Context, d xl.Domain, p config.StopPolicy) error 
 		r.images.remember(d.Name, nil)
 		return r.afterFailedFlight(ctx, d, err)
 	}
-	if err := st.CompleteSave(rec, time.Now()); err != nil {
+	if err := st.CompleteSave(rec, r.now()); err != nil {
 		// The image is whole but unrecorded: a plain start will not
 		// restore it; status lists it and xenorder restore restores it.
 		r.emit("save", d.Name, d.ID, err, "SAVED, BUT THE SAVE COULD NOT BE RECORDED: a plain start will not restore %s; xenorder restore %s will", path, d.Name)
 	}
 	r.images.remember(d.Name, rec)
-	return r.waitGone(ctx, d.Name, time.Now().Add(orDefault(r.DestroyWait, DefaultDestroyWait)))
+	return r.waitGone(ctx, d.Name, r.now().Add(orDefault(r.DestroyWait, DefaultDestroyWait)))
 }
 
 // afterFailedFlight looks at a domain after its save or migration failed:
@@ -241,7 +241,7 @@ func (r *run) save(ctx context.Context, d xl.Domain, p config.StopPolicy) error 
 // shutdown ladder), but one cut short stays suspended, and that one is
 // never touched again.
 func (r *Runner) afterFailedFlight(ctx context.Context, d xl.Domain, err error) error {
-	snap, lerr := r.lister().get(ctx, time.Now())
+	snap, lerr := r.lister().get(ctx, r.now())
 	if lerr == nil && snap.err == nil {
 		if now, ok := snap.find(d.Name); ok && now.State.Shutdown && now.State.Reason == 's' && !now.State.Dying {
 			return fmt.Errorf("%w (domid %d, state %s): %w", errSuspended, now.ID, now.State.Raw, err)
@@ -302,11 +302,11 @@ func (r *run) inFlight(ctx context.Context, f flight, call func(ctx context.Cont
 		done <- r.launch(context.WithoutCancel(ctx), f.guest, call)
 	}()
 	every := orDefault(r.ProgressEvery, DefaultProgressEvery)
-	tick := time.NewTicker(min(every, stall/4+time.Millisecond))
+	tick := r.clock.NewTicker(min(every, stall/4+time.Millisecond))
 	defer tick.Stop()
-	lateAt := time.NewTimer(f.timeout)
+	lateAt := r.clock.NewTimer(f.timeout)
 	defer lateAt.Stop()
-	began := time.Now()
+	began := r.now()
 	last, lastAt := f.progress(), began
 	late, stalled := false, false
 	// The progress lines ("xl save: 12s of save_timeout 10m0s"; past it,
@@ -325,16 +325,16 @@ func (r *run) inFlight(ctx context.Context, f flight, call func(ctx context.Cont
 		select {
 		case err := <-done:
 			if late {
-				r.emit("wait", f.guest, f.domid, err, "%s ended after %s", f.what, round(time.Since(began)))
+				r.emit("wait", f.guest, f.domid, err, "%s ended after %s", f.what, round(r.since(began)))
 			}
 			return err
-		case <-lateAt.C:
+		case <-lateAt.C():
 			late = true
 			r.emit("wait", f.guest, f.domid, nil, "%s IS STILL RUNNING AFTER %s = %s: NOT INTERRUPTING IT (a cut-short %s loses the guest's state); waiting while it makes progress",
 				f.what, f.timeoutName, f.timeout, f.what)
-		case <-tick.C:
+		case <-tick.C():
 		}
-		now := time.Now()
+		now := r.now()
 		if p := f.progress(); p != last {
 			last, lastAt = p, now
 			if stalled {

@@ -128,7 +128,7 @@ func (r *Runner) Status(ctx context.Context, opts StatusOptions) (*StatusReport,
 		return nil, fmt.Errorf("status: %w", err)
 	}
 	cfg := r.Config
-	rep := &StatusReport{Config: cfg.File, OK: true, Guests: []GuestStatus{}, Others: []GuestStatus{}, Now: time.Now(), DrainsUnknown: opts.DrainsUnknown}
+	rep := &StatusReport{Config: cfg.File, OK: true, Guests: []GuestStatus{}, Others: []GuestStatus{}, Now: r.now(), DrainsUnknown: opts.DrainsUnknown}
 	for _, n := range cfg.Names() {
 		g := cfg.Guests[n]
 		row := GuestStatus{Name: n, Declared: true, Kind: g.Kind(), State: "stopped", DomID: -1,
@@ -237,7 +237,7 @@ func (r *Runner) probeRows(ctx context.Context, rows []GuestStatus) {
 			failed := ""
 			for _, p := range probes {
 				actx, cancel := context.WithTimeout(ctx, p.AttemptTimeout)
-				err := p.Check(actx, probe.Target{Name: g.Name, DomID: row.DomID, Since: time.Now()})
+				err := p.Check(actx, probe.Target{Name: g.Name, DomID: row.DomID, Since: r.now()})
 				cancel()
 				if err != nil {
 					failed = fmt.Sprintf("%s: %v", p, err)

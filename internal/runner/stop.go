@@ -422,7 +422,7 @@ func suspended(st xl.State) bool {
 // reported by name with what to do; its dependencies stay up.
 func (r *run) leaveSuspended(out *Outcome, finish func(Status, error) *Outcome, err error) *Outcome {
 	r.emit("save", out.Guest, out.DomID, nil, "LEFT SUSPENDED, NOT DESTROYED: its memory is only in the hypervisor (%v). Let a save or migrate under way finish (ps -C xl); xl destroy %s would lose that memory", err, out.Guest)
-	out.Status, out.Err, out.Elapsed = Suspended, fmt.Errorf("%w: left as it is, never destroyed; what it depends on stays up", err), time.Since(out.Began)
+	out.Status, out.Err, out.Elapsed = Suspended, fmt.Errorf("%w: left as it is, never destroyed; what it depends on stays up", err), r.since(out.Began)
 	return out
 }
 
@@ -434,10 +434,10 @@ func (s Status) gone() bool {
 // stopOne takes one domain down by its method, falling back to the
 // shutdown ladder when a save or migration fails.
 func (r *run) stopOne(ctx context.Context, name, method string, p config.StopPolicy, grace time.Duration) *Outcome {
-	began := time.Now()
+	began := r.now()
 	out := &Outcome{Guest: name, Began: began, DomID: -1}
 	finish := func(st Status, err error) *Outcome {
-		out.Status, out.Err, out.Elapsed = st, err, time.Since(began)
+		out.Status, out.Err, out.Elapsed = st, err, r.since(began)
 		if st == Failed {
 			r.emit("fail", name, out.DomID, err, "failed")
 		}
@@ -461,7 +461,7 @@ func (r *run) stopOne(ctx context.Context, name, method string, p config.StopPol
 		if err := r.waitGone(ctx, name, began.Add(grace)); err != nil {
 			return finish(Failed, fmt.Errorf("stop %s: dying domain %w", name, err))
 		}
-		r.emitAfter("stopped", time.Since(began), name, d.ID, nil, "stopped after %s", round(time.Since(began)))
+		r.emitAfter("stopped", r.since(began), name, d.ID, nil, "stopped after %s", round(r.since(began)))
 		return finish(Done, nil)
 	case noOSLeft(d.State):
 		r.emit("destroy", name, d.ID, nil, "has shut down but is still listed (state %s): destroying, no OS is left", d.State.Raw)
@@ -478,7 +478,7 @@ func (r *run) stopOne(ctx context.Context, name, method string, p config.StopPol
 		err := r.save(ctx, d, p)
 		switch {
 		case err == nil:
-			r.emitAfter("save", time.Since(began), name, d.ID, nil, "saved to %s after %s", r.saves().Image(name), round(time.Since(began)))
+			r.emitAfter("save", r.since(began), name, d.ID, nil, "saved to %s after %s", r.saves().Image(name), round(r.since(began)))
 			return finish(Done, nil)
 		case errors.Is(err, errSuspended):
 			return r.leaveSuspended(out, finish, fmt.Errorf("xl save did not finish: %w", err))
@@ -500,14 +500,14 @@ func (r *run) stopOne(ctx context.Context, name, method string, p config.StopPol
 			// host (a localhost migration, as OSSTest does) the guest
 			// runs on here under a new domid: that is the migrated guest,
 			// never one to shut down.
-			end, st := r.waitDown(ctx, name, d.ID, time.Now().Add(orDefault(r.DestroyWait, DefaultDestroyWait)), true)
+			end, st := r.waitDown(ctx, name, d.ID, r.now().Add(orDefault(r.DestroyWait, DefaultDestroyWait)), true)
 			switch end {
 			case downGone:
-				r.emitAfter("migrate", time.Since(began), name, d.ID, nil, "migrated to %s after %s", p.MigrateTo, round(time.Since(began)))
+				r.emitAfter("migrate", r.since(began), name, d.ID, nil, "migrated to %s after %s", p.MigrateTo, round(r.since(began)))
 				return finish(Done, nil)
 			case downRebooted:
-				r.emitAfter("migrate", time.Since(began), name, st.dom.ID, nil, "migrated to %s after %s; %s is this host: the guest runs on here as domid %d (domid %d is gone)",
-					p.MigrateTo, round(time.Since(began)), p.MigrateTo, st.dom.ID, d.ID)
+				r.emitAfter("migrate", r.since(began), name, st.dom.ID, nil, "migrated to %s after %s; %s is this host: the guest runs on here as domid %d (domid %d is gone)",
+					p.MigrateTo, round(r.since(began)), p.MigrateTo, st.dom.ID, d.ID)
 				return finish(Done, nil)
 			case downFailed:
 				// Where the guest runs is unknown: never shut it down blind.
@@ -535,7 +535,7 @@ func (r *run) shutdownLadder(ctx context.Context, out *Outcome, finish func(Stat
 		done = FellBack
 	}
 	stopped := func() *Outcome {
-		r.emitAfter("stopped", time.Since(began), name, out.DomID, nil, "stopped after %s", round(time.Since(began)))
+		r.emitAfter("stopped", r.since(began), name, out.DomID, nil, "stopped after %s", round(r.since(began)))
 		return finish(done, out.fellBack)
 	}
 	comebacks := 0
@@ -594,7 +594,7 @@ func (r *run) askShutdown(ctx context.Context, out *Outcome, p config.StopPolicy
 	name := out.Guest
 	r.emit("shutdown", name, out.DomID, nil, "shutting down (grace period %s)", grace)
 	r.status("shutting down %s (grace period %s)", name, grace)
-	r.setDoing(name, activity{doing: "asking it to shut down (xl shutdown)", domid: out.DomID, since: time.Now()})
+	r.setDoing(name, activity{doing: "asking it to shut down (xl shutdown)", domid: out.DomID, since: r.now()})
 	wait := orDefault(r.DestroyWait, DefaultDestroyWait)
 	r.extend(xl.ShutdownTimeout + grace + 2*wait + notifyMargin)
 	// The call is bounded by the xl client's own shutdown timeout.
@@ -604,7 +604,7 @@ func (r *run) askShutdown(ctx context.Context, out *Outcome, p config.StopPolicy
 		r.emit("shutdown", name, out.DomID, nil, "no PV control interface (an HVM guest without PV drivers): pressing its ACPI power button instead (xl shutdown -F)")
 		err = r.HV.Shutdown(ctx, ident, true)
 	}
-	deadline = time.Now().Add(grace)
+	deadline = r.now().Add(grace)
 	// "db: waiting for shutdown, 12s of 3m0s grace" every ProgressEvery.
 	r.setDoing(name, activity{doing: "waiting for shutdown", domid: out.DomID, since: deadline.Add(-grace), limit: grace, limitName: "grace", say: true})
 	if err != nil {
@@ -643,14 +643,14 @@ type downState struct {
 // and on every timed wake, xl list. With reboots set, a domain of that
 // name under a new domid ends the wait; else the wait follows it.
 func (r *run) waitDown(ctx context.Context, name string, domid int, deadline time.Time, reboots bool) (downEnd, downState) {
-	began := time.Now()
+	began := r.now()
 	seen := snapshot{at: began}
 	var last downState
 	last.dom.ID = domid
 	gen := r.lister().generation()
 	poked := false
 	if r.watching.Load() {
-		if err := r.lister().sleepOrPoke(ctx, untilDeadline(r.interval(), deadline), gen); err != nil {
+		if err := r.lister().sleepOrPoke(ctx, untilDeadline(r.now(), r.interval(), deadline), gen); err != nil {
 			return downFailed, downState{err: err}
 		}
 		poked = r.lister().generation() != gen
@@ -697,10 +697,10 @@ func (r *run) waitDown(ctx context.Context, name string, domid int, deadline tim
 				}
 			}
 		}
-		if !time.Now().Before(deadline) {
+		if !r.now().Before(deadline) {
 			return downGrace, last
 		}
-		if err := r.lister().sleepOrPoke(ctx, untilDeadline(r.deathCheck(time.Since(began)), deadline), gen); err != nil {
+		if err := r.lister().sleepOrPoke(ctx, untilDeadline(r.now(), r.deathCheck(r.since(began)), deadline), gen); err != nil {
 			return downFailed, downState{err: err}
 		}
 		poked = r.lister().generation() != gen
@@ -712,7 +712,7 @@ func (r *run) waitDown(ctx context.Context, name string, domid int, deadline tim
 func (r *run) destroy(ctx context.Context, out *Outcome, finish func(Status, error) *Outcome, st Status) *Outcome {
 	name := out.Guest
 	wait := orDefault(r.DestroyWait, DefaultDestroyWait)
-	r.setDoing(name, activity{doing: "destroying (xl destroy)", domid: out.DomID, since: time.Now(), limit: wait, say: true})
+	r.setDoing(name, activity{doing: "destroying (xl destroy)", domid: out.DomID, since: r.now(), limit: wait, say: true})
 	dctx, cancel := context.WithTimeout(ctx, wait)
 	ident := xlIdent(name, out.DomID)
 	err := r.launch(dctx, name, func(ctx context.Context) error { return r.HV.Destroy(ctx, ident) })
@@ -721,12 +721,12 @@ func (r *run) destroy(ctx context.Context, out *Outcome, finish func(Status, err
 		// The monitor process xl create left destroys a powered-off guest
 		// itself; when both destroy at once, the later xl destroy fails
 		// (xc_domain_destroy: No such process, rc=-3). Gone is gone.
-		if werr := r.waitGone(ctx, name, time.Now().Add(destroyRecheck)); werr != nil {
+		if werr := r.waitGone(ctx, name, r.now().Add(destroyRecheck)); werr != nil {
 			return finish(Failed, fmt.Errorf("stop %s: %w", name, err))
 		}
 		r.emit("destroy", name, out.DomID, nil, "gone: destroyed meanwhile by xl's own monitor (our xl destroy said: %v)", err)
 	}
-	if err := r.waitGone(ctx, name, time.Now().Add(wait)); err != nil {
+	if err := r.waitGone(ctx, name, r.now().Add(wait)); err != nil {
 		return finish(Failed, fmt.Errorf("stop %s: destroyed but %w", name, err))
 	}
 	r.emit("destroy", name, out.DomID, nil, "destroyed")
