@@ -202,8 +202,9 @@ func (r *run) createStep(ctx context.Context, g *config.Guest, out *Outcome, tar
 	r.setDoing(g.Name, activity{doing: "creating (xl create)", domid: -1, since: deadline.Add(-g.StartTimeout), limit: g.StartTimeout, limitName: "start_timeout", say: true})
 	// A create in flight is not abandoned on interruption: that would
 	// leave a half-built domain. It is bounded by the guest's start
-	// timeout.
-	cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	// timeout (the time left by the runner's clock: a context's deadline
+	// is read by the real one).
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadline.Sub(r.now()))
 	err = r.launch(cctx, g.Name, func(ctx context.Context) error { return r.HV.Create(ctx, g.XLConfig) })
 	cancel()
 	out.Created = r.now()
