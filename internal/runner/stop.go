@@ -431,8 +431,10 @@ func (s Status) gone() bool {
 	return s == Done || s == AlreadyDone || s == Forced || s == FellBack
 }
 
-// stopOne takes one domain down by its method, falling back to the
-// shutdown ladder when a save or migration fails.
+// stopOne takes one domain down, in phases: look (is it listed?), its
+// state (dying, shut down, suspended: whatever its method), its method
+// (destroy, save, migrate), and the shutdown ladder, which is also where a
+// failed save or migration falls back to.
 func (r *run) stopOne(ctx context.Context, name, method string, p config.StopPolicy, grace time.Duration) *Outcome {
 	began := r.now()
 	out := &Outcome{Guest: name, Began: began, DomID: -1}
@@ -454,6 +456,30 @@ func (r *run) stopOne(ctx context.Context, name, method string, p config.StopPol
 		return finish(AlreadyDone, nil)
 	}
 	out.DomID = d.ID
+	if o := r.stopByState(ctx, d, out, finish, grace); o != nil {
+		return o
+	}
+	var o *Outcome
+	switch method {
+	case methodDestroy:
+		r.emit("destroy", name, d.ID, nil, "destroying at once (stop_action = destroy)")
+		return r.destroy(ctx, out, finish, Done)
+	case methodSave:
+		o = r.saveOrFallBack(ctx, d, out, finish, p)
+	case methodMigrate:
+		o = r.migrateOrFallBack(ctx, d, out, finish, p)
+	}
+	if o != nil {
+		return o
+	}
+	return r.shutdownLadder(ctx, out, finish, p, grace)
+}
+
+// stopByState ends the stop of a domain whose state decides, whatever its
+// method: dying (wait for it to go), shut down but listed (destroy the
+// remains), suspended (leave it). nil: it runs; go on by its method.
+func (r *run) stopByState(ctx context.Context, d xl.Domain, out *Outcome, finish func(Status, error) *Outcome, grace time.Duration) *Outcome {
+	name, began := out.Guest, out.Began
 	switch {
 	case d.State.Dying:
 		r.emit("wait", name, d.ID, nil, "dying; waiting for it to go")
@@ -469,57 +495,63 @@ func (r *run) stopOne(ctx context.Context, name, method string, p config.StopPol
 	case suspended(d.State):
 		return r.leaveSuspended(out, finish, fmt.Errorf("%w (domid %d, state %s) before this stop: an xl save or migrate may still be under way", errSuspended, d.ID, d.State.Raw))
 	}
+	return nil
+}
 
-	switch method {
-	case methodDestroy:
-		r.emit("destroy", name, d.ID, nil, "destroying at once (stop_action = destroy)")
-		return r.destroy(ctx, out, finish, Done)
-	case methodSave:
-		err := r.save(ctx, d, p)
-		switch {
-		case err == nil:
-			r.emitAfter("save", r.since(began), name, d.ID, nil, "saved to %s after %s", r.saves().Image(name), round(r.since(began)))
-			return finish(Done, nil)
-		case errors.Is(err, errSuspended):
-			return r.leaveSuspended(out, finish, fmt.Errorf("xl save did not finish: %w", err))
-		}
-		r.emit("save", name, d.ID, err, "SAVE FAILED; shutting it down instead")
-		out.fellBack = fmt.Errorf("save failed (%w); shut down instead", err)
-	case methodMigrate:
-		r.emit("migrate", name, d.ID, nil, "migrating to %s (xl migrate; save_timeout %s)", p.MigrateTo, p.SaveTimeout)
-		r.status("migrating %s to %s", name, p.MigrateTo)
-		err := r.inFlight(ctx, flight{guest: name, domid: d.ID, what: "xl migrate", timeout: p.SaveTimeout, timeoutName: "save_timeout", progress: r.xlLines("migrate", name)},
-			func(ctx context.Context) error { return r.HV.Migrate(ctx, name, p.MigrateTo) })
-		if err != nil {
-			if err = r.afterFailedFlight(ctx, d, err); errors.Is(err, errSuspended) {
-				return r.leaveSuspended(out, finish, fmt.Errorf("xl migrate did not finish: %w", err))
-			}
-		}
-		if err == nil {
-			// Success means the domid that left is gone. To this very
-			// host (a localhost migration, as OSSTest does) the guest
-			// runs on here under a new domid: that is the migrated guest,
-			// never one to shut down.
-			end, st := r.waitDown(ctx, name, d.ID, r.now().Add(orDefault(r.DestroyWait, DefaultDestroyWait)), true)
-			switch end {
-			case downGone:
-				r.emitAfter("migrate", r.since(began), name, d.ID, nil, "migrated to %s after %s", p.MigrateTo, round(r.since(began)))
-				return finish(Done, nil)
-			case downRebooted:
-				r.emitAfter("migrate", r.since(began), name, st.dom.ID, nil, "migrated to %s after %s; %s is this host: the guest runs on here as domid %d (domid %d is gone)",
-					p.MigrateTo, round(r.since(began)), p.MigrateTo, st.dom.ID, d.ID)
-				return finish(Done, nil)
-			case downFailed:
-				// Where the guest runs is unknown: never shut it down blind.
-				return finish(Failed, fmt.Errorf("xl migrate to %s succeeded, but xl list then failed: %w", p.MigrateTo, st.err))
-			default:
-				err = fmt.Errorf("xl migrate succeeded but %s (domid %d) is still listed here", name, d.ID)
-			}
-		}
-		r.emit("migrate", name, d.ID, err, "MIGRATION FAILED; shutting it down instead")
-		out.fellBack = fmt.Errorf("migration to %s failed (%w); shut down instead", p.MigrateTo, err)
+// saveOrFallBack saves the domain (stop_action = save, --save). nil: the
+// save failed and left it running; it falls back to the shutdown ladder.
+func (r *run) saveOrFallBack(ctx context.Context, d xl.Domain, out *Outcome, finish func(Status, error) *Outcome, p config.StopPolicy) *Outcome {
+	name, began := out.Guest, out.Began
+	err := r.save(ctx, d, p)
+	switch {
+	case err == nil:
+		r.emitAfter("save", r.since(began), name, d.ID, nil, "saved to %s after %s", r.saves().Image(name), round(r.since(began)))
+		return finish(Done, nil)
+	case errors.Is(err, errSuspended):
+		return r.leaveSuspended(out, finish, fmt.Errorf("xl save did not finish: %w", err))
 	}
-	return r.shutdownLadder(ctx, out, finish, p, grace)
+	r.emit("save", name, d.ID, err, "SAVE FAILED; shutting it down instead")
+	out.fellBack = fmt.Errorf("save failed (%w); shut down instead", err)
+	return nil
+}
+
+// migrateOrFallBack migrates the domain (stop_action = migrate). nil: the
+// migration failed and left it here; it falls back to the shutdown ladder.
+func (r *run) migrateOrFallBack(ctx context.Context, d xl.Domain, out *Outcome, finish func(Status, error) *Outcome, p config.StopPolicy) *Outcome {
+	name, began := out.Guest, out.Began
+	r.emit("migrate", name, d.ID, nil, "migrating to %s (xl migrate; save_timeout %s)", p.MigrateTo, p.SaveTimeout)
+	r.status("migrating %s to %s", name, p.MigrateTo)
+	err := r.inFlight(ctx, flight{guest: name, domid: d.ID, what: "xl migrate", timeout: p.SaveTimeout, timeoutName: "save_timeout", progress: r.xlLines("migrate", name)},
+		func(ctx context.Context) error { return r.HV.Migrate(ctx, name, p.MigrateTo) })
+	if err != nil {
+		if err = r.afterFailedFlight(ctx, d, err); errors.Is(err, errSuspended) {
+			return r.leaveSuspended(out, finish, fmt.Errorf("xl migrate did not finish: %w", err))
+		}
+	}
+	if err == nil {
+		// Success means the domid that left is gone. To this very
+		// host (a localhost migration, as OSSTest does) the guest
+		// runs on here under a new domid: that is the migrated guest,
+		// never one to shut down.
+		end, st := r.waitDown(ctx, name, d.ID, r.now().Add(orDefault(r.DestroyWait, DefaultDestroyWait)), true)
+		switch end {
+		case downGone:
+			r.emitAfter("migrate", r.since(began), name, d.ID, nil, "migrated to %s after %s", p.MigrateTo, round(r.since(began)))
+			return finish(Done, nil)
+		case downRebooted:
+			r.emitAfter("migrate", r.since(began), name, st.dom.ID, nil, "migrated to %s after %s; %s is this host: the guest runs on here as domid %d (domid %d is gone)",
+				p.MigrateTo, round(r.since(began)), p.MigrateTo, st.dom.ID, d.ID)
+			return finish(Done, nil)
+		case downFailed:
+			// Where the guest runs is unknown: never shut it down blind.
+			return finish(Failed, fmt.Errorf("xl migrate to %s succeeded, but xl list then failed: %w", p.MigrateTo, st.err))
+		default:
+			err = fmt.Errorf("xl migrate succeeded but %s (domid %d) is still listed here", name, d.ID)
+		}
+	}
+	r.emit("migrate", name, d.ID, err, "MIGRATION FAILED; shutting it down instead")
+	out.fellBack = fmt.Errorf("migration to %s failed (%w); shut down instead", p.MigrateTo, err)
+	return nil
 }
 
 // shutdownLadder: xl shutdown (xl shutdown -F when the guest has no PV
@@ -574,9 +606,15 @@ func (r *run) shutdownLadder(ctx context.Context, out *Outcome, finish func(Stat
 		if suspended(d.dom.State) {
 			return r.leaveSuspended(out, finish, fmt.Errorf("%w (domid %d, state %s) at the end of its grace period", errSuspended, d.dom.ID, d.dom.State.Raw))
 		}
-		break
+		return r.destroyAfterGrace(ctx, out, finish, grace, why)
 	}
-	r.emit("destroy", name, out.DomID, nil, "still running after its grace period of %s: destroying", grace)
+}
+
+// destroyAfterGrace is the ladder's last rung, once the grace period is
+// over and the domain still runs: xl destroy, the outcome Forced, saying
+// why (beyond its grace period) and what fell back before.
+func (r *run) destroyAfterGrace(ctx context.Context, out *Outcome, finish func(Status, error) *Outcome, grace time.Duration, why string) *Outcome {
+	r.emit("destroy", out.Guest, out.DomID, nil, "still running after its grace period of %s: destroying", grace)
 	out.Err = fmt.Errorf("destroyed after its grace period of %s", grace)
 	if why != "" {
 		out.Err = fmt.Errorf("%w: %s", out.Err, why)
