@@ -258,8 +258,8 @@ func (h *ladderHV) List(ctx context.Context) ([]xl.Domain, error) {
 	return out, nil
 }
 
-func (h *ladderHV) Shutdown(ctx context.Context, name string, acpi bool) error {
-	xl.Started(ctx)
+func (h *ladderHV) Shutdown(ctx context.Context, name string, acpi bool, started func()) error {
+	callStarted(started)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.asked.IsZero() {
@@ -269,8 +269,8 @@ func (h *ladderHV) Shutdown(ctx context.Context, name string, acpi bool) error {
 	return nil
 }
 
-func (h *ladderHV) Destroy(ctx context.Context, name string) error {
-	xl.Started(ctx)
+func (h *ladderHV) Destroy(ctx context.Context, name string, started func()) error {
+	callStarted(started)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.destroyAt, h.gone = h.clk.Now(), true

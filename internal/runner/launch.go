@@ -6,8 +6,6 @@ import (
 	"slices"
 	"sort"
 	"sync"
-
-	"github.com/xenorder/xenorder/internal/xl"
 )
 
 // When many guests become ready to start or stop at the same moment (the
@@ -92,10 +90,10 @@ func (g *launchGate) passLocked() {
 
 // launch makes the call that begins guest's start or stop in its turn;
 // the turn ends once xl has started (or the call has returned).
-func (r *run) launch(ctx context.Context, guest string, call func(ctx context.Context) error) error {
+func (r *run) launch(ctx context.Context, guest string, call func(ctx context.Context, started func()) error) error {
 	g := r.gate
 	if g == nil {
-		return call(ctx)
+		return call(ctx, nil)
 	}
 	if err := g.wait(ctx, r.prio[guest]); err != nil {
 		return err
@@ -103,7 +101,7 @@ func (r *run) launch(ctx context.Context, guest string, call func(ctx context.Co
 	var once sync.Once
 	done := func() { once.Do(g.done) }
 	defer done()
-	return call(xl.WithStarted(ctx, done))
+	return call(ctx, done)
 }
 
 // byPriority returns the nodes, highest priority first (else in their

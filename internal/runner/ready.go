@@ -205,7 +205,7 @@ func (r *run) createStep(ctx context.Context, g *config.Guest, out *Outcome, tar
 	// timeout (the time left by the runner's clock: a context's deadline
 	// is read by the real one).
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadline.Sub(r.now()))
-	err = r.launch(cctx, g.Name, func(ctx context.Context) error { return r.HV.Create(ctx, g.XLConfig) })
+	err = r.launch(cctx, g.Name, func(ctx context.Context, started func()) error { return r.HV.Create(ctx, g.XLConfig, started) })
 	cancel()
 	out.Created = r.now()
 	switch {
@@ -285,7 +285,7 @@ func (r *run) restore(ctx context.Context, g *config.Guest, path string) error {
 	// restores): a restore past start_timeout stops the extensions after
 	// StallTimeout unless xl says something.
 	err := r.inFlight(ctx, flight{guest: g.Name, domid: -1, what: "xl restore", timeout: g.StartTimeout, timeoutName: "start_timeout", progress: r.xlLines("restore", path)},
-		func(ctx context.Context) error { return r.HV.Restore(ctx, path) })
+		func(ctx context.Context, started func()) error { return r.HV.Restore(ctx, path, started) })
 	ours := path == st.Image(g.Name)
 	if err == nil {
 		var rerr error

@@ -362,12 +362,12 @@ type stuckHV struct {
 	stuck string
 }
 
-func (s *stuckHV) Destroy(ctx context.Context, name string) error {
+func (s *stuckHV) Destroy(ctx context.Context, name string, started func()) error {
 	if name == s.stuck {
 		s.record("destroy", name, time.Now())
 		return nil // claims success, domain stays
 	}
-	return s.fakeHV.Destroy(ctx, name)
+	return s.fakeHV.Destroy(ctx, name, started)
 }
 
 func TestPlanChangesNothing(t *testing.T) {

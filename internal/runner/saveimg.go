@@ -210,7 +210,7 @@ func (r *run) save(ctx context.Context, d xl.Domain, p config.StopPolicy) error 
 	r.emit("save", d.Name, d.ID, nil, "saving to %s (%d MiB; save_timeout %s)", path, d.MemMiB, p.SaveTimeout)
 	r.status("saving %s to %s", d.Name, path)
 	err = r.inFlight(ctx, flight{guest: d.Name, domid: d.ID, what: "xl save", timeout: p.SaveTimeout, timeoutName: "save_timeout",
-		progress: sum(fileSize(path), r.xlLines("save", d.Name))}, func(ctx context.Context) error { return r.HV.Save(ctx, d.Name, path) })
+		progress: sum(fileSize(path), r.xlLines("save", d.Name))}, func(ctx context.Context, started func()) error { return r.HV.Save(ctx, d.Name, path, started) })
 	if err == nil {
 		if fi, serr := os.Stat(path); serr != nil || fi.Size() == 0 {
 			err = fmt.Errorf("xl save succeeded but left no image at %s", path)
@@ -294,7 +294,7 @@ type flight struct {
 // while progress grows it keeps extending the service manager's timeout;
 // once progress has stalled for StallTimeout it stops extending, says so,
 // and leaves the decision to the service manager's own timeout.
-func (r *run) inFlight(ctx context.Context, f flight, call func(ctx context.Context) error) error {
+func (r *run) inFlight(ctx context.Context, f flight, call func(ctx context.Context, started func()) error) error {
 	stall := orDefault(r.StallTimeout, DefaultStallTimeout)
 	r.extend(f.timeout + stall + notifyMargin)
 	done := make(chan error, 1)

@@ -522,7 +522,7 @@ func (r *run) migrateOrFallBack(ctx context.Context, d xl.Domain, out *Outcome, 
 	r.emit("migrate", name, d.ID, nil, "migrating to %s (xl migrate; save_timeout %s)", p.MigrateTo, p.SaveTimeout)
 	r.status("migrating %s to %s", name, p.MigrateTo)
 	err := r.inFlight(ctx, flight{guest: name, domid: d.ID, what: "xl migrate", timeout: p.SaveTimeout, timeoutName: "save_timeout", progress: r.xlLines("migrate", name)},
-		func(ctx context.Context) error { return r.HV.Migrate(ctx, name, p.MigrateTo) })
+		func(ctx context.Context, started func()) error { return r.HV.Migrate(ctx, name, p.MigrateTo, started) })
 	if err != nil {
 		if err = r.afterFailedFlight(ctx, d, err); errors.Is(err, errSuspended) {
 			return r.leaveSuspended(out, finish, fmt.Errorf("xl migrate did not finish: %w", err))
@@ -637,10 +637,10 @@ func (r *run) askShutdown(ctx context.Context, out *Outcome, p config.StopPolicy
 	r.extend(xl.ShutdownTimeout + grace + 2*wait + notifyMargin)
 	// The call is bounded by the xl client's own shutdown timeout.
 	ident := xlIdent(name, out.DomID)
-	err := r.launch(ctx, name, func(ctx context.Context) error { return r.HV.Shutdown(ctx, ident, false) })
+	err := r.launch(ctx, name, func(ctx context.Context, started func()) error { return r.HV.Shutdown(ctx, ident, false, started) })
 	if err != nil && xl.IsNoPVControl(err) && p.ACPIFallback {
 		r.emit("shutdown", name, out.DomID, nil, "no PV control interface (an HVM guest without PV drivers): pressing its ACPI power button instead (xl shutdown -F)")
-		err = r.HV.Shutdown(ctx, ident, true)
+		err = r.HV.Shutdown(ctx, ident, true, nil)
 	}
 	deadline = r.now().Add(grace)
 	// "db: waiting for shutdown, 12s of 3m0s grace" every ProgressEvery.
@@ -753,7 +753,7 @@ func (r *run) destroy(ctx context.Context, out *Outcome, finish func(Status, err
 	r.setDoing(name, activity{doing: "destroying (xl destroy)", domid: out.DomID, since: r.now(), limit: wait, say: true})
 	dctx, cancel := context.WithTimeout(ctx, wait)
 	ident := xlIdent(name, out.DomID)
-	err := r.launch(dctx, name, func(ctx context.Context) error { return r.HV.Destroy(ctx, ident) })
+	err := r.launch(dctx, name, func(ctx context.Context, started func()) error { return r.HV.Destroy(ctx, ident, started) })
 	cancel()
 	if err != nil && !xl.IsNoSuchDomain(err) {
 		// The monitor process xl create left destroys a powered-off guest

@@ -20,12 +20,15 @@ import (
 type Hypervisor interface {
 	List(ctx context.Context) ([]xl.Domain, error)
 	ListLong(ctx context.Context) ([]xl.DomainConfig, error)
-	Create(ctx context.Context, cfgPath string) error
-	Shutdown(ctx context.Context, name string, acpi bool) error
-	Destroy(ctx context.Context, name string) error
-	Save(ctx context.Context, name, path string) error
-	Restore(ctx context.Context, path string) error
-	Migrate(ctx context.Context, name, host string) error
+	// The calls that begin a guest's start or stop take started: if not
+	// nil, called once xl has started (or failed to start), which ends
+	// the guest's turn to launch (launchGate).
+	Create(ctx context.Context, cfgPath string, started func()) error
+	Shutdown(ctx context.Context, name string, acpi bool, started func()) error
+	Destroy(ctx context.Context, name string, started func()) error
+	Save(ctx context.Context, name, path string, started func()) error
+	Restore(ctx context.Context, path string, started func()) error
+	Migrate(ctx context.Context, name, host string, started func()) error
 	// PCIAssignableList lists the assignable PCI devices; pciback is false
 	// when the xen-pciback driver is not loaded.
 	PCIAssignableList(ctx context.Context) (bdfs []string, pciback bool, err error)
