@@ -288,7 +288,7 @@ func TestShutdownLadderDestroysOnlyAfterGrace(t *testing.T) {
 		name  string
 		after time.Duration
 		then  string
-		want  Status
+		want  Fate
 		// destroy: when xl destroy may come, into the wait; 0: never.
 		destroyFrom, destroyBy time.Duration
 	}{

@@ -58,8 +58,8 @@ func newRunner(t *testing.T, src string, hv Hypervisor) (*Runner, *collector) {
 	return r, c
 }
 
-func statusOf(res *Result) map[string]Status {
-	m := map[string]Status{}
+func statusOf(res *Result) map[string]Fate {
+	m := map[string]Fate{}
 	for _, o := range res.Outcomes {
 		m[o.Guest] = o.Status
 	}
@@ -145,7 +145,7 @@ func TestFailureSkipsExactlyDependents(t *testing.T) {
 	hv.createFail["fileserver"] = true
 	r, c := newRunner(t, seed, hv)
 	res := start(t, r)
-	want := map[string]Status{
+	want := map[string]Fate{
 		"Domain-N": Done, "opnsense": Done, "fileserver": Failed,
 		"web": Skipped, "mail": Skipped, "db": Skipped, "lonely": Done, "late": Done,
 	}
@@ -451,7 +451,7 @@ func (p *pausedHV) List(ctx context.Context) ([]xl.Domain, error) {
 	return doms, err
 }
 
-func mapsEqual(a, b map[string]Status) bool {
+func mapsEqual(a, b map[string]Fate) bool {
 	if len(a) != len(b) {
 		return false
 	}

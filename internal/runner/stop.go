@@ -420,14 +420,14 @@ func suspended(st xl.State) bool {
 
 // leaveSuspended ends a stop that leaves the domain suspended: untouched,
 // reported by name with what to do; its dependencies stay up.
-func (r *run) leaveSuspended(out *Outcome, finish func(Status, error) *Outcome, err error) *Outcome {
+func (r *run) leaveSuspended(out *Outcome, finish func(Fate, error) *Outcome, err error) *Outcome {
 	r.emit("save", out.Guest, out.DomID, nil, "LEFT SUSPENDED, NOT DESTROYED: its memory is only in the hypervisor (%v). Let a save or migrate under way finish (ps -C xl); xl destroy %s would lose that memory", err, out.Guest)
 	out.Status, out.Err, out.Elapsed = Suspended, fmt.Errorf("%w: left as it is, never destroyed; what it depends on stays up", err), r.since(out.Began)
 	return out
 }
 
 // gone reports whether a stop outcome left the domain gone from this host.
-func (s Status) gone() bool {
+func (s Fate) gone() bool {
 	return s == Done || s == AlreadyDone || s == Forced || s == FellBack
 }
 
@@ -438,7 +438,7 @@ func (s Status) gone() bool {
 func (r *run) stopOne(ctx context.Context, name, method string, p config.StopPolicy, grace time.Duration) *Outcome {
 	began := r.now()
 	out := &Outcome{Guest: name, Began: began, DomID: -1}
-	finish := func(st Status, err error) *Outcome {
+	finish := func(st Fate, err error) *Outcome {
 		out.Status, out.Err, out.Elapsed = st, err, r.since(began)
 		if st == Failed {
 			r.emit("fail", name, out.DomID, err, "failed")
@@ -478,7 +478,7 @@ func (r *run) stopOne(ctx context.Context, name, method string, p config.StopPol
 // stopByState ends the stop of a domain whose state decides, whatever its
 // method: dying (wait for it to go), shut down but listed (destroy the
 // remains), suspended (leave it). nil: it runs; go on by its method.
-func (r *run) stopByState(ctx context.Context, d xl.Domain, out *Outcome, finish func(Status, error) *Outcome, grace time.Duration) *Outcome {
+func (r *run) stopByState(ctx context.Context, d xl.Domain, out *Outcome, finish func(Fate, error) *Outcome, grace time.Duration) *Outcome {
 	name, began := out.Guest, out.Began
 	switch {
 	case d.State.Dying:
@@ -500,7 +500,7 @@ func (r *run) stopByState(ctx context.Context, d xl.Domain, out *Outcome, finish
 
 // saveOrFallBack saves the domain (stop_action = save, --save). nil: the
 // save failed and left it running; it falls back to the shutdown ladder.
-func (r *run) saveOrFallBack(ctx context.Context, d xl.Domain, out *Outcome, finish func(Status, error) *Outcome, p config.StopPolicy) *Outcome {
+func (r *run) saveOrFallBack(ctx context.Context, d xl.Domain, out *Outcome, finish func(Fate, error) *Outcome, p config.StopPolicy) *Outcome {
 	name, began := out.Guest, out.Began
 	err := r.save(ctx, d, p)
 	switch {
@@ -517,7 +517,7 @@ func (r *run) saveOrFallBack(ctx context.Context, d xl.Domain, out *Outcome, fin
 
 // migrateOrFallBack migrates the domain (stop_action = migrate). nil: the
 // migration failed and left it here; it falls back to the shutdown ladder.
-func (r *run) migrateOrFallBack(ctx context.Context, d xl.Domain, out *Outcome, finish func(Status, error) *Outcome, p config.StopPolicy) *Outcome {
+func (r *run) migrateOrFallBack(ctx context.Context, d xl.Domain, out *Outcome, finish func(Fate, error) *Outcome, p config.StopPolicy) *Outcome {
 	name, began := out.Guest, out.Began
 	r.emit("migrate", name, d.ID, nil, "migrating to %s (xl migrate; save_timeout %s)", p.MigrateTo, p.SaveTimeout)
 	r.status("migrating %s to %s", name, p.MigrateTo)
@@ -560,7 +560,7 @@ func (r *run) migrateOrFallBack(ctx context.Context, d xl.Domain, out *Outcome, 
 // of powering off) is asked once more, with a grace period of its own; if
 // it comes back again (its poweroff restarts it), it is destroyed after
 // that grace. A suspended domain is never destroyed.
-func (r *run) shutdownLadder(ctx context.Context, out *Outcome, finish func(Status, error) *Outcome, p config.StopPolicy, grace time.Duration) *Outcome {
+func (r *run) shutdownLadder(ctx context.Context, out *Outcome, finish func(Fate, error) *Outcome, p config.StopPolicy, grace time.Duration) *Outcome {
 	name, began := out.Guest, out.Began
 	done := Done
 	if out.fellBack != nil {
@@ -613,7 +613,7 @@ func (r *run) shutdownLadder(ctx context.Context, out *Outcome, finish func(Stat
 // destroyAfterGrace is the ladder's last rung, once the grace period is
 // over and the domain still runs: xl destroy, the outcome Forced, saying
 // why (beyond its grace period) and what fell back before.
-func (r *run) destroyAfterGrace(ctx context.Context, out *Outcome, finish func(Status, error) *Outcome, grace time.Duration, why string) *Outcome {
+func (r *run) destroyAfterGrace(ctx context.Context, out *Outcome, finish func(Fate, error) *Outcome, grace time.Duration, why string) *Outcome {
 	r.emit("destroy", out.Guest, out.DomID, nil, "still running after its grace period of %s: destroying", grace)
 	out.Err = fmt.Errorf("destroyed after its grace period of %s", grace)
 	if why != "" {
@@ -747,7 +747,7 @@ func (r *run) waitDown(ctx context.Context, name string, domid int, deadline tim
 
 // destroy runs xl destroy and waits for the domain to vanish; success ends
 // with status st.
-func (r *run) destroy(ctx context.Context, out *Outcome, finish func(Status, error) *Outcome, st Status) *Outcome {
+func (r *run) destroy(ctx context.Context, out *Outcome, finish func(Fate, error) *Outcome, st Fate) *Outcome {
 	name := out.Guest
 	wait := orDefault(r.DestroyWait, DefaultDestroyWait)
 	r.setDoing(name, activity{doing: "destroying (xl destroy)", domid: out.DomID, since: r.now(), limit: wait, say: true})

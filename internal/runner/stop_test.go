@@ -23,7 +23,7 @@ func TestACPIFallback(t *testing.T) {
 	tests := []struct {
 		name     string
 		fallback string
-		want     Status
+		want     Fate
 		acpi     bool
 	}{
 		{"on by default", "", Done, true},
@@ -175,7 +175,7 @@ func TestMigrateAndDestroyActions(t *testing.T) {
 	for _, tc := range []struct {
 		name, host string
 		fail       bool
-		want       Status
+		want       Fate
 		shutdown   bool   // mig was shut down instead
 		listed     bool   // mig runs here afterwards (under a new domid)
 		msg        string // in mig's migrate events
@@ -194,7 +194,7 @@ func TestMigrateAndDestroyActions(t *testing.T) {
 			start(t, r)
 			before := hv.doms["mig"].id
 			res := stop(t, r)
-			want := map[string]Status{"mig": tc.want, "tmp": Done}
+			want := map[string]Fate{"mig": tc.want, "tmp": Done}
 			if got := statusOf(res); !mapsEqual(got, want) {
 				t.Errorf("%v\n%s", got, res.Summary())
 			}

@@ -67,29 +67,29 @@ const (
 	DefaultVanishGrace = 10 * time.Second
 )
 
-// Status is how one guest's part of a run ended.
-type Status int
+// Fate is how one guest's part of a run ended (Outcome.Status).
+type Fate int
 
 const (
-	Done        Status = iota + 1 // started and ready / stopped gracefully
-	AlreadyDone                   // was already running / already stopped
-	Forced                        // stopped, but only by xl destroy after its grace period
-	Failed                        // its own step failed
-	Skipped                       // not attempted: a dependency failed (or a dependent still runs)
-	NotRun                        // not attempted: interrupted
-	FellBack                      // done, but by a fallback: save → shutdown, restore → fresh create, migrate → shutdown
-	Held                          // not started, on purpose: drained, or its dependency is
-	Suspended                     // stop: a save or migration did not finish; the domain is left suspended, never destroyed
+	Done        Fate = iota + 1 // started and ready / stopped gracefully
+	AlreadyDone                 // was already running / already stopped
+	Forced                      // stopped, but only by xl destroy after its grace period
+	Failed                      // its own step failed
+	Skipped                     // not attempted: a dependency failed (or a dependent still runs)
+	NotRun                      // not attempted: interrupted
+	FellBack                    // done, but by a fallback: save → shutdown, restore → fresh create, migrate → shutdown
+	Held                        // not started, on purpose: drained, or its dependency is
+	Suspended                   // stop: a save or migration did not finish; the domain is left suspended, never destroyed
 )
 
-func (s Status) String() string {
+func (s Fate) String() string {
 	return [...]string{"?", "done", "already done", "forced", "failed", "skipped", "not run", "fell back", "held", "suspended"}[s]
 }
 
 // Outcome is one guest's result.
 type Outcome struct {
 	Guest   string
-	Status  Status
+	Status  Fate
 	Err     error  // for Failed, Skipped, NotRun, Forced
 	Cause   string // for Skipped: the guest whose failure is the root cause
 	DomID   int
@@ -167,8 +167,8 @@ func (r *Result) StatusLine() string {
 // Summary is the closing report: a count line, then one line per problem,
 // root causes first.
 func (r *Result) Summary() string {
-	count := map[Status]int{}
-	byStatus := map[Status][]*Outcome{}
+	count := map[Fate]int{}
+	byStatus := map[Fate][]*Outcome{}
 	for _, o := range r.Outcomes {
 		count[o.Status]++
 		byStatus[o.Status] = append(byStatus[o.Status], o)
@@ -179,7 +179,7 @@ func (r *Result) Summary() string {
 	}
 	parts := []string{}
 	for _, s := range []struct {
-		st   Status
+		st   Fate
 		word string
 	}{{Done, doneWord}, {AlreadyDone, alreadyWord}, {FellBack, "by a fallback"}, {Forced, forcedWord}, {Failed, "failed"}, {Skipped, "skipped"}, {NotRun, "interrupted"}, {Held, "held by a drain"}, {Suspended, "left suspended"}} {
 		if count[s.st] > 0 {
