@@ -440,7 +440,7 @@ func record(plan *runner.Plan, res *runner.Result, wall time.Time) runRecord {
 	return run
 }
 
-func hasStatus(res *runner.Result, sts ...runner.Status) bool {
+func hasStatus(res *runner.Result, sts ...runner.Fate) bool {
 	for _, o := range res.Outcomes {
 		if slices.Contains(sts, o.Status) {
 			return true

@@ -378,8 +378,7 @@ func (e *env) load() (*config.Config, *runner.Runner, error) {
 			e.log.Debug("xl", "args", strings.Join(args, " "), "took", d.Round(time.Millisecond), "err", err)
 		}
 	}
-	r := runner.New(cfg, client, func(ev runner.Event) { logEvent(e.events, ev) })
-	r.WallClock = e.host.wall
+	r := runner.New(cfg, client, func(ev runner.Event) { logEvent(e.events, ev) }, runner.WithWallClock(e.host.wall))
 	client.Progress = r.XLProgress // xl's progress lines keep a long save's wait extended
 	if sock := cfg.Defaults.XenstoredSocket; sock != "" {
 		if sock == config.DefaultXenstoredSocket {

@@ -95,8 +95,8 @@ func ResultLine(r *runner.Result) string {
 // Summary is a run's closing report: a count line, then one line per
 // problem, root causes first.
 func Summary(r *runner.Result) string {
-	count := map[runner.Status]int{}
-	byStatus := map[runner.Status][]*runner.Outcome{}
+	count := map[runner.Fate]int{}
+	byStatus := map[runner.Fate][]*runner.Outcome{}
 	for _, o := range r.Outcomes {
 		count[o.Status]++
 		byStatus[o.Status] = append(byStatus[o.Status], o)
@@ -107,7 +107,7 @@ func Summary(r *runner.Result) string {
 	}
 	parts := []string{}
 	for _, s := range []struct {
-		st   runner.Status
+		st   runner.Fate
 		word string
 	}{{runner.Done, doneWord}, {runner.AlreadyDone, alreadyWord}, {runner.FellBack, "by a fallback"}, {runner.Forced, forcedWord}, {runner.Failed, "failed"}, {runner.Skipped, "skipped"}, {runner.NotRun, "interrupted"}, {runner.Held, "held by a drain"}, {runner.Suspended, "left suspended"}} {
 		if count[s.st] > 0 {

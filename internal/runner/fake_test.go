@@ -130,8 +130,8 @@ func (f *fakeHV) advance(now time.Time) {
 	}
 }
 
-func (f *fakeHV) Create(ctx context.Context, cfg string) error {
-	xl.Started(ctx) // like xl.Client: the fake "process" runs from here
+func (f *fakeHV) Create(ctx context.Context, cfg string, started func()) error {
+	callStarted(started) // like xl.Client: the fake "process" runs from here
 	begin := time.Now()
 	defer func() { f.record("create", nameOf(cfg), begin) }()
 	name := nameOf(cfg)
@@ -160,8 +160,8 @@ func (f *fakeHV) Create(ctx context.Context, cfg string) error {
 
 func nameOf(cfg string) string { return strings.TrimSuffix(filepath.Base(cfg), ".cfg") }
 
-func (f *fakeHV) Shutdown(ctx context.Context, name string, acpi bool) error {
-	xl.Started(ctx) // like xl.Client: the fake "process" runs from here
+func (f *fakeHV) Shutdown(ctx context.Context, name string, acpi bool, started func()) error {
+	callStarted(started) // like xl.Client: the fake "process" runs from here
 	defer f.record("shutdown", name, time.Now())
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -179,8 +179,8 @@ func (f *fakeHV) Shutdown(ctx context.Context, name string, acpi bool) error {
 	return nil
 }
 
-func (f *fakeHV) Destroy(ctx context.Context, name string) error {
-	xl.Started(ctx) // like xl.Client: the fake "process" runs from here
+func (f *fakeHV) Destroy(ctx context.Context, name string, started func()) error {
+	callStarted(started) // like xl.Client: the fake "process" runs from here
 	defer f.record("destroy", name, time.Now())
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -220,8 +220,8 @@ func (f *fakeHV) ListLong(ctx context.Context) ([]xl.DomainConfig, error) {
 	return out, nil
 }
 
-func (f *fakeHV) Save(ctx context.Context, name, path string) error {
-	xl.Started(ctx) // like xl.Client: the fake "process" runs from here
+func (f *fakeHV) Save(ctx context.Context, name, path string, started func()) error {
+	callStarted(started) // like xl.Client: the fake "process" runs from here
 	defer f.record("save", name, time.Now())
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -239,8 +239,8 @@ func (f *fakeHV) Save(ctx context.Context, name, path string) error {
 	return nil
 }
 
-func (f *fakeHV) Restore(ctx context.Context, path string) error {
-	xl.Started(ctx) // like xl.Client: the fake "process" runs from here
+func (f *fakeHV) Restore(ctx context.Context, path string, started func()) error {
+	callStarted(started) // like xl.Client: the fake "process" runs from here
 	defer f.record("restore", filepath.Base(path), time.Now())
 	b, err := os.ReadFile(path)
 	if err != nil || f.restoreFail || !strings.HasPrefix(string(b), "Xen saved domain, xl format\n") {
@@ -251,8 +251,8 @@ func (f *fakeHV) Restore(ctx context.Context, path string) error {
 	return nil
 }
 
-func (f *fakeHV) Migrate(ctx context.Context, name, host string) error {
-	xl.Started(ctx) // like xl.Client: the fake "process" runs from here
+func (f *fakeHV) Migrate(ctx context.Context, name, host string, started func()) error {
+	callStarted(started) // like xl.Client: the fake "process" runs from here
 	defer f.record("migrate", name, time.Now())
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -377,4 +377,12 @@ func (r *Runner) listCalls() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.callCount
+}
+
+// callStarted calls a launch's started, if any, as xl.Client does once xl
+// runs: the fake "process" runs from there.
+func callStarted(started func()) {
+	if started != nil {
+		started()
+	}
 }

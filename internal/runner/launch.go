@@ -6,8 +6,6 @@ import (
 	"slices"
 	"sort"
 	"sync"
-
-	"github.com/xenorder/xenorder/internal/xl"
 )
 
 // When many guests become ready to start or stop at the same moment (the
@@ -92,10 +90,10 @@ func (g *launchGate) passLocked() {
 
 // launch makes the call that begins guest's start or stop in its turn;
 // the turn ends once xl has started (or the call has returned).
-func (r *Runner) launch(ctx context.Context, guest string, call func(ctx context.Context) error) error {
+func (r *run) launch(ctx context.Context, guest string, call func(ctx context.Context, started func()) error) error {
 	g := r.gate
 	if g == nil {
-		return call(ctx)
+		return call(ctx, nil)
 	}
 	if err := g.wait(ctx, r.prio[guest]); err != nil {
 		return err
@@ -103,13 +101,13 @@ func (r *Runner) launch(ctx context.Context, guest string, call func(ctx context
 	var once sync.Once
 	done := func() { once.Do(g.done) }
 	defer done()
-	return call(xl.WithStarted(ctx, done))
+	return call(ctx, done)
 }
 
 // byPriority returns the nodes, highest priority first (else in their
 // order): the walk starts them so, and the nodes that become ready at the
 // same moment then run in that order too, before they even reach the gate.
-func (r *Runner) byPriority(order []string) []string {
+func (r *run) byPriority(order []string) []string {
 	out := slices.Clone(order)
 	slices.SortStableFunc(out, func(a, b string) int { return r.prio[b] - r.prio[a] })
 	return out
@@ -117,7 +115,7 @@ func (r *Runner) byPriority(order []string) []string {
 
 // beginLaunches sets up the turns of a run: a node's priority is the
 // longest chain of nodes that wait for it, itself included.
-func (r *Runner) beginLaunches(order []string, waitFor func(string) []string) {
+func (r *run) beginLaunches(order []string, waitFor func(string) []string) {
 	after := map[string][]string{} // node → the nodes that wait for it
 	for _, n := range order {
 		for _, p := range waitFor(n) {

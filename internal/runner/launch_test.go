@@ -65,7 +65,7 @@ func TestLaunchTurnsByPriority(t *testing.T) {
 func TestLaunchPriorityIsTheChainBehind(t *testing.T) {
 	// a ← b ← c (c waits for b, b for a), a ← d, and e alone.
 	waitFor := map[string][]string{"b": {"a"}, "c": {"b"}, "d": {"a"}}
-	r := &Runner{}
+	r := &run{Runner: &Runner{}}
 	r.beginLaunches([]string{"a", "b", "c", "d", "e"}, func(n string) []string { return waitFor[n] })
 	if want := map[string]int{"a": 3, "b": 2, "c": 1, "d": 1, "e": 1}; !reflect.DeepEqual(r.prio, want) {
 		t.Errorf("priorities %v, want %v", r.prio, want)

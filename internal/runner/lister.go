@@ -13,7 +13,8 @@ import (
 // that qualifies, joins a call in flight, or makes the call itself. So the
 // number of xl calls per interval does not grow with the number of waiters.
 type lister struct {
-	hv Hypervisor
+	list  func(ctx context.Context) ([]xl.Domain, error)
+	clock Clock
 	// onList, if set, sees every listing (the save records are judged
 	// against each look at the host).
 	onList func([]xl.Domain)
@@ -23,7 +24,7 @@ type lister struct {
 	gen       uint64        // pokes so far
 	pokedAt   time.Time     // the last poke
 	snap      snapshot
-	inflight  chan struct{} // closed when the call in flight returns
+	calls     afterCall
 	callCount int
 }
 
@@ -63,73 +64,48 @@ func (l *lister) get(ctx context.Context, after time.Time) (snapshot, error) {
 // flight must not be shared.
 func (l *lister) gathered(ctx context.Context, after time.Time, gather time.Duration, news bool) (snapshot, error) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	want := after
 	poked := news && l.pokedAt.After(want)
+	// The call begins after a short gather, so that the guests asking at
+	// about the same moment (a tier's creates returning together) share
+	// it. Not after a poke: everyone it woke wants a snapshot newer than
+	// the poke (a call begun before may not show what it announced), so
+	// they all share this call, even once it is in flight.
+	wait := gather
 	if poked {
-		// A call begun before the poke may not show what it announced.
-		want = l.pokedAt
+		want, wait = l.pokedAt, 0
 	}
-	l.mu.Unlock()
-	for {
-		l.mu.Lock()
-		if !l.snap.at.IsZero() && l.snap.at.After(want) {
-			s := l.snap
-			l.mu.Unlock()
-			return s, nil
-		}
-		if l.inflight != nil {
-			// Join it; if it began too early for us, the loop then calls
-			// anew (one call at a time).
-			ch := l.inflight
-			l.mu.Unlock()
-			select {
-			case <-ch:
-				continue
-			case <-ctx.Done():
-				return snapshot{}, ctx.Err()
-			}
-		}
-		// The call begins after a short gather, so that the guests asking
-		// at about the same moment (a tier's creates returning together)
-		// share it. Not after a poke: everyone it woke wants a snapshot
-		// newer than the poke, so they all share this call, even once it
-		// is in flight.
-		wait := gather
-		if poked {
-			wait = 0
-		}
-		ch := make(chan struct{})
-		began := time.Now().Add(wait)
-		l.inflight = ch
-		l.callCount++
-		l.mu.Unlock()
-
+	err := l.calls.do(ctx, &l.mu, func() bool { return !l.snap.at.IsZero() && l.snap.at.After(want) }, func() func() {
+		began := l.clock.Now().Add(wait)
 		if wait > 0 {
-			time.Sleep(wait)
+			_ = sleep(context.Background(), l.clock, wait) // not ctx: others may be sharing the call
 		}
-		doms, err := l.hv.List(context.WithoutCancel(ctx))
+		doms, err := l.list(context.WithoutCancel(ctx))
 		if err == nil && l.onList != nil {
 			l.onList(doms)
 		}
-
-		l.mu.Lock()
-		l.snap = snapshot{at: began, doms: doms, err: err}
-		l.inflight = nil
-		close(ch)
-		l.mu.Unlock()
+		return func() {
+			l.snap = snapshot{at: began, doms: doms, err: err}
+			l.callCount++
+		}
+	})
+	if err != nil {
+		return snapshot{}, err
 	}
+	return l.snap, nil
 }
 
 // recent returns a snapshot begun at most one poll interval ago: good
 // enough for a first look, and shared by every guest looking at once.
 func (l *lister) recent(ctx context.Context, interval time.Duration) (snapshot, error) {
-	return withListErr(l.gathered(ctx, time.Now().Add(-interval), listGather, false))
+	return withListErr(l.gathered(ctx, l.clock.Now().Add(-interval), listGather, false))
 }
 
 // fresh returns a snapshot begun now or later, at once: for a caller that
 // looks alone (a plan, status).
 func (l *lister) fresh(ctx context.Context) (snapshot, error) {
-	return withListErr(l.gathered(ctx, time.Now().Add(-time.Nanosecond), 0, false))
+	return withListErr(l.gathered(ctx, l.clock.Now().Add(-time.Nanosecond), 0, false))
 }
 
 // withListErr makes a failed xl list the error, for the callers that cannot
@@ -162,7 +138,7 @@ func (l *lister) poke() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.gen++
-	l.pokedAt = time.Now()
+	l.pokedAt = l.clock.Now()
 	if l.pokes != nil {
 		close(l.pokes)
 		l.pokes = nil
@@ -182,10 +158,10 @@ func (l *lister) sleepOrPoke(ctx context.Context, d time.Duration, gen uint64) e
 	}
 	ch := l.pokes
 	l.mu.Unlock()
-	t := time.NewTimer(d)
+	t := l.clock.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-t.C():
 		return nil
 	case <-ch:
 		return nil

@@ -35,7 +35,7 @@ func (g *gatedHV) List(ctx context.Context) ([]xl.Domain, error) {
 // cannot keep anyone listing.
 func TestListerNewsAfterPoke(t *testing.T) {
 	hv := &gatedHV{fakeHV: newFake(), entered: make(chan struct{}, 4), release: make(chan struct{}, 4)}
-	l := &lister{hv: hv}
+	l := &lister{list: hv.List, clock: RealClock{}}
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	waiter := func(got chan<- snapshot) {

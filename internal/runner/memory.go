@@ -21,16 +21,16 @@ import (
 // One `xl info` serves many admissions: each admitted create holds its
 // memory until an xl info taken after the create finished shows it.
 type memGate struct {
-	mu       sync.Mutex
-	info     xl.Info
-	infoAt   time.Time     // when the xl info call began; zero: none yet
-	infoCall chan struct{} // closed when the xl info call in flight returns
-	err      error         // of the last xl info call, begun at errAt
-	errAt    time.Time
-	holds    []*hold
-	changed  chan struct{} // closed when a create finishes
-	mode     string        // "admit", or why admission stands aside
-	decided  bool
+	mu      sync.Mutex
+	info    xl.Info
+	infoAt  time.Time // when the xl info call began; zero: none yet
+	calls   afterCall // the xl info call in flight
+	err     error     // of the last xl info call, begun at errAt
+	errAt   time.Time
+	holds   []*hold
+	changed chan struct{} // closed when a create finishes
+	mode    string        // "admit", or why admission stands aside
+	decided bool
 }
 
 // refresh makes sure the gate holds an xl info begun after the given time:
@@ -38,53 +38,41 @@ type memGate struct {
 // admission waiting meanwhile shares. (Not singleflight.Group, for the
 // lister's reason: the call shared must have begun after the given time.)
 func (r *Runner) refresh(ctx context.Context, g *memGate, after time.Time) error {
-	for {
-		g.mu.Lock()
-		switch {
-		case !g.infoAt.IsZero() && g.infoAt.After(after):
-			g.mu.Unlock()
-			return nil
-		case g.err != nil && g.errAt.After(after):
-			err := g.err
-			g.mu.Unlock()
-			return err
-		case g.infoCall != nil:
-			ch := g.infoCall
-			g.mu.Unlock()
-			select {
-			case <-ch:
-				continue
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		ch := make(chan struct{})
-		g.infoCall = ch
-		began := time.Now()
-		g.mu.Unlock()
-
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	fresh := func() bool { return !g.infoAt.IsZero() && g.infoAt.After(after) }
+	failed := func() bool { return g.err != nil && g.errAt.After(after) }
+	err := g.calls.do(ctx, &g.mu, func() bool { return fresh() || failed() }, func() func() {
+		began := r.now()
 		// Not bound to ctx, which only bounds this caller's wait: others
 		// may be sharing the call.
 		info, err := r.HV.Info(context.WithoutCancel(ctx))
+		return func() { r.keepInfo(g, info, err, began) }
+	})
+	switch {
+	case err != nil:
+		return err
+	case fresh():
+		return nil
+	}
+	return g.err
+}
 
-		g.mu.Lock()
-		g.infoCall = nil
-		close(ch)
-		if err != nil {
-			g.err, g.errAt = err, began
-		} else {
-			if began.After(g.infoAt) {
-				g.info, g.infoAt = info, began
-			}
-			if !g.decided {
-				g.decided = true
-				g.mode = "admit"
-				if b, why := ballooning(r.Config.Defaults.XLConf, info.XenCommandline); b {
-					g.mode = why + ": xl balloons dom0 down to make room, so free memory means nothing"
-				}
-			}
+// keepInfo keeps the result of an xl info begun at began; g.mu is held.
+func (r *Runner) keepInfo(g *memGate, info xl.Info, err error, began time.Time) {
+	if err != nil {
+		g.err, g.errAt = err, began
+		return
+	}
+	if began.After(g.infoAt) {
+		g.info, g.infoAt = info, began
+	}
+	if !g.decided {
+		g.decided = true
+		g.mode = "admit"
+		if b, why := ballooning(r.Config.Defaults.XLConf, info.XenCommandline); b {
+			g.mode = why + ": xl balloons dom0 down to make room, so free memory means nothing"
 		}
-		g.mu.Unlock()
 	}
 }
 
@@ -130,7 +118,10 @@ func ballooning(xlConf, xenCmdline string) (bool, string) {
 }
 
 // admit waits until g fits, holds its memory and returns the release.
-func (r *Runner) admit(ctx context.Context, g *config.Guest, deadline time.Time) (func(), error) {
+// Each round: an xl info recent enough (refresh), a look at the gate
+// (fit), then admitted, standing aside, a look by a newer xl info, a
+// refusal (it can never fit), or a wait for a create to finish.
+func (r *run) admit(ctx context.Context, g *config.Guest, deadline time.Time) (func(), error) {
 	need := int64(g.MemoryMiB + g.StubMemoryMiB)
 	nothing := func() {}
 	gate := r.mem
@@ -140,7 +131,7 @@ func (r *Runner) admit(ctx context.Context, g *config.Guest, deadline time.Time)
 	said := false
 	var fresh time.Time // zero, or: decide on an xl info begun after this
 	for {
-		looked := time.Now()
+		looked := r.now()
 		after := fresh
 		if after.IsZero() {
 			after = looked.Add(-r.interval()) // one from the last poll_interval will do
@@ -154,67 +145,100 @@ func (r *Runner) admit(ctx context.Context, g *config.Guest, deadline time.Time)
 			r.emit("memory", g.Name, -1, err, "cannot read xl info; creating without the memory check")
 			return nothing, nil
 		}
-		gate.mu.Lock()
-		if gate.mode != "admit" {
-			gate.mu.Unlock()
+		f := gate.fit(need, looked, fresh.IsZero(), r.clock)
+		switch {
+		case f.release != nil:
+			return f.release, nil
+		case f.standAside:
 			return nothing, nil
-		}
-		info := gate.info
-		pending, underWay := gate.pending(gate.infoAt)
-		room := info.FreeMemoryMiB - pending
-		if need <= room {
-			h := &hold{mib: need}
-			gate.holds = append(gate.holds, h)
-			gate.mu.Unlock()
-			return func() {
-				gate.mu.Lock()
-				h.doneAt = time.Now()
-				if gate.changed != nil {
-					close(gate.changed)
-					gate.changed = nil
-				}
-				gate.mu.Unlock()
-			}, nil
-		}
-		if fresh.IsZero() && !gate.infoAt.After(looked) {
+		case f.again:
 			// It does not fit by an xl info taken before this look: decide
 			// on one taken now.
-			gate.mu.Unlock()
 			fresh = looked
 			continue
-		}
-		// Nothing frees memory during a start: once no create is under way,
-		// a guest that does not fit never will.
-		if underWay == 0 {
-			gate.mu.Unlock()
+		case f.changed == nil:
+			// Nothing frees memory during a start: once no create is
+			// under way, a guest that does not fit never will.
 			return nil, fmt.Errorf("needs %d MiB (memory %d%s) but the host has %d MiB free of %d (xl info): it cannot fit; "+
-				"stop another guest or lower its memory", need, g.MemoryMiB, stubNote(g), room, info.TotalMemoryMiB)
+				"stop another guest or lower its memory", need, g.MemoryMiB, stubNote(g), f.room, f.info.TotalMemoryMiB)
 		}
-		if gate.changed == nil {
-			gate.changed = make(chan struct{})
-		}
-		ch := gate.changed
-		gate.mu.Unlock()
 		if !said {
-			r.emit("memory", g.Name, -1, nil, "waiting for memory: needs %d MiB; %d MiB free, %d MiB of it for creates under way", need, info.FreeMemoryMiB, pending)
-			r.status("waiting for memory for %s (%d MiB)", g.Name, need)
+			r.emit("memory", g.Name, -1, nil, "waiting for memory: needs %d MiB; %d MiB free, %d MiB of it for creates under way", need, f.info.FreeMemoryMiB, f.pending)
+			r.say("waiting for memory for %s (%d MiB)", g.Name, need)
 			r.setDoing(g.Name, activity{doing: fmt.Sprintf("waiting for memory (needs %d MiB)", need), domid: -1, since: deadline.Add(-g.StartTimeout), limit: g.StartTimeout, limitName: "start_timeout", say: true})
 			said = true
 		}
-		t := time.NewTimer(untilDeadline(r.interval(), deadline))
-		select {
-		case <-ch:
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
+		if err := r.waitForMemory(ctx, f.changed, deadline); err != nil {
+			return nil, err
 		}
-		t.Stop()
-		if !time.Now().Before(deadline) {
-			return nil, fmt.Errorf("not enough memory within start_timeout %s: needs %d MiB, %d MiB free", g.StartTimeout, need, room)
+		if !r.now().Before(deadline) {
+			return nil, fmt.Errorf("not enough memory within start_timeout %s: needs %d MiB, %d MiB free", g.StartTimeout, need, f.room)
 		}
-		fresh = time.Now() // look again by an xl info taken now
+		fresh = r.now() // look again by an xl info taken now
 	}
+}
+
+// fitting is what one look at the memory gate decided for a create.
+type fitting struct {
+	release    func() // admitted: its memory is held until release
+	standAside bool   // admission stands aside (xl balloons dom0)
+	again      bool   // decide again by an xl info taken after the look
+	// changed, while it does not fit: closed when a create under way
+	// finishes; nil when none is under way.
+	changed       chan struct{}
+	info          xl.Info
+	room, pending int64
+}
+
+// fit looks whether need MiB fit by the gate's xl info, holding them if
+// so; looked is when the caller began its look, first whether it is its
+// first decision (an older xl info may only admit).
+func (g *memGate) fit(need int64, looked time.Time, first bool, clock Clock) fitting {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.mode != "admit" {
+		return fitting{standAside: true}
+	}
+	f := fitting{info: g.info}
+	var underWay int64
+	f.pending, underWay = g.pending(g.infoAt)
+	f.room = f.info.FreeMemoryMiB - f.pending
+	switch {
+	case need <= f.room:
+		h := &hold{mib: need}
+		g.holds = append(g.holds, h)
+		f.release = func() {
+			g.mu.Lock()
+			h.doneAt = clock.Now()
+			if g.changed != nil {
+				close(g.changed)
+				g.changed = nil
+			}
+			g.mu.Unlock()
+		}
+	case first && !g.infoAt.After(looked):
+		f.again = true
+	case underWay > 0:
+		if g.changed == nil {
+			g.changed = make(chan struct{})
+		}
+		f.changed = g.changed
+	}
+	return f
+}
+
+// waitForMemory waits for a create to finish (changed), for the next
+// poll_interval, or until the deadline.
+func (r *run) waitForMemory(ctx context.Context, changed <-chan struct{}, deadline time.Time) error {
+	t := r.clock.NewTimer(untilDeadline(r.now(), r.interval(), deadline))
+	defer t.Stop()
+	select {
+	case <-changed:
+	case <-t.C():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
 }
 
 func stubNote(g *config.Guest) string {

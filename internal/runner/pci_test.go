@@ -27,7 +27,7 @@ func TestPCIStep(t *testing.T) {
 		pciback  bool
 		driver   string // dom0 driver bound now
 		seize    bool
-		want     Status
+		want     Fate
 		adds     bool
 		modprobe bool
 		msg      string

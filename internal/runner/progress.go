@@ -75,12 +75,12 @@ func progressRound(d time.Duration) time.Duration {
 	return d.Round(100 * time.Millisecond)
 }
 
-func (r *Runner) beginProgress(verb string, order []string) {
+func (r *run) beginProgress(verb string, order []string) {
 	p := &r.prog
 	p.mu.Lock()
 	p.verb, p.total, p.done = verb, len(order), 0
 	p.run = map[string]string{"starting": "start", "stopping": "stop"}[verb]
-	p.began = time.Now()
+	p.began = r.now()
 	p.order = append([]string(nil), order...)
 	p.ended = map[string]bool{}
 	p.doing = map[string]*activity{}
@@ -88,7 +88,7 @@ func (r *Runner) beginProgress(verb string, order []string) {
 	p.mu.Unlock()
 }
 
-func (r *Runner) finished(o *Outcome) {
+func (r *run) finished(o *Outcome) {
 	p := &r.prog
 	p.mu.Lock()
 	p.done++
@@ -117,7 +117,7 @@ func (p *progress) pokePublish() {
 
 // setDoing says what a guest does from now on (its domid stays when a is
 // given none).
-func (r *Runner) setDoing(guest string, a activity) {
+func (r *run) setDoing(guest string, a activity) {
 	p := &r.prog
 	p.mu.Lock()
 	if p.doing == nil || p.ended[guest] {
@@ -134,7 +134,7 @@ func (r *Runner) setDoing(guest string, a activity) {
 
 // setDetail changes what a guest's progress line says it waits for,
 // without changing what it does.
-func (r *Runner) setDetail(guest, detail string, domid int) {
+func (r *run) setDetail(guest, detail string, domid int) {
 	p := &r.prog
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -146,9 +146,9 @@ func (r *Runner) setDetail(guest, detail string, domid int) {
 	}
 }
 
-// status tells the service manager where the run is:
+// say tells the service manager where the run is:
 // "starting 5/9: waiting for fileserver (tcp 192.168.2.20:2049)".
-func (r *Runner) status(format string, args ...any) {
+func (r *run) say(format string, args ...any) {
 	if r.Notify == nil {
 		return
 	}
@@ -168,7 +168,7 @@ const statusGuests = 3
 // tick and a half into a wait, never for a wait over before it), sorted by
 // guest, and STATUS= with the same lines; Publish at once, at every change
 // of what a guest does, at every tick, and nil when it stops.
-func (r *Runner) startTicker() (stop func()) {
+func (r *run) startTicker() (stop func()) {
 	every := orDefault(r.ProgressEvery, DefaultProgressEvery)
 	quit, done := make(chan struct{}), make(chan struct{})
 	r.prog.mu.Lock()
@@ -178,7 +178,7 @@ func (r *Runner) startTicker() (stop func()) {
 	r.publish()
 	go func() {
 		defer close(done)
-		tick := time.NewTicker(every)
+		tick := r.clock.NewTicker(every)
 		defer tick.Stop()
 		for {
 			select {
@@ -189,7 +189,7 @@ func (r *Runner) startTicker() (stop func()) {
 				return
 			case <-poke:
 				r.publish()
-			case now := <-tick.C:
+			case now := <-tick.C():
 				r.tick(now, every)
 				r.publish()
 			}
@@ -202,7 +202,7 @@ func (r *Runner) startTicker() (stop func()) {
 }
 
 // inFlightNow returns the guests in flight, by name, with their activities.
-func (r *Runner) inFlightNow() ([]string, map[string]activity) {
+func (r *run) inFlightNow() ([]string, map[string]activity) {
 	p := &r.prog
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -215,7 +215,7 @@ func (r *Runner) inFlightNow() ([]string, map[string]activity) {
 
 // tick prints the progress lines that are due, sorted by guest, and puts
 // them in STATUS=.
-func (r *Runner) tick(now time.Time, every time.Duration) {
+func (r *run) tick(now time.Time, every time.Duration) {
 	names, acts := r.inFlightNow()
 	var lines []string
 	for _, g := range names {
@@ -237,7 +237,7 @@ func (r *Runner) tick(now time.Time, every time.Duration) {
 		more = fmt.Sprintf("; %d more waiting", len(lines)-statusGuests)
 		lines = lines[:statusGuests]
 	}
-	r.status("%s%s", strings.Join(lines, "; "), more)
+	r.say("%s%s", strings.Join(lines, "; "), more)
 }
 
 // Progress is where a start or stop is, as it publishes it (Runner.Publish)
@@ -271,9 +271,9 @@ type GuestProgress struct {
 // snapshot is the run's progress now. Its times are on the wall clock as
 // it reads now (onWall), whatever it read when they began: status, in
 // another process, compares them with its own reading.
-func (r *Runner) snapshot() *Progress {
+func (r *run) snapshot() *Progress {
 	names, acts := r.inFlightNow()
-	mono, wall := time.Now(), r.wallNow()
+	mono, wall := r.now(), r.wallNow()
 	p := &r.prog
 	p.mu.Lock()
 	out := &Progress{Verb: p.run, Began: onWall(p.began, mono, wall), Done: p.done, Total: p.total, Guests: []GuestProgress{}, Queued: []string{}}
@@ -298,7 +298,7 @@ func (r *Runner) snapshot() *Progress {
 	return out
 }
 
-func (r *Runner) publish() {
+func (r *run) publish() {
 	if r.Publish != nil {
 		r.Publish(r.snapshot())
 	}

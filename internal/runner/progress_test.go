@@ -301,3 +301,63 @@ func TestStatusShowsAnotherRunsProgress(t *testing.T) {
 		t.Errorf("progress shown without a run:\n%s", b)
 	}
 }
+
+// TestRunsKeepTheirOwnState: two starts of one Runner at once (xenorder
+// start of two guests while a start of another is under way in the same
+// process) each keep their own progress: every Progress published counts
+// one run's guests and names only them.
+func TestRunsKeepTheirOwnState(t *testing.T) {
+	const src = `
+[guest.a1]
+[[guest.a1.ready]]
+delay = "150ms"
+interval = "10ms"
+[guest.a2]
+[[guest.a2.ready]]
+delay = "150ms"
+interval = "10ms"
+[guest.b]
+[[guest.b.ready]]
+delay = "150ms"
+interval = "10ms"
+`
+	r, _ := newRunner(t, src, newFake())
+	pub := &publishRecorder{}
+	r.Publish, r.ProgressEvery = pub.publish, 20*time.Millisecond
+	runs := map[int][]string{2: {"a1", "a2"}, 1: {"b"}}
+	var wg sync.WaitGroup
+	results := make([]*Result, 2)
+	for i, names := range [][]string{runs[2], runs[1]} {
+		plan, err := r.PlanStart(t.Context(), names, StartOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() { results[i] = r.Start(t.Context(), plan) })
+	}
+	wg.Wait()
+	for i, res := range results {
+		if !res.OK() || len(res.Outcomes) != 2-i {
+			t.Errorf("run %d: %s", i, summary(res))
+		}
+	}
+	for _, p := range pub.all() {
+		if p == nil {
+			continue
+		}
+		own := set(runs[p.Total])
+		if own == nil || p.Done > p.Total {
+			t.Errorf("published %d done of %d: no run has that", p.Done, p.Total)
+			continue
+		}
+		for _, g := range p.Guests {
+			if !own[g.Guest] {
+				t.Errorf("a run of %v published %s in flight", runs[p.Total], g.Guest)
+			}
+		}
+		for _, g := range p.Queued {
+			if !own[g] {
+				t.Errorf("a run of %v published %s queued", runs[p.Total], g)
+			}
+		}
+	}
+}

@@ -21,18 +21,18 @@ const DefaultProgressEvery = 5 * time.Second
 // startOne brings one node up, in phases: look (is it listed already?),
 // restore (from a save image it may be restored from), create, and wait
 // until it runs and its probes pass. An external node only waits.
-func (r *Runner) startOne(ctx context.Context, g *config.Guest, step Step) *Outcome {
-	began := time.Now()
+func (r *run) startOne(ctx context.Context, g *config.Guest, step Step) *Outcome {
+	began := r.now()
 	out := &Outcome{Guest: g.Name, Began: began, DomID: -1}
 	fail := func(err error) *Outcome {
 		if ctx.Err() != nil && errors.Is(err, context.Canceled) && out.Created.IsZero() {
 			// Interrupted before any xl create or restore (waiting for
 			// memory, or for an old domain of its name to go).
-			out.Status, out.Err, out.Elapsed = NotRun, fmt.Errorf("start %s: interrupted: %w", g.Name, err), time.Since(began)
+			out.Status, out.Err, out.Elapsed = NotRun, fmt.Errorf("start %s: interrupted: %w", g.Name, err), r.since(began)
 			r.emit("interrupt", g.Name, out.DomID, nil, "not started: interrupted")
 			return out
 		}
-		out.Status, out.Err, out.Elapsed = Failed, fmt.Errorf("start %s: %w", g.Name, err), time.Since(began)
+		out.Status, out.Err, out.Elapsed = Failed, fmt.Errorf("start %s: %w", g.Name, err), r.since(began)
 		r.emit("fail", g.Name, out.DomID, err, "failed")
 		return out
 	}
@@ -113,9 +113,9 @@ func readyProbes(g *config.Guest, fresh, restored bool) []config.Probe {
 
 // interruptedWaiting is the outcome of a guest interrupted while its start
 // waited for it: not run, with the state it was left in.
-func (r *Runner) interruptedWaiting(ctx context.Context, w *readyWait, out *Outcome, fresh, restored bool) *Outcome {
+func (r *run) interruptedWaiting(ctx context.Context, w *readyWait, out *Outcome, fresh, restored bool) *Outcome {
 	g := w.g
-	out.Status, out.Err, out.Elapsed = NotRun, fmt.Errorf("start %s: interrupted while waiting: %w", g.Name, ctx.Err()), time.Since(out.Began)
+	out.Status, out.Err, out.Elapsed = NotRun, fmt.Errorf("start %s: interrupted while waiting: %w", g.Name, ctx.Err()), r.since(out.Began)
 	if !g.External && w.last.ID <= 0 {
 		// Created, never seen: one more look, for the summary to say
 		// what runs (its domid). A look changes nothing.
@@ -133,8 +133,8 @@ func (r *Runner) interruptedWaiting(ctx context.Context, w *readyWait, out *Outc
 
 // ready is the outcome of a guest that runs and passed its probes: done
 // (restored, or by a fallback), or already done when it ran before.
-func (r *Runner) ready(g *config.Guest, out *Outcome, d xl.Domain, probed, fresh, restored bool) *Outcome {
-	out.Status, out.Elapsed = Done, time.Since(out.Began)
+func (r *run) ready(g *config.Guest, out *Outcome, d xl.Domain, probed, fresh, restored bool) *Outcome {
+	out.Status, out.Elapsed = Done, r.since(out.Began)
 	if restored {
 		r.emitAfter("restore", out.Elapsed, g.Name, d.ID, nil, "restored and ready after %s", round(out.Elapsed))
 		return out
@@ -160,7 +160,7 @@ func (r *Runner) ready(g *config.Guest, out *Outcome, d xl.Domain, probed, fresh
 // lookBeforeStart looks for the guest in xl list: running already (a
 // previous run may have created it seconds ago), dying (wait for it to go),
 // or in a state nothing should start over.
-func (r *Runner) lookBeforeStart(ctx context.Context, g *config.Guest, out *Outcome, deadline time.Time) (running bool, err error) {
+func (r *run) lookBeforeStart(ctx context.Context, g *config.Guest, out *Outcome, deadline time.Time) (running bool, err error) {
 	snap, err := r.lister().recent(ctx, r.interval())
 	if err != nil {
 		return false, err
@@ -188,7 +188,7 @@ var errCreatedMeanwhile = errors.New("created by someone else meanwhile")
 
 // createStep runs xl create, once the guest's PCI devices are assignable
 // and its memory is admitted; release gives the memory account back.
-func (r *Runner) createStep(ctx context.Context, g *config.Guest, out *Outcome, target *probe.Target, deadline time.Time) (release func(), err error) {
+func (r *run) createStep(ctx context.Context, g *config.Guest, out *Outcome, target *probe.Target, deadline time.Time) (release func(), err error) {
 	if err := r.preparePCI(ctx, g); err != nil {
 		return nil, err
 	}
@@ -198,15 +198,16 @@ func (r *Runner) createStep(ctx context.Context, g *config.Guest, out *Outcome, 
 	}
 	target.ConsoleOffset = probe.ConsoleSize(r.Config.Defaults.ConsoleLogDir, g.Name)
 	r.emit("create", g.Name, -1, nil, "creating (xl create %s)", g.XLConfig)
-	r.status("creating %s", g.Name)
+	r.say("creating %s", g.Name)
 	r.setDoing(g.Name, activity{doing: "creating (xl create)", domid: -1, since: deadline.Add(-g.StartTimeout), limit: g.StartTimeout, limitName: "start_timeout", say: true})
 	// A create in flight is not abandoned on interruption: that would
 	// leave a half-built domain. It is bounded by the guest's start
-	// timeout.
-	cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
-	err = r.launch(cctx, g.Name, func(ctx context.Context) error { return r.HV.Create(ctx, g.XLConfig) })
+	// timeout (the time left by the runner's clock: a context's deadline
+	// is read by the real one).
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadline.Sub(r.now()))
+	err = r.launch(cctx, g.Name, func(ctx context.Context, started func()) error { return r.HV.Create(ctx, g.XLConfig, started) })
 	cancel()
-	out.Created = time.Now()
+	out.Created = r.now()
 	switch {
 	case err == nil:
 		return release, nil
@@ -214,7 +215,7 @@ func (r *Runner) createStep(ctx context.Context, g *config.Guest, out *Outcome, 
 		// Someone else created it meanwhile: recognise it.
 		r.emit("create", g.Name, -1, nil, "was created by someone else meanwhile")
 		return release, errCreatedMeanwhile
-	case errors.Is(err, context.DeadlineExceeded) || !time.Now().Before(deadline):
+	case errors.Is(err, context.DeadlineExceeded) || !r.now().Before(deadline):
 		return release, fmt.Errorf("xl create did not return within start_timeout %s: %w", g.StartTimeout, err)
 	}
 	return release, err
@@ -224,7 +225,7 @@ func (r *Runner) createStep(ctx context.Context, g *config.Guest, out *Outcome, 
 // it has not run since the save (or the admin named the image: xenorder
 // restore). It reports whether the guest now runs from the image; false
 // with no error: boot it fresh.
-func (r *Runner) restoreStep(ctx context.Context, g *config.Guest, step Step, out *Outcome) (bool, error) {
+func (r *run) restoreStep(ctx context.Context, g *config.Guest, step Step, out *Outcome) (bool, error) {
 	st := r.saves()
 	path := step.restoreFrom
 	if path == "" {
@@ -260,7 +261,7 @@ func (r *Runner) restoreStep(ctx context.Context, g *config.Guest, step Step, ou
 	err := r.restore(ctx, g, path)
 	switch {
 	case err == nil:
-		out.Created = time.Now()
+		out.Created = r.now()
 		return true, nil
 	case g.Stop.RestoreFallback == config.RestoreCreate && step.restoreFrom == "":
 		r.warn("restore", g.Name, -1, "BOOTING IT FRESH instead (restore_fallback = create): the state it was saved in is not used")
@@ -276,15 +277,15 @@ func (r *Runner) restoreStep(ctx context.Context, g *config.Guest, step Step, ou
 // succeeds the image leaves the restore path (deleted: the guest runs on
 // from it), whatever the probes say next. A failed restore keeps the
 // image, renamed aside, never overwritten.
-func (r *Runner) restore(ctx context.Context, g *config.Guest, path string) error {
+func (r *run) restore(ctx context.Context, g *config.Guest, path string) error {
 	st := r.saves()
 	r.emit("restore", g.Name, -1, nil, "restoring from %s (xl restore)", path)
-	r.status("restoring %s from %s", g.Name, path)
+	r.say("restoring %s from %s", g.Name, path)
 	// Real xl restore prints no progress (libxc reports none while it
 	// restores): a restore past start_timeout stops the extensions after
 	// StallTimeout unless xl says something.
 	err := r.inFlight(ctx, flight{guest: g.Name, domid: -1, what: "xl restore", timeout: g.StartTimeout, timeoutName: "start_timeout", progress: r.xlLines("restore", path)},
-		func(ctx context.Context) error { return r.HV.Restore(ctx, path) })
+		func(ctx context.Context, started func()) error { return r.HV.Restore(ctx, path, started) })
 	ours := path == st.Image(g.Name)
 	if err == nil {
 		var rerr error
@@ -372,7 +373,7 @@ func (w *readyWait) left(fresh, restored bool) string {
 
 // readyWait is one guest's wait until it runs and its probes pass.
 type readyWait struct {
-	r         *Runner
+	r         *run
 	g         *config.Guest
 	deadline  time.Time
 	began     time.Time
@@ -411,14 +412,14 @@ func (w *readyWait) wait(ctx context.Context) (xl.Domain, error) {
 	lastAwaited := ""
 	var lastLook time.Time // the first look is at once
 	for {
-		elapsed := time.Since(w.began)
-		if !w.g.External && (lastLook.IsZero() || time.Since(lastLook) >= adaptive(elapsed, poll)) {
-			lastLook = time.Now()
+		elapsed := r.since(w.began)
+		if !w.g.External && (lastLook.IsZero() || r.since(lastLook) >= adaptive(elapsed, poll)) {
+			lastLook = r.now()
 			if err := w.look(ctx); err != nil {
 				return w.last, err
 			}
 		}
-		now := time.Now()
+		now := r.now()
 		if w.g.External || w.running {
 			pending := 0
 			for i, p := range w.probes {
@@ -435,10 +436,8 @@ func (w *readyWait) wait(ctx context.Context) (xl.Domain, error) {
 				// An attempt never outlasts the start timeout. If the
 				// deadline, not attempt_timeout, cut it short, its "timed
 				// out" says nothing: keep the previous failure.
-				budget, clipped := p.AttemptTimeout, false
-				if left := time.Until(w.deadline) + time.Millisecond; left < budget {
-					budget, clipped = left, true
-				}
+				budget := untilDeadline(r.now(), p.AttemptTimeout, w.deadline)
+				clipped := budget < p.AttemptTimeout
 				actx, cancel := context.WithTimeout(ctx, budget)
 				err := p.Check(actx, w.target)
 				cancel()
@@ -450,7 +449,7 @@ func (w *readyWait) wait(ctx context.Context) (xl.Domain, error) {
 				}
 				if err == nil {
 					st.passed = true
-					r.emitAfter("probe", time.Since(w.began), w.g.Name, w.last.ID, nil, "%s passed after %s", p, round(time.Since(w.began)))
+					r.emitAfter("probe", r.since(w.began), w.g.Name, w.last.ID, nil, "%s passed after %s", p, round(r.since(w.began)))
 				} else {
 					pending++
 				}
@@ -459,7 +458,7 @@ func (w *readyWait) wait(ctx context.Context) (xl.Domain, error) {
 				return w.last, nil
 			}
 		}
-		if !time.Now().Before(w.deadline) {
+		if !r.now().Before(w.deadline) {
 			return w.last, w.timeoutErr(states)
 		}
 		// The run's ticker says it every ProgressEvery, with every other
@@ -467,12 +466,12 @@ func (w *readyWait) wait(ctx context.Context) (xl.Domain, error) {
 		detail := w.awaited(states, true)
 		if awaited := w.awaited(states, false); awaited != lastAwaited {
 			lastAwaited = awaited
-			r.status("waiting for %s (%s)", w.g.Name, awaited)
+			r.say("waiting for %s (%s)", w.g.Name, awaited)
 			r.setDoing(w.g.Name, activity{doing: "waiting for " + awaited, detail: detail, domid: w.domid(), since: w.began, limit: w.g.StartTimeout, limitName: "start_timeout", say: true, line: readyLine})
 		} else {
 			r.setDetail(w.g.Name, detail, w.domid())
 		}
-		if err := sleep(ctx, untilDeadline(adaptive(time.Since(w.began), fastest), w.deadline)); err != nil {
+		if err := sleep(ctx, r.clock, untilDeadline(r.now(), adaptive(r.since(w.began), fastest), w.deadline)); err != nil {
 			return w.last, err
 		}
 	}

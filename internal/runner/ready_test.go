@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/xenorder/xenorder/internal/xl"
 )
 
 // freeAddr returns a loopback address nothing listens on yet.
@@ -141,8 +139,8 @@ type laterHV struct {
 	change func(f *fakeHV)
 }
 
-func (l *laterHV) Create(ctx context.Context, cfg string) error {
-	err := l.fakeHV.Create(ctx, cfg)
+func (l *laterHV) Create(ctx context.Context, cfg string, started func()) error {
+	err := l.fakeHV.Create(ctx, cfg, started)
 	if nameOf(cfg) == l.name {
 		time.AfterFunc(l.after, func() {
 			l.mu.Lock()
@@ -328,8 +326,8 @@ type vanishingHV struct {
 	console string
 }
 
-func (v *vanishingHV) Create(ctx context.Context, cfg string) error {
-	xl.Started(ctx)
+func (v *vanishingHV) Create(ctx context.Context, cfg string, started func()) error {
+	callStarted(started)
 	v.fakeHV.record("create", nameOf(cfg), time.Now())
 	f, err := os.OpenFile(v.console, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o600)
 	if err != nil {

@@ -64,17 +64,13 @@ type Runner struct {
 	// timeout may make no progress before the service manager's timeout
 	// is no longer extended; 0: DefaultStallTimeout.
 	StallTimeout time.Duration
-	// WallClock reads the host's wall clock, for what is stored or
-	// compared with stored times (save records, the published progress,
-	// status's now); nil: time.Now. Durations never come from it.
-	WallClock func() time.Time
-
-	images   *imageBook
-	list     *lister
-	mem      *memGate
-	gate     *launchGate    // turns to begin a guest's start or stop
-	prio     map[string]int // the guests' places in those turns
-	prog     progress
+	images       *imageBook
+	list         *lister
+	clock        Clock
+	// wall reads the host's wall clock, for what is stored or compared
+	// with stored times (save records, the published progress, status's
+	// now); nil: the clock's. Durations never come from it.
+	wall     func() time.Time
 	watching atomic.Bool // the @releaseDomain watch runs
 	xs       atomic.Pointer[xsLooker]
 }
@@ -90,17 +86,24 @@ func (r *Runner) extend(d time.Duration) {
 // around a wait (an xl list, a destroy).
 const notifyMargin = 30 * time.Second
 
-// New returns a runner for cfg against hv.
-func New(cfg *config.Config, hv Hypervisor, report func(Event)) *Runner {
-	return &Runner{Config: cfg, HV: hv, Report: report, images: newImageBook(cfg)}
+// New returns a runner for cfg against hv, keeping time by the real clock
+// unless an option (WithClock) says otherwise.
+func New(cfg *config.Config, hv Hypervisor, report func(Event), opts ...Option) *Runner {
+	r := &Runner{Config: cfg, HV: hv, Report: report, images: newImageBook(cfg), clock: RealClock{}}
+	for _, o := range opts {
+		o(r)
+	}
+	r.list = r.newLister()
+	return r
 }
 
-func (r *Runner) lister() *lister {
-	if r.list == nil {
-		r.list = &lister{hv: r.HV, onList: r.observe}
-	}
-	return r.list
+// newLister is a lister of r.HV's xl list, whatever r.HV is when it lists.
+func (r *Runner) newLister() *lister {
+	return &lister{clock: r.clock, list: func(ctx context.Context) ([]xl.Domain, error) { return r.HV.List(ctx) }, onList: r.observe}
 }
+
+// lister is the xl list every look of every run shares.
+func (r *Runner) lister() *lister { return r.list }
 
 func (r *Runner) interval() time.Duration {
 	if r.PollInterval > 0 {
@@ -110,13 +113,6 @@ func (r *Runner) interval() time.Duration {
 		return r.Config.Defaults.PollInterval
 	}
 	return config.DefaultPollInterval
-}
-
-// untilDeadline is the next wait of a loop bounded by deadline: d, or, if
-// the deadline comes sooner, until just past it (1 ms, so that the look
-// after the wait finds the deadline passed).
-func untilDeadline(d time.Duration, deadline time.Time) time.Duration {
-	return min(d, time.Until(deadline)+time.Millisecond)
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -145,13 +141,13 @@ func (r *Runner) emitAfter(step string, elapsed time.Duration, guest string, dom
 	case err != nil:
 		sev = Warning
 	}
-	r.report(Event{Time: time.Now(), Guest: guest, DomID: domid, Err: err, Msg: fmt.Sprintf(format, args...), Step: step, Elapsed: elapsed, Severity: sev})
+	r.report(Event{Time: r.now(), Guest: guest, DomID: domid, Err: err, Msg: fmt.Sprintf(format, args...), Step: step, Elapsed: elapsed, Severity: sev})
 }
 
 // warn emits a Warning without an error: the run goes on otherwise than
 // asked, on purpose (a fresh boot instead of a restore).
 func (r *Runner) warn(step, guest string, domid int, format string, args ...any) {
-	r.report(Event{Time: time.Now(), Guest: guest, DomID: domid, Msg: fmt.Sprintf(format, args...), Step: step, Severity: Warning})
+	r.report(Event{Time: r.now(), Guest: guest, DomID: domid, Msg: fmt.Sprintf(format, args...), Step: step, Severity: Warning})
 }
 
 func (r *Runner) report(e Event) {
@@ -386,72 +382,9 @@ func badStartState(s xl.State) string {
 	return ""
 }
 
-// Start executes a start plan. Each guest is created once every dependency
-// in the run is ready (and every `after` guest in the run has finished),
-// holding one of max_parallel slots from xl create until ready. A failed
-// guest skips exactly its dependents. On ctx cancellation nothing new is
-// launched; guests already created are left as they are.
-func (r *Runner) Start(ctx context.Context, plan *Plan) *Result {
-	began := time.Now()
-	steps, order := plan.index()
-	w := newWalker(r.Config.Defaults.MaxParallel)
-	waitFor := func(n string) []string {
-		var ps []string
-		for _, e := range steps[n].Deps {
-			ps = append(ps, e.To)
-		}
-		return ps
-	}
-	gate := func(n string) *Outcome {
-		if steps[n].held {
-			r.emit("held", n, -1, nil, "%s", steps[n].Note)
-			return &Outcome{Guest: n, Status: Held, DomID: -1}
-		}
-		for _, e := range steps[n].Deps {
-			dep := w.result(e.To)
-			if e.Kind != graph.Hard || dep.Status == Done || dep.Status == AlreadyDone {
-				continue
-			}
-			cause := dep.Guest
-			if dep.Cause != "" {
-				cause = dep.Cause
-			}
-			if dep.Status == NotRun {
-				r.emit("interrupt", n, -1, nil, "not started: interrupted")
-				return &Outcome{Guest: n, Status: NotRun, Err: context.Canceled, DomID: steps[n].DomID}
-			}
-			err := fmt.Errorf("dependency %s failed", cause)
-			r.emit("skip", n, -1, nil, "skipped: dependency %s failed", cause)
-			return &Outcome{Guest: n, Status: Skipped, Cause: cause, Err: err}
-		}
-		if ctx.Err() != nil {
-			r.emit("interrupt", n, -1, nil, "not started: interrupted")
-			return &Outcome{Guest: n, Status: NotRun, Err: ctx.Err(), DomID: steps[n].DomID}
-		}
-		return nil
-	}
-	run := func(n string) *Outcome { return r.startOne(ctx, r.Config.Guests[n], steps[n]) }
-	r.beginLaunches(order, waitFor)
-	r.beginProgress("starting", order)
-	defer r.startTicker()()
-	r.mem = &memGate{} // one memory account per start
-	w.onDone = func(o *Outcome) {
-		r.finished(o)
-		if r.OnReady != nil && (o.Status == Done || o.Status == AlreadyDone || o.Status == FellBack) {
-			r.OnReady(o.Guest)
-		}
-	}
-	w.walk(ctx, r.byPriority(order), waitFor, gate, run)
-	res := &Result{Verb: "start", Elapsed: time.Since(began)}
-	for _, n := range order {
-		res.Outcomes = append(res.Outcomes, w.result(n))
-	}
-	return res
-}
-
 // waitGone polls until name is no longer listed or the deadline passes.
 func (r *Runner) waitGone(ctx context.Context, name string, deadline time.Time) error {
-	began := time.Now()
+	began := r.now()
 	var seen snapshot
 	for {
 		gen := r.lister().generation()
@@ -465,23 +398,12 @@ func (r *Runner) waitGone(ctx context.Context, name string, deadline time.Time) 
 				return nil
 			}
 		}
-		if !time.Now().Before(deadline) {
+		if !r.now().Before(deadline) {
 			return fmt.Errorf("still listed after waiting until %s", deadline.Format(time.TimeOnly))
 		}
-		if err := r.lister().sleepOrPoke(ctx, untilDeadline(r.deathCheck(time.Since(began)), deadline), gen); err != nil {
+		if err := r.lister().sleepOrPoke(ctx, untilDeadline(r.now(), r.deathCheck(r.since(began)), deadline), gen); err != nil {
 			return err
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

@@ -58,8 +58,8 @@ func newRunner(t *testing.T, src string, hv Hypervisor) (*Runner, *collector) {
 	return r, c
 }
 
-func statusOf(res *Result) map[string]Status {
-	m := map[string]Status{}
+func statusOf(res *Result) map[string]Fate {
+	m := map[string]Fate{}
 	for _, o := range res.Outcomes {
 		m[o.Guest] = o.Status
 	}
@@ -145,7 +145,7 @@ func TestFailureSkipsExactlyDependents(t *testing.T) {
 	hv.createFail["fileserver"] = true
 	r, c := newRunner(t, seed, hv)
 	res := start(t, r)
-	want := map[string]Status{
+	want := map[string]Fate{
 		"Domain-N": Done, "opnsense": Done, "fileserver": Failed,
 		"web": Skipped, "mail": Skipped, "db": Skipped, "lonely": Done, "late": Done,
 	}
@@ -343,7 +343,7 @@ func TestStopSkipsDependencyOfAStuckDependent(t *testing.T) {
 	r.DestroyWait = 30 * time.Millisecond
 	stuck := &stuckHV{fakeHV: hv, stuck: "top"}
 	r.HV = stuck
-	r.list = nil
+	r.list = r.newLister() // forget what the old HV listed
 	res := stop(t, r)
 	if got := statusOf(res); got["top"] != Failed || got["base"] != Skipped {
 		t.Errorf("statuses %v", got)
@@ -358,12 +358,12 @@ type stuckHV struct {
 	stuck string
 }
 
-func (s *stuckHV) Destroy(ctx context.Context, name string) error {
+func (s *stuckHV) Destroy(ctx context.Context, name string, started func()) error {
 	if name == s.stuck {
 		s.record("destroy", name, time.Now())
 		return nil // claims success, domain stays
 	}
-	return s.fakeHV.Destroy(ctx, name)
+	return s.fakeHV.Destroy(ctx, name, started)
 }
 
 func TestPlanChangesNothing(t *testing.T) {
@@ -447,7 +447,7 @@ func (p *pausedHV) List(ctx context.Context) ([]xl.Domain, error) {
 	return doms, err
 }
 
-func mapsEqual(a, b map[string]Status) bool {
+func mapsEqual(a, b map[string]Fate) bool {
 	if len(a) != len(b) {
 		return false
 	}

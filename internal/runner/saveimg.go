@@ -179,7 +179,7 @@ var errSuspended = errors.New("left suspended")
 // room for the guest's memory beside the saves in flight, never overwrites
 // an image, keeps whatever a failed save left, renamed aside, and never cuts
 // xl save short.
-func (r *Runner) save(ctx context.Context, d xl.Domain, p config.StopPolicy) error {
+func (r *run) save(ctx context.Context, d xl.Domain, p config.StopPolicy) error {
 	st := r.saves()
 	path := st.Image(d.Name)
 	dir := filepath.Dir(path)
@@ -208,9 +208,9 @@ func (r *Runner) save(ctx context.Context, d xl.Domain, p config.StopPolicy) err
 	}
 	r.images.remember(d.Name, rec)
 	r.emit("save", d.Name, d.ID, nil, "saving to %s (%d MiB; save_timeout %s)", path, d.MemMiB, p.SaveTimeout)
-	r.status("saving %s to %s", d.Name, path)
+	r.say("saving %s to %s", d.Name, path)
 	err = r.inFlight(ctx, flight{guest: d.Name, domid: d.ID, what: "xl save", timeout: p.SaveTimeout, timeoutName: "save_timeout",
-		progress: sum(fileSize(path), r.xlLines("save", d.Name))}, func(ctx context.Context) error { return r.HV.Save(ctx, d.Name, path) })
+		progress: sum(fileSize(path), r.xlLines("save", d.Name))}, func(ctx context.Context, started func()) error { return r.HV.Save(ctx, d.Name, path, started) })
 	if err == nil {
 		if fi, serr := os.Stat(path); serr != nil || fi.Size() == 0 {
 			err = fmt.Errorf("xl save succeeded but left no image at %s", path)
@@ -233,7 +233,7 @@ func (r *Runner) save(ctx context.Context, d xl.Domain, p config.StopPolicy) err
 		r.emit("save", d.Name, d.ID, err, "SAVED, BUT THE SAVE COULD NOT BE RECORDED: a plain start will not restore %s; xenorder restore %s will", path, d.Name)
 	}
 	r.images.remember(d.Name, rec)
-	return r.waitGone(ctx, d.Name, time.Now().Add(orDefault(r.DestroyWait, DefaultDestroyWait)))
+	return r.waitGone(ctx, d.Name, r.now().Add(orDefault(r.DestroyWait, DefaultDestroyWait)))
 }
 
 // afterFailedFlight looks at a domain after its save or migration failed:
@@ -241,7 +241,7 @@ func (r *Runner) save(ctx context.Context, d xl.Domain, p config.StopPolicy) err
 // shutdown ladder), but one cut short stays suspended, and that one is
 // never touched again.
 func (r *Runner) afterFailedFlight(ctx context.Context, d xl.Domain, err error) error {
-	snap, lerr := r.lister().get(ctx, time.Now())
+	snap, lerr := r.lister().get(ctx, r.now())
 	if lerr == nil && snap.err == nil {
 		if now, ok := snap.find(d.Name); ok && now.State.Shutdown && now.State.Reason == 's' && !now.State.Dying {
 			return fmt.Errorf("%w (domid %d, state %s): %w", errSuspended, now.ID, now.State.Raw, err)
@@ -294,7 +294,7 @@ type flight struct {
 // while progress grows it keeps extending the service manager's timeout;
 // once progress has stalled for StallTimeout it stops extending, says so,
 // and leaves the decision to the service manager's own timeout.
-func (r *Runner) inFlight(ctx context.Context, f flight, call func(ctx context.Context) error) error {
+func (r *run) inFlight(ctx context.Context, f flight, call func(ctx context.Context, started func()) error) error {
 	stall := orDefault(r.StallTimeout, DefaultStallTimeout)
 	r.extend(f.timeout + stall + notifyMargin)
 	done := make(chan error, 1)
@@ -302,11 +302,11 @@ func (r *Runner) inFlight(ctx context.Context, f flight, call func(ctx context.C
 		done <- r.launch(context.WithoutCancel(ctx), f.guest, call)
 	}()
 	every := orDefault(r.ProgressEvery, DefaultProgressEvery)
-	tick := time.NewTicker(min(every, stall/4+time.Millisecond))
+	tick := r.clock.NewTicker(min(every, stall/4+time.Millisecond))
 	defer tick.Stop()
-	lateAt := time.NewTimer(f.timeout)
+	lateAt := r.clock.NewTimer(f.timeout)
 	defer lateAt.Stop()
-	began := time.Now()
+	began := r.now()
 	last, lastAt := f.progress(), began
 	late, stalled := false, false
 	// The progress lines ("xl save: 12s of save_timeout 10m0s"; past it,
@@ -325,16 +325,16 @@ func (r *Runner) inFlight(ctx context.Context, f flight, call func(ctx context.C
 		select {
 		case err := <-done:
 			if late {
-				r.emit("wait", f.guest, f.domid, err, "%s ended after %s", f.what, round(time.Since(began)))
+				r.emit("wait", f.guest, f.domid, err, "%s ended after %s", f.what, round(r.since(began)))
 			}
 			return err
-		case <-lateAt.C:
+		case <-lateAt.C():
 			late = true
 			r.emit("wait", f.guest, f.domid, nil, "%s IS STILL RUNNING AFTER %s = %s: NOT INTERRUPTING IT (a cut-short %s loses the guest's state); waiting while it makes progress",
 				f.what, f.timeoutName, f.timeout, f.what)
-		case <-tick.C:
+		case <-tick.C():
 		}
-		now := time.Now()
+		now := r.now()
 		if p := f.progress(); p != last {
 			last, lastAt = p, now
 			if stalled {
@@ -353,7 +353,7 @@ func (r *Runner) inFlight(ctx context.Context, f flight, call func(ctx context.C
 			stalled = true
 			doing()
 			r.emit("wait", f.guest, f.domid, nil, "%s HAS MADE NO PROGRESS FOR %s: no longer extending the service's timeout; still not interrupting it", f.what, round(now.Sub(lastAt)))
-			r.status("%s of %s: no progress for %s", f.what, f.guest, round(now.Sub(lastAt)))
+			r.say("%s of %s: no progress for %s", f.what, f.guest, round(now.Sub(lastAt)))
 		}
 	}
 }

@@ -259,8 +259,8 @@ func TestUndeclaredIsNeverSaved(t *testing.T) {
 // suspendingSaveHV: the save is cut short and leaves the domain suspended.
 type suspendingSaveHV struct{ *fakeHV }
 
-func (s *suspendingSaveHV) Save(ctx context.Context, name, path string) error {
-	xl.Started(ctx)
+func (s *suspendingSaveHV) Save(ctx context.Context, name, path string, started func()) error {
+	callStarted(started)
 	s.fakeHV.record("save", name, time.Now())
 	s.fakeHV.add(name, "---ss-")
 	os.WriteFile(path, []byte("partial"), 0o600)
@@ -298,8 +298,8 @@ type growingSaveHV struct {
 	ended         time.Time // when xl save returned
 }
 
-func (g *growingSaveHV) Save(ctx context.Context, name, path string) error {
-	xl.Started(ctx)
+func (g *growingSaveHV) Save(ctx context.Context, name, path string, started func()) error {
+	callStarted(started)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
@@ -317,7 +317,7 @@ func (g *growingSaveHV) Save(ctx context.Context, name, path string) error {
 		}
 	}
 	f.Close()
-	err = g.fakeHV.Save(context.WithoutCancel(ctx), name, path)
+	err = g.fakeHV.Save(context.WithoutCancel(ctx), name, path, nil) // started: said above
 	g.mu.Lock()
 	g.ended = time.Now()
 	g.mu.Unlock()
@@ -450,14 +450,14 @@ type slowRestoreHV struct {
 	cancelled chan struct{}
 }
 
-func (s *slowRestoreHV) Restore(ctx context.Context, path string) error {
+func (s *slowRestoreHV) Restore(ctx context.Context, path string, started func()) error {
 	select {
 	case <-time.After(s.d):
 	case <-ctx.Done():
 		close(s.cancelled)
 		return ctx.Err()
 	}
-	return s.fakeHV.Restore(ctx, path)
+	return s.fakeHV.Restore(ctx, path, started)
 }
 
 // A signal (a cancelled start) never cuts an xl restore short: the guest

@@ -234,7 +234,7 @@ func (r *Runner) probeRows(ctx context.Context, rows []GuestStatus) {
 			failed := ""
 			for _, p := range probes {
 				actx, cancel := context.WithTimeout(ctx, p.AttemptTimeout)
-				err := p.Check(actx, probe.Target{Name: g.Name, DomID: row.DomID, Since: time.Now()})
+				err := p.Check(actx, probe.Target{Name: g.Name, DomID: row.DomID, Since: r.now()})
 				cancel()
 				if err != nil {
 					failed = fmt.Sprintf("%s: %v", p, err)

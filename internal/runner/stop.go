@@ -387,75 +387,6 @@ func (r *Runner) stopAction(d xl.Domain, listed bool, method string, p config.St
 	return "shutdown"
 }
 
-// Stop executes a stop plan: each domain once every domain that waits on
-// it is gone. A guest gets its stop method; the shutdown ladder is xl
-// shutdown, then xl destroy only after its stop_timeout. A guest whose hard
-// dependent could not be stopped is left running. On ctx cancellation the
-// stops in flight finish (an xl save is never abandoned midway); no new one
-// starts.
-func (r *Runner) Stop(ctx context.Context, plan *Plan) *Result {
-	began := time.Now()
-	steps, order := plan.index()
-	w := newWalker(r.Config.Defaults.MaxParallel)
-	waitFor := func(n string) []string {
-		var ps []string
-		for _, e := range steps[n].waitFor {
-			ps = append(ps, e.To)
-		}
-		return ps
-	}
-	gate := func(n string) *Outcome {
-		for _, e := range steps[n].waitFor {
-			dep := w.result(e.To)
-			if e.Kind != graph.Hard || dep.Status.gone() {
-				continue
-			}
-			if dep.Status == NotRun {
-				r.emit("interrupt", n, steps[n].DomID, nil, "not stopped: interrupted")
-				return &Outcome{Guest: n, Status: NotRun, Err: context.Canceled, DomID: steps[n].DomID}
-			}
-			err := fmt.Errorf("not stopped: %s, which depends on it, is still running", dep.Guest)
-			r.emit("skip", n, steps[n].DomID, nil, "not stopped: %s, which depends on it, is still running", dep.Guest)
-			return &Outcome{Guest: n, Status: Skipped, Cause: dep.Guest, Err: err, DomID: steps[n].DomID}
-		}
-		if ctx.Err() != nil {
-			r.emit("interrupt", n, steps[n].DomID, nil, "not stopped: interrupted")
-			return &Outcome{Guest: n, Status: NotRun, Err: ctx.Err(), DomID: steps[n].DomID}
-		}
-		return nil
-	}
-	run := func(n string) *Outcome {
-		policy := r.Config.Defaults.Stop
-		grace := r.Config.Defaults.StopTimeout
-		if g := r.Config.Guests[n]; g != nil && !g.External {
-			policy, grace = g.Stop, g.StopTimeout
-		}
-		// A stop once begun is finished, whatever happens to ctx.
-		return r.stopOne(context.WithoutCancel(ctx), n, steps[n].Method, policy, grace)
-	}
-	// A death is seen at once through xenstore's @releaseDomain watch where
-	// there is one; the waits poll either way.
-	stopWatch := r.watchReleases(context.WithoutCancel(ctx))
-	defer stopWatch()
-	r.beginLaunches(order, waitFor)
-	r.beginProgress("stopping", order)
-	defer r.startTicker()()
-	w.onDone = r.finished
-	w.walk(ctx, r.byPriority(order), waitFor, gate, run)
-	var gone []*Outcome
-	for _, n := range order {
-		if o := w.result(n); o.Status.gone() && o.Status != AlreadyDone && o.DomID > 0 {
-			gone = append(gone, o)
-		}
-	}
-	r.confirmGone(context.WithoutCancel(ctx), gone)
-	res := &Result{Verb: "stop", Elapsed: time.Since(began)}
-	for _, n := range order {
-		res.Outcomes = append(res.Outcomes, w.result(n))
-	}
-	return res
-}
-
 // noOSLeft reports whether a listed domain has shut down for good: powered
 // off, crashed or killed by its watchdog. A suspended domain (being saved
 // or migrated) keeps its OS, and one shut down to reboot or reset comes
@@ -484,24 +415,26 @@ func suspended(st xl.State) bool {
 
 // leaveSuspended ends a stop that leaves the domain suspended: untouched,
 // reported by name with what to do; its dependencies stay up.
-func (r *Runner) leaveSuspended(out *Outcome, finish func(Status, error) *Outcome, err error) *Outcome {
+func (r *run) leaveSuspended(out *Outcome, finish func(Fate, error) *Outcome, err error) *Outcome {
 	r.emit("save", out.Guest, out.DomID, nil, "LEFT SUSPENDED, NOT DESTROYED: its memory is only in the hypervisor (%v). Let a save or migrate under way finish (ps -C xl); xl destroy %s would lose that memory", err, out.Guest)
-	out.Status, out.Err, out.Elapsed = Suspended, fmt.Errorf("%w: left as it is, never destroyed; what it depends on stays up", err), time.Since(out.Began)
+	out.Status, out.Err, out.Elapsed = Suspended, fmt.Errorf("%w: left as it is, never destroyed; what it depends on stays up", err), r.since(out.Began)
 	return out
 }
 
 // gone reports whether a stop outcome left the domain gone from this host.
-func (s Status) gone() bool {
+func (s Fate) gone() bool {
 	return s == Done || s == AlreadyDone || s == Forced || s == FellBack
 }
 
-// stopOne takes one domain down by its method, falling back to the
-// shutdown ladder when a save or migration fails.
-func (r *Runner) stopOne(ctx context.Context, name, method string, p config.StopPolicy, grace time.Duration) *Outcome {
-	began := time.Now()
+// stopOne takes one domain down, in phases: look (is it listed?), its
+// state (dying, shut down, suspended: whatever its method), its method
+// (destroy, save, migrate), and the shutdown ladder, which is also where a
+// failed save or migration falls back to.
+func (r *run) stopOne(ctx context.Context, name, method string, p config.StopPolicy, grace time.Duration) *Outcome {
+	began := r.now()
 	out := &Outcome{Guest: name, Began: began, DomID: -1}
-	finish := func(st Status, err error) *Outcome {
-		out.Status, out.Err, out.Elapsed = st, err, time.Since(began)
+	finish := func(st Fate, err error) *Outcome {
+		out.Status, out.Err, out.Elapsed = st, err, r.since(began)
 		if st == Failed {
 			r.emit("fail", name, out.DomID, err, "failed")
 		}
@@ -518,6 +451,30 @@ func (r *Runner) stopOne(ctx context.Context, name, method string, p config.Stop
 		return finish(AlreadyDone, nil)
 	}
 	out.DomID = d.ID
+	if o := r.stopByState(ctx, d, out, finish, grace); o != nil {
+		return o
+	}
+	var o *Outcome
+	switch method {
+	case methodDestroy:
+		r.emit("destroy", name, d.ID, nil, "destroying at once (stop_action = destroy)")
+		return r.destroy(ctx, out, finish, Done)
+	case methodSave:
+		o = r.saveOrFallBack(ctx, d, out, finish, p)
+	case methodMigrate:
+		o = r.migrateOrFallBack(ctx, d, out, finish, p)
+	}
+	if o != nil {
+		return o
+	}
+	return r.shutdownLadder(ctx, out, finish, p, grace)
+}
+
+// stopByState ends the stop of a domain whose state decides, whatever its
+// method: dying (wait for it to go), shut down but listed (destroy the
+// remains), suspended (leave it). nil: it runs; go on by its method.
+func (r *run) stopByState(ctx context.Context, d xl.Domain, out *Outcome, finish func(Fate, error) *Outcome, grace time.Duration) *Outcome {
+	name, began := out.Guest, out.Began
 	switch {
 	case d.State.Dying:
 		r.emit("wait", name, d.ID, nil, "dying; waiting for it to go")
@@ -525,7 +482,7 @@ func (r *Runner) stopOne(ctx context.Context, name, method string, p config.Stop
 		if err := r.waitGone(ctx, name, began.Add(grace)); err != nil {
 			return finish(Failed, fmt.Errorf("stop %s: dying domain %w", name, err))
 		}
-		r.emitAfter("stopped", time.Since(began), name, d.ID, nil, "stopped after %s", round(time.Since(began)))
+		r.emitAfter("stopped", r.since(began), name, d.ID, nil, "stopped after %s", round(r.since(began)))
 		return finish(Done, nil)
 	case noOSLeft(d.State):
 		r.emit("destroy", name, d.ID, nil, "has shut down but is still listed (state %s): destroying, no OS is left", d.State.Raw)
@@ -533,57 +490,63 @@ func (r *Runner) stopOne(ctx context.Context, name, method string, p config.Stop
 	case suspended(d.State):
 		return r.leaveSuspended(out, finish, fmt.Errorf("%w (domid %d, state %s) before this stop: an xl save or migrate may still be under way", errSuspended, d.ID, d.State.Raw))
 	}
+	return nil
+}
 
-	switch method {
-	case methodDestroy:
-		r.emit("destroy", name, d.ID, nil, "destroying at once (stop_action = destroy)")
-		return r.destroy(ctx, out, finish, Done)
-	case methodSave:
-		err := r.save(ctx, d, p)
-		switch {
-		case err == nil:
-			r.emitAfter("save", time.Since(began), name, d.ID, nil, "saved to %s after %s", r.saves().Image(name), round(time.Since(began)))
-			return finish(Done, nil)
-		case errors.Is(err, errSuspended):
-			return r.leaveSuspended(out, finish, fmt.Errorf("xl save did not finish: %w", err))
-		}
-		r.emit("save", name, d.ID, err, "SAVE FAILED; shutting it down instead")
-		out.fellBack = fmt.Errorf("save failed (%w); shut down instead", err)
-	case methodMigrate:
-		r.emit("migrate", name, d.ID, nil, "migrating to %s (xl migrate; save_timeout %s)", p.MigrateTo, p.SaveTimeout)
-		r.status("migrating %s to %s", name, p.MigrateTo)
-		err := r.inFlight(ctx, flight{guest: name, domid: d.ID, what: "xl migrate", timeout: p.SaveTimeout, timeoutName: "save_timeout", progress: r.xlLines("migrate", name)},
-			func(ctx context.Context) error { return r.HV.Migrate(ctx, name, p.MigrateTo) })
-		if err != nil {
-			if err = r.afterFailedFlight(ctx, d, err); errors.Is(err, errSuspended) {
-				return r.leaveSuspended(out, finish, fmt.Errorf("xl migrate did not finish: %w", err))
-			}
-		}
-		if err == nil {
-			// Success means the domid that left is gone. To this very
-			// host (a localhost migration, as OSSTest does) the guest
-			// runs on here under a new domid: that is the migrated guest,
-			// never one to shut down.
-			end, st := r.waitDown(ctx, name, d.ID, time.Now().Add(orDefault(r.DestroyWait, DefaultDestroyWait)), true)
-			switch end {
-			case downGone:
-				r.emitAfter("migrate", time.Since(began), name, d.ID, nil, "migrated to %s after %s", p.MigrateTo, round(time.Since(began)))
-				return finish(Done, nil)
-			case downRebooted:
-				r.emitAfter("migrate", time.Since(began), name, st.dom.ID, nil, "migrated to %s after %s; %s is this host: the guest runs on here as domid %d (domid %d is gone)",
-					p.MigrateTo, round(time.Since(began)), p.MigrateTo, st.dom.ID, d.ID)
-				return finish(Done, nil)
-			case downFailed:
-				// Where the guest runs is unknown: never shut it down blind.
-				return finish(Failed, fmt.Errorf("xl migrate to %s succeeded, but xl list then failed: %w", p.MigrateTo, st.err))
-			default:
-				err = fmt.Errorf("xl migrate succeeded but %s (domid %d) is still listed here", name, d.ID)
-			}
-		}
-		r.emit("migrate", name, d.ID, err, "MIGRATION FAILED; shutting it down instead")
-		out.fellBack = fmt.Errorf("migration to %s failed (%w); shut down instead", p.MigrateTo, err)
+// saveOrFallBack saves the domain (stop_action = save, --save). nil: the
+// save failed and left it running; it falls back to the shutdown ladder.
+func (r *run) saveOrFallBack(ctx context.Context, d xl.Domain, out *Outcome, finish func(Fate, error) *Outcome, p config.StopPolicy) *Outcome {
+	name, began := out.Guest, out.Began
+	err := r.save(ctx, d, p)
+	switch {
+	case err == nil:
+		r.emitAfter("save", r.since(began), name, d.ID, nil, "saved to %s after %s", r.saves().Image(name), round(r.since(began)))
+		return finish(Done, nil)
+	case errors.Is(err, errSuspended):
+		return r.leaveSuspended(out, finish, fmt.Errorf("xl save did not finish: %w", err))
 	}
-	return r.shutdownLadder(ctx, out, finish, p, grace)
+	r.emit("save", name, d.ID, err, "SAVE FAILED; shutting it down instead")
+	out.fellBack = fmt.Errorf("save failed (%w); shut down instead", err)
+	return nil
+}
+
+// migrateOrFallBack migrates the domain (stop_action = migrate). nil: the
+// migration failed and left it here; it falls back to the shutdown ladder.
+func (r *run) migrateOrFallBack(ctx context.Context, d xl.Domain, out *Outcome, finish func(Fate, error) *Outcome, p config.StopPolicy) *Outcome {
+	name, began := out.Guest, out.Began
+	r.emit("migrate", name, d.ID, nil, "migrating to %s (xl migrate; save_timeout %s)", p.MigrateTo, p.SaveTimeout)
+	r.say("migrating %s to %s", name, p.MigrateTo)
+	err := r.inFlight(ctx, flight{guest: name, domid: d.ID, what: "xl migrate", timeout: p.SaveTimeout, timeoutName: "save_timeout", progress: r.xlLines("migrate", name)},
+		func(ctx context.Context, started func()) error { return r.HV.Migrate(ctx, name, p.MigrateTo, started) })
+	if err != nil {
+		if err = r.afterFailedFlight(ctx, d, err); errors.Is(err, errSuspended) {
+			return r.leaveSuspended(out, finish, fmt.Errorf("xl migrate did not finish: %w", err))
+		}
+	}
+	if err == nil {
+		// Success means the domid that left is gone. To this very
+		// host (a localhost migration, as OSSTest does) the guest
+		// runs on here under a new domid: that is the migrated guest,
+		// never one to shut down.
+		end, st := r.waitDown(ctx, name, d.ID, r.now().Add(orDefault(r.DestroyWait, DefaultDestroyWait)), true)
+		switch end {
+		case downGone:
+			r.emitAfter("migrate", r.since(began), name, d.ID, nil, "migrated to %s after %s", p.MigrateTo, round(r.since(began)))
+			return finish(Done, nil)
+		case downRebooted:
+			r.emitAfter("migrate", r.since(began), name, st.dom.ID, nil, "migrated to %s after %s; %s is this host: the guest runs on here as domid %d (domid %d is gone)",
+				p.MigrateTo, round(r.since(began)), p.MigrateTo, st.dom.ID, d.ID)
+			return finish(Done, nil)
+		case downFailed:
+			// Where the guest runs is unknown: never shut it down blind.
+			return finish(Failed, fmt.Errorf("xl migrate to %s succeeded, but xl list then failed: %w", p.MigrateTo, st.err))
+		default:
+			err = fmt.Errorf("xl migrate succeeded but %s (domid %d) is still listed here", name, d.ID)
+		}
+	}
+	r.emit("migrate", name, d.ID, err, "MIGRATION FAILED; shutting it down instead")
+	out.fellBack = fmt.Errorf("migration to %s failed (%w); shut down instead", p.MigrateTo, err)
+	return nil
 }
 
 // shutdownLadder: xl shutdown (xl shutdown -F when the guest has no PV
@@ -592,14 +555,14 @@ func (r *Runner) stopOne(ctx context.Context, name, method string, p config.Stop
 // of powering off) is asked once more, with a grace period of its own; if
 // it comes back again (its poweroff restarts it), it is destroyed after
 // that grace. A suspended domain is never destroyed.
-func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(Status, error) *Outcome, p config.StopPolicy, grace time.Duration) *Outcome {
+func (r *run) shutdownLadder(ctx context.Context, out *Outcome, finish func(Fate, error) *Outcome, p config.StopPolicy, grace time.Duration) *Outcome {
 	name, began := out.Guest, out.Began
 	done := Done
 	if out.fellBack != nil {
 		done = FellBack
 	}
 	stopped := func() *Outcome {
-		r.emitAfter("stopped", time.Since(began), name, out.DomID, nil, "stopped after %s", round(time.Since(began)))
+		r.emitAfter("stopped", r.since(began), name, out.DomID, nil, "stopped after %s", round(r.since(began)))
 		return finish(done, out.fellBack)
 	}
 	comebacks := 0
@@ -638,9 +601,15 @@ func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(S
 		if suspended(d.dom.State) {
 			return r.leaveSuspended(out, finish, fmt.Errorf("%w (domid %d, state %s) at the end of its grace period", errSuspended, d.dom.ID, d.dom.State.Raw))
 		}
-		break
+		return r.destroyAfterGrace(ctx, out, finish, grace, why)
 	}
-	r.emit("destroy", name, out.DomID, nil, "still running after its grace period of %s: destroying", grace)
+}
+
+// destroyAfterGrace is the ladder's last rung, once the grace period is
+// over and the domain still runs: xl destroy, the outcome Forced, saying
+// why (beyond its grace period) and what fell back before.
+func (r *run) destroyAfterGrace(ctx context.Context, out *Outcome, finish func(Fate, error) *Outcome, grace time.Duration, why string) *Outcome {
+	r.emit("destroy", out.Guest, out.DomID, nil, "still running after its grace period of %s: destroying", grace)
 	out.Err = fmt.Errorf("destroyed after its grace period of %s", grace)
 	if why != "" {
 		out.Err = fmt.Errorf("%w: %s", out.Err, why)
@@ -654,21 +623,21 @@ func (r *Runner) shutdownLadder(ctx context.Context, out *Outcome, finish func(S
 // askShutdown sends the shutdown request and returns when its grace period
 // ends: it counts from when the request was surely delivered, once xl
 // shutdown has returned, so a guest always gets its whole grace.
-func (r *Runner) askShutdown(ctx context.Context, out *Outcome, p config.StopPolicy, grace time.Duration) (deadline time.Time, gone bool) {
+func (r *run) askShutdown(ctx context.Context, out *Outcome, p config.StopPolicy, grace time.Duration) (deadline time.Time, gone bool) {
 	name := out.Guest
 	r.emit("shutdown", name, out.DomID, nil, "shutting down (grace period %s)", grace)
-	r.status("shutting down %s (grace period %s)", name, grace)
-	r.setDoing(name, activity{doing: "asking it to shut down (xl shutdown)", domid: out.DomID, since: time.Now()})
+	r.say("shutting down %s (grace period %s)", name, grace)
+	r.setDoing(name, activity{doing: "asking it to shut down (xl shutdown)", domid: out.DomID, since: r.now()})
 	wait := orDefault(r.DestroyWait, DefaultDestroyWait)
 	r.extend(xl.ShutdownTimeout + grace + 2*wait + notifyMargin)
 	// The call is bounded by the xl client's own shutdown timeout.
 	ident := xlIdent(name, out.DomID)
-	err := r.launch(ctx, name, func(ctx context.Context) error { return r.HV.Shutdown(ctx, ident, false) })
+	err := r.launch(ctx, name, func(ctx context.Context, started func()) error { return r.HV.Shutdown(ctx, ident, false, started) })
 	if err != nil && xl.IsNoPVControl(err) && p.ACPIFallback {
 		r.emit("shutdown", name, out.DomID, nil, "no PV control interface (an HVM guest without PV drivers): pressing its ACPI power button instead (xl shutdown -F)")
-		err = r.HV.Shutdown(ctx, ident, true)
+		err = r.HV.Shutdown(ctx, ident, true, nil)
 	}
-	deadline = time.Now().Add(grace)
+	deadline = r.now().Add(grace)
 	// "db: waiting for shutdown, 12s of 3m0s grace" every ProgressEvery.
 	r.setDoing(name, activity{doing: "waiting for shutdown", domid: out.DomID, since: deadline.Add(-grace), limit: grace, limitName: "grace", say: true})
 	if err != nil {
@@ -706,15 +675,15 @@ type downState struct {
 // watch runs through xenstored's socket (no xl list for each death); else,
 // and on every timed wake, xl list. With reboots set, a domain of that
 // name under a new domid ends the wait; else the wait follows it.
-func (r *Runner) waitDown(ctx context.Context, name string, domid int, deadline time.Time, reboots bool) (downEnd, downState) {
-	began := time.Now()
+func (r *run) waitDown(ctx context.Context, name string, domid int, deadline time.Time, reboots bool) (downEnd, downState) {
+	began := r.now()
 	seen := snapshot{at: began}
 	var last downState
 	last.dom.ID = domid
 	gen := r.lister().generation()
 	poked := false
 	if r.watching.Load() {
-		if err := r.lister().sleepOrPoke(ctx, untilDeadline(r.interval(), deadline), gen); err != nil {
+		if err := r.lister().sleepOrPoke(ctx, untilDeadline(r.now(), r.interval(), deadline), gen); err != nil {
 			return downFailed, downState{err: err}
 		}
 		poked = r.lister().generation() != gen
@@ -761,10 +730,10 @@ func (r *Runner) waitDown(ctx context.Context, name string, domid int, deadline 
 				}
 			}
 		}
-		if !time.Now().Before(deadline) {
+		if !r.now().Before(deadline) {
 			return downGrace, last
 		}
-		if err := r.lister().sleepOrPoke(ctx, untilDeadline(r.deathCheck(time.Since(began)), deadline), gen); err != nil {
+		if err := r.lister().sleepOrPoke(ctx, untilDeadline(r.now(), r.deathCheck(r.since(began)), deadline), gen); err != nil {
 			return downFailed, downState{err: err}
 		}
 		poked = r.lister().generation() != gen
@@ -773,24 +742,24 @@ func (r *Runner) waitDown(ctx context.Context, name string, domid int, deadline 
 
 // destroy runs xl destroy and waits for the domain to vanish; success ends
 // with status st.
-func (r *Runner) destroy(ctx context.Context, out *Outcome, finish func(Status, error) *Outcome, st Status) *Outcome {
+func (r *run) destroy(ctx context.Context, out *Outcome, finish func(Fate, error) *Outcome, st Fate) *Outcome {
 	name := out.Guest
 	wait := orDefault(r.DestroyWait, DefaultDestroyWait)
-	r.setDoing(name, activity{doing: "destroying (xl destroy)", domid: out.DomID, since: time.Now(), limit: wait, say: true})
+	r.setDoing(name, activity{doing: "destroying (xl destroy)", domid: out.DomID, since: r.now(), limit: wait, say: true})
 	dctx, cancel := context.WithTimeout(ctx, wait)
 	ident := xlIdent(name, out.DomID)
-	err := r.launch(dctx, name, func(ctx context.Context) error { return r.HV.Destroy(ctx, ident) })
+	err := r.launch(dctx, name, func(ctx context.Context, started func()) error { return r.HV.Destroy(ctx, ident, started) })
 	cancel()
 	if err != nil && !xl.IsNoSuchDomain(err) {
 		// The monitor process xl create left destroys a powered-off guest
 		// itself; when both destroy at once, the later xl destroy fails
 		// (xc_domain_destroy: No such process, rc=-3). Gone is gone.
-		if werr := r.waitGone(ctx, name, time.Now().Add(destroyRecheck)); werr != nil {
+		if werr := r.waitGone(ctx, name, r.now().Add(destroyRecheck)); werr != nil {
 			return finish(Failed, fmt.Errorf("stop %s: %w", name, err))
 		}
 		r.emit("destroy", name, out.DomID, nil, "gone: destroyed meanwhile by xl's own monitor (our xl destroy said: %v)", err)
 	}
-	if err := r.waitGone(ctx, name, time.Now().Add(wait)); err != nil {
+	if err := r.waitGone(ctx, name, r.now().Add(wait)); err != nil {
 		return finish(Failed, fmt.Errorf("stop %s: destroyed but %w", name, err))
 	}
 	r.emit("destroy", name, out.DomID, nil, "destroyed")

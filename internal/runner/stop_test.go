@@ -23,7 +23,7 @@ func TestACPIFallback(t *testing.T) {
 	tests := []struct {
 		name     string
 		fallback string
-		want     Status
+		want     Fate
 		acpi     bool
 	}{
 		{"on by default", "", Done, true},
@@ -175,7 +175,7 @@ func TestMigrateAndDestroyActions(t *testing.T) {
 	for _, tc := range []struct {
 		name, host string
 		fail       bool
-		want       Status
+		want       Fate
 		shutdown   bool   // mig was shut down instead
 		listed     bool   // mig runs here afterwards (under a new domid)
 		msg        string // in mig's migrate events
@@ -194,7 +194,7 @@ func TestMigrateAndDestroyActions(t *testing.T) {
 			start(t, r)
 			before := hv.doms["mig"].id
 			res := stop(t, r)
-			want := map[string]Status{"mig": tc.want, "tmp": Done}
+			want := map[string]Fate{"mig": tc.want, "tmp": Done}
 			if got := statusOf(res); !mapsEqual(got, want) {
 				t.Errorf("%v\n%s", got, summary(res))
 			}
@@ -286,13 +286,13 @@ type slowSaveHV struct {
 	d time.Duration
 }
 
-func (s *slowSaveHV) Save(ctx context.Context, name, path string) error {
+func (s *slowSaveHV) Save(ctx context.Context, name, path string, started func()) error {
 	select {
 	case <-time.After(s.d):
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return s.fakeHV.Save(ctx, name, path)
+	return s.fakeHV.Save(ctx, name, path, started)
 }
 
 func TestInterruptedStopFinishesTheSaveInFlight(t *testing.T) {
@@ -356,9 +356,9 @@ func TestSuspendedDomainIsNeverDestroyed(t *testing.T) {
 // racedHV: someone else creates the guest just before our xl create.
 type racedHV struct{ *fakeHV }
 
-func (r *racedHV) Create(ctx context.Context, cfg string) error {
+func (r *racedHV) Create(ctx context.Context, cfg string, started func()) error {
 	r.add(nameOf(cfg), "-b----")
-	return r.fakeHV.Create(ctx, cfg) // fails: already exists
+	return r.fakeHV.Create(ctx, cfg, started) // fails: already exists
 }
 
 func TestGuestCreatedMeanwhileIsRecognised(t *testing.T) {
@@ -383,8 +383,8 @@ func TestGuestCreatedMeanwhileIsRecognised(t *testing.T) {
 // destroy then fails with rc=-3, though the domain is gone.
 type racingDestroyHV struct{ *fakeHV }
 
-func (r *racingDestroyHV) Destroy(ctx context.Context, name string) error {
-	r.fakeHV.Destroy(ctx, name)
+func (r *racingDestroyHV) Destroy(ctx context.Context, name string, started func()) error {
+	r.fakeHV.Destroy(ctx, name, started)
 	return &xl.Error{Args: []string{"destroy", name}, ExitCode: 1,
 		Stderr: "libxl: error: libxl_domain.c:1616:domain_destroy_domid_cb: Domain 1:xc_domain_destroy failed: No such process\ndestroy failed (rc=-3)"}
 }

@@ -19,12 +19,15 @@ import (
 type Hypervisor interface {
 	List(ctx context.Context) ([]xl.Domain, error)
 	ListLong(ctx context.Context) ([]xl.DomainConfig, error)
-	Create(ctx context.Context, cfgPath string) error
-	Shutdown(ctx context.Context, name string, acpi bool) error
-	Destroy(ctx context.Context, name string) error
-	Save(ctx context.Context, name, path string) error
-	Restore(ctx context.Context, path string) error
-	Migrate(ctx context.Context, name, host string) error
+	// The calls that begin a guest's start or stop take started: if not
+	// nil, called once xl has started (or failed to start), which ends
+	// the guest's turn to launch (launchGate).
+	Create(ctx context.Context, cfgPath string, started func()) error
+	Shutdown(ctx context.Context, name string, acpi bool, started func()) error
+	Destroy(ctx context.Context, name string, started func()) error
+	Save(ctx context.Context, name, path string, started func()) error
+	Restore(ctx context.Context, path string, started func()) error
+	Migrate(ctx context.Context, name, host string, started func()) error
 	// PCIAssignableList lists the assignable PCI devices; pciback is false
 	// when the xen-pciback driver is not loaded.
 	PCIAssignableList(ctx context.Context) (bdfs []string, pciback bool, err error)
@@ -63,29 +66,29 @@ const (
 	DefaultVanishGrace = 10 * time.Second
 )
 
-// Status is how one guest's part of a run ended.
-type Status int
+// Fate is how one guest's part of a run ended (Outcome.Status).
+type Fate int
 
 const (
-	Done        Status = iota + 1 // started and ready / stopped gracefully
-	AlreadyDone                   // was already running / already stopped
-	Forced                        // stopped, but only by xl destroy after its grace period
-	Failed                        // its own step failed
-	Skipped                       // not attempted: a dependency failed (or a dependent still runs)
-	NotRun                        // not attempted: interrupted
-	FellBack                      // done, but by a fallback: save → shutdown, restore → fresh create, migrate → shutdown
-	Held                          // not started, on purpose: drained, or its dependency is
-	Suspended                     // stop: a save or migration did not finish; the domain is left suspended, never destroyed
+	Done        Fate = iota + 1 // started and ready / stopped gracefully
+	AlreadyDone                 // was already running / already stopped
+	Forced                      // stopped, but only by xl destroy after its grace period
+	Failed                      // its own step failed
+	Skipped                     // not attempted: a dependency failed (or a dependent still runs)
+	NotRun                      // not attempted: interrupted
+	FellBack                    // done, but by a fallback: save → shutdown, restore → fresh create, migrate → shutdown
+	Held                        // not started, on purpose: drained, or its dependency is
+	Suspended                   // stop: a save or migration did not finish; the domain is left suspended, never destroyed
 )
 
-func (s Status) String() string {
+func (s Fate) String() string {
 	return [...]string{"?", "done", "already done", "forced", "failed", "skipped", "not run", "fell back", "held", "suspended"}[s]
 }
 
 // Outcome is one guest's result.
 type Outcome struct {
 	Guest   string
-	Status  Status
+	Status  Fate
 	Err     error  // for Failed, Skipped, NotRun, Forced
 	Cause   string // for Skipped: the guest whose failure is the root cause
 	DomID   int

@@ -3,6 +3,8 @@ package runner
 import (
 	"context"
 	"sync"
+
+	"github.com/xenorder/xenorder/internal/graph"
 )
 
 // walk visits every node once all the nodes it waits for are finished,
@@ -10,10 +12,11 @@ import (
 // first waits for its predecessors and only then takes one of the limited
 // slots, so a waiting node never holds a slot another node needs.
 //
-// gate is called (without a slot) once the predecessors are done; a non-nil
-// result finishes the node there (skipped, interrupted). Otherwise run is
-// called holding a slot. Both see the predecessors' results through the
-// results map, which walk fills in as nodes finish.
+// The walker propagates upstream failures itself, as terraform's does: a
+// node whose hard predecessor did not end well is not run but skipped, and
+// the skip names the root cause (the failure it goes back to); a node whose
+// predecessor was interrupted, or that is reached once ctx has ended, is
+// interrupted. A failure so skips exactly its dependents.
 //
 // Not errgroup.Group with SetLimit: its Go takes the slot before the
 // goroutine starts, so a node waiting for its predecessors would hold a
@@ -25,7 +28,26 @@ type walker struct {
 
 	mu      sync.Mutex
 	results map[string]*Outcome
-	onDone  func(*Outcome) // optional, called as each node finishes
+}
+
+// walkRules are what a walk needs of its verb.
+type walkRules struct {
+	// waitFor: the edges to the nodes that finish before n begins; a hard
+	// one whose node did not end well (ok) keeps n from running.
+	waitFor func(n string) []graph.Edge
+	ok      func(*Outcome) bool
+	// held, if set, is the outcome of a node not run on purpose; nil: run it.
+	held func(n string) *Outcome
+	// skipped is the outcome of n when its predecessor dep did not end
+	// well; root is the guest whose failure is the root cause.
+	skipped func(n string, dep *Outcome, root string) *Outcome
+	// interrupted is the outcome of n not run because of err (the end of
+	// the run's ctx, or a predecessor's interruption).
+	interrupted func(n string, err error) *Outcome
+	// run runs n, holding a slot.
+	run func(n string) *Outcome
+	// onDone, if set, hears of each node as it finishes.
+	onDone func(*Outcome)
 }
 
 func newWalker(parallel int) *walker {
@@ -38,8 +60,7 @@ func (w *walker) result(name string) *Outcome {
 	return w.results[name]
 }
 
-func (w *walker) walk(ctx context.Context, nodes []string, waitFor func(string) []string,
-	gate func(string) *Outcome, run func(string) *Outcome) {
+func (w *walker) walk(ctx context.Context, nodes []string, rules walkRules) {
 	done := make(map[string]chan struct{}, len(nodes))
 	for _, n := range nodes {
 		done[n] = make(chan struct{})
@@ -50,31 +71,62 @@ func (w *walker) walk(ctx context.Context, nodes []string, waitFor func(string) 
 		go func() {
 			defer wg.Done()
 			defer close(done[n])
-			for _, p := range waitFor(n) {
-				if ch, ok := done[p]; ok {
-					<-ch // predecessors always finish: gate and run return on cancel
+			for _, e := range rules.waitFor(n) {
+				if ch, ok := done[e.To]; ok {
+					<-ch // predecessors always finish: their runs return on cancel
 				}
 			}
-			out := gate(n)
+			out := w.blocked(ctx, n, rules)
 			if out == nil {
+				// The slot is taken only now, after the wait.
 				select {
 				case w.slots <- struct{}{}:
-					out = run(n)
+					out = rules.run(n)
 					<-w.slots
 				case <-ctx.Done():
-					out = gate(n) // gate reports the interruption
-					if out == nil {
-						out = &Outcome{Guest: n, Status: NotRun, Err: ctx.Err()}
-					}
+					out = rules.interrupted(n, ctx.Err())
 				}
 			}
 			w.mu.Lock()
 			w.results[n] = out
 			w.mu.Unlock()
-			if w.onDone != nil {
-				w.onDone(out)
+			if rules.onDone != nil {
+				rules.onDone(out)
 			}
 		}()
 	}
 	wg.Wait()
+}
+
+// blocked is the outcome of a node that is not to run (held, a hard
+// predecessor that did not end well, an ended ctx), or nil.
+func (w *walker) blocked(ctx context.Context, n string, rules walkRules) *Outcome {
+	if rules.held != nil {
+		if out := rules.held(n); out != nil {
+			return out
+		}
+	}
+	for _, e := range rules.waitFor(n) {
+		dep := w.result(e.To)
+		if e.Kind != graph.Hard || dep == nil || rules.ok(dep) {
+			continue
+		}
+		if dep.Status == NotRun {
+			return rules.interrupted(n, context.Canceled)
+		}
+		return rules.skipped(n, dep, rootCause(dep))
+	}
+	if ctx.Err() != nil {
+		return rules.interrupted(n, ctx.Err())
+	}
+	return nil
+}
+
+// rootCause is the guest whose failure a finished node's outcome goes back
+// to: its own, or, when it was skipped, its own root cause.
+func rootCause(o *Outcome) string {
+	if o.Cause != "" {
+		return o.Cause
+	}
+	return o.Guest
 }

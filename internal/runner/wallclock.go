@@ -9,12 +9,18 @@ import "time"
 // another process stored: save records, the progress status reads, the
 // time status compares them with.
 
+// WithWallClock makes the runner read the host's wall clock by f, for
+// what it stores or compares with stored times only.
+func WithWallClock(f func() time.Time) Option {
+	return func(r *Runner) { r.wall = f }
+}
+
 // wallNow is the host's wall clock now.
 func (r *Runner) wallNow() time.Time {
-	if r.WallClock == nil {
-		return time.Now()
+	if r.wall == nil {
+		return r.now()
 	}
-	return r.WallClock()
+	return r.wall()
 }
 
 // onWall gives t, a reading of this process's time.Now, on the wall clock

@@ -23,7 +23,7 @@ func TestProgressAfterWallClockJump(t *testing.T) {
 			// The wall clock the host reads from now on: the jump done. As
 			// a real one, its readings carry no monotonic reading.
 			wall := func() time.Time { return time.Now().Add(tc.jump).Round(0) }
-			r := &Runner{WallClock: wall}
+			r := &run{Runner: &Runner{wall: wall, clock: RealClock{}}}
 			r.beginProgress("stopping", []string{"db"})
 			began := time.Now().Add(-used) // read before the jump
 			r.setDoing("db", activity{doing: "waiting for shutdown", domid: 7, since: began, limit: grace, limitName: "grace", say: true})

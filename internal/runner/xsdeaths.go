@@ -164,7 +164,7 @@ func (r *Runner) confirmGone(ctx context.Context, outs []*Outcome) {
 			last = end
 		}
 	}
-	began := time.Now()
+	began := r.now()
 	deadline := began.Add(orDefault(r.DestroyWait, DefaultDestroyWait))
 	for {
 		gen := r.lister().generation()
@@ -184,14 +184,14 @@ func (r *Runner) confirmGone(ctx context.Context, outs []*Outcome) {
 				return
 			}
 		}
-		last = time.Now()
-		if !time.Now().Before(deadline) || ctx.Err() != nil {
+		last = r.now()
+		if !r.now().Before(deadline) || ctx.Err() != nil {
 			for _, o := range outs {
-				r.emit("check", o.Guest, o.DomID, nil, "stopped, but xl still lists domain %d after %s (dying: the hypervisor has not freed it)", o.DomID, round(time.Since(began)))
+				r.emit("check", o.Guest, o.DomID, nil, "stopped, but xl still lists domain %d after %s (dying: the hypervisor has not freed it)", o.DomID, round(r.since(began)))
 			}
 			return
 		}
-		if err := r.lister().sleepOrPoke(ctx, untilDeadline(adaptive(time.Since(began), r.interval()), deadline), gen); err != nil {
+		if err := r.lister().sleepOrPoke(ctx, untilDeadline(r.now(), adaptive(r.since(began), r.interval()), deadline), gen); err != nil {
 			return
 		}
 	}

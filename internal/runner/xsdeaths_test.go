@@ -299,7 +299,7 @@ func TestRebootDuringStop(t *testing.T) {
 	for _, socket := range []bool{true, false} {
 		for _, tt := range []struct {
 			reboots  int
-			want     Status
+			want     Fate
 			shutdown int
 		}{
 			{reboots: 1, want: Done, shutdown: 2},

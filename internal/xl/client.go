@@ -56,23 +56,6 @@ type Client struct {
 	null  devNull  // xl's stdin
 }
 
-type startedKey struct{}
-
-// WithStarted returns ctx carrying f, which a Client running xl under ctx
-// calls once xl has started (or failed to start): the caller may let the
-// next call begin then.
-func WithStarted(ctx context.Context, f func()) context.Context {
-	return context.WithValue(ctx, startedKey{}, f)
-}
-
-// Started calls the function WithStarted put in ctx, if any. Client calls
-// it; so may other implementations of what the runner needs (test fakes).
-func Started(ctx context.Context) {
-	if f, ok := ctx.Value(startedKey{}).(func()); ok {
-		f()
-	}
-}
-
 // List runs `xl list`.
 func (c *Client) List(ctx context.Context) ([]Domain, error) {
 	out, err := c.Run(ctx, ListTimeout, "list")
@@ -104,19 +87,21 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 }
 
 // Create runs `xl create CFGPATH`. It has no timeout of its own: ctx bounds
-// it. cfgPath must be absolute.
-func (c *Client) Create(ctx context.Context, cfgPath string) error {
+// it. cfgPath must be absolute. started, if not nil, is called once xl has
+// started (or failed to start): the caller may let its next call begin
+// then. (So for the other calls that take it.)
+func (c *Client) Create(ctx context.Context, cfgPath string, started func()) error {
 	if !filepath.IsAbs(cfgPath) {
 		return fmt.Errorf("xl create: config path %q is not absolute", cfgPath)
 	}
-	_, err := c.Run(ctx, 0, "create", cfgPath)
+	_, _, err := c.run(ctx, call{started: started}, "create", cfgPath)
 	return err
 }
 
 // Shutdown runs `xl shutdown NAME`, or `xl shutdown -F NAME` if acpi is set
 // (fall back to the ACPI power button when the guest has no PV control
 // interface). It does not wait for the domain to go away.
-func (c *Client) Shutdown(ctx context.Context, name string, acpi bool) error {
+func (c *Client) Shutdown(ctx context.Context, name string, acpi bool, started func()) error {
 	if err := checkArg("shutdown", "domain name", name); err != nil {
 		return err
 	}
@@ -124,16 +109,16 @@ func (c *Client) Shutdown(ctx context.Context, name string, acpi bool) error {
 	if acpi {
 		args = []string{"shutdown", "-F", name}
 	}
-	_, err := c.Run(ctx, ShutdownTimeout, args...)
+	_, _, err := c.run(ctx, call{timeout: ShutdownTimeout, started: started}, args...)
 	return err
 }
 
 // Destroy runs `xl destroy NAME`.
-func (c *Client) Destroy(ctx context.Context, name string) error {
+func (c *Client) Destroy(ctx context.Context, name string, started func()) error {
 	if err := checkArg("destroy", "domain name", name); err != nil {
 		return err
 	}
-	_, err := c.Run(ctx, DestroyTimeout, "destroy", name)
+	_, _, err := c.run(ctx, call{timeout: DestroyTimeout, started: started}, "destroy", name)
 	return err
 }
 
@@ -142,37 +127,37 @@ func (c *Client) Destroy(ctx context.Context, name string) error {
 // save cut short leaves its guest suspended, its memory only in the
 // hypervisor). ctx that has already ended keeps it from starting. Its
 // stderr lines go to Progress as xl writes them.
-func (c *Client) Save(ctx context.Context, name, path string) error {
+func (c *Client) Save(ctx context.Context, name, path string, started func()) error {
 	if err := checkArg("save", "domain name", name); err != nil {
 		return err
 	}
 	if err := checkArg("save", "path", path); err != nil {
 		return err
 	}
-	_, _, err := c.run(ctx, call{whole: "save", target: name}, "save", name, path)
+	_, _, err := c.run(ctx, call{whole: "save", target: name, started: started}, "save", name, path)
 	return err
 }
 
 // Restore runs `xl restore PATH` and, like Save, waits for it to exit
 // whatever ctx does once it has started.
-func (c *Client) Restore(ctx context.Context, path string) error {
+func (c *Client) Restore(ctx context.Context, path string, started func()) error {
 	if err := checkArg("restore", "path", path); err != nil {
 		return err
 	}
-	_, _, err := c.run(ctx, call{whole: "restore", target: path}, "restore", path)
+	_, _, err := c.run(ctx, call{whole: "restore", target: path, started: started}, "restore", path)
 	return err
 }
 
 // Migrate runs `xl migrate NAME HOST` and, like Save, waits for it to exit
 // whatever ctx does once it has started.
-func (c *Client) Migrate(ctx context.Context, name, host string) error {
+func (c *Client) Migrate(ctx context.Context, name, host string, started func()) error {
 	if err := checkArg("migrate", "domain name", name); err != nil {
 		return err
 	}
 	if err := checkArg("migrate", "host", host); err != nil {
 		return err
 	}
-	_, _, err := c.run(ctx, call{whole: "migrate", target: name}, "migrate", name, host)
+	_, _, err := c.run(ctx, call{whole: "migrate", target: name, started: started}, "migrate", name, host)
 	return err
 }
 
@@ -204,6 +189,9 @@ type call struct {
 	// op whole and target.
 	whole  string
 	target string
+	// started, if set, is called once xl has started (or failed to
+	// start): the caller may let its next call begin then.
+	started func()
 }
 
 // run is Run that also returns stderr, for the commands that report
@@ -274,7 +262,9 @@ func (c *Client) run(ctx context.Context, cl call, args ...string) (stdout, stde
 	} else {
 		runErr = cmd.Start()
 	}
-	Started(ctx)
+	if cl.started != nil {
+		cl.started()
+	}
 	if cmd.Process != nil {
 		awaitExit(cmd.Process)
 		runErr = cmd.Wait()

@@ -236,13 +236,13 @@ func TestClientMethodsArgs(t *testing.T) {
 			}
 			return err
 		}, []string{"info"}},
-		{"Create", "", func(c *Client) error { return c.Create(ctx, "/etc/xen/web.cfg") }, []string{"create", "/etc/xen/web.cfg"}},
-		{"Shutdown", "", func(c *Client) error { return c.Shutdown(ctx, "keeper", false) }, []string{"shutdown", "keeper"}},
-		{"Shutdown ACPI", "", func(c *Client) error { return c.Shutdown(ctx, "keeper", true) }, []string{"shutdown", "-F", "keeper"}},
-		{"Destroy", "", func(c *Client) error { return c.Destroy(ctx, "keeper") }, []string{"destroy", "keeper"}},
-		{"Save", "", func(c *Client) error { return c.Save(ctx, "fileserver", "/var/lib/xen/save/fileserver") }, []string{"save", "fileserver", "/var/lib/xen/save/fileserver"}},
-		{"Restore", "", func(c *Client) error { return c.Restore(ctx, "/var/lib/xen/save/fileserver") }, []string{"restore", "/var/lib/xen/save/fileserver"}},
-		{"Migrate", "", func(c *Client) error { return c.Migrate(ctx, "web", "host2") }, []string{"migrate", "web", "host2"}},
+		{"Create", "", func(c *Client) error { return c.Create(ctx, "/etc/xen/web.cfg", nil) }, []string{"create", "/etc/xen/web.cfg"}},
+		{"Shutdown", "", func(c *Client) error { return c.Shutdown(ctx, "keeper", false, nil) }, []string{"shutdown", "keeper"}},
+		{"Shutdown ACPI", "", func(c *Client) error { return c.Shutdown(ctx, "keeper", true, nil) }, []string{"shutdown", "-F", "keeper"}},
+		{"Destroy", "", func(c *Client) error { return c.Destroy(ctx, "keeper", nil) }, []string{"destroy", "keeper"}},
+		{"Save", "", func(c *Client) error { return c.Save(ctx, "fileserver", "/var/lib/xen/save/fileserver", nil) }, []string{"save", "fileserver", "/var/lib/xen/save/fileserver"}},
+		{"Restore", "", func(c *Client) error { return c.Restore(ctx, "/var/lib/xen/save/fileserver", nil) }, []string{"restore", "/var/lib/xen/save/fileserver"}},
+		{"Migrate", "", func(c *Client) error { return c.Migrate(ctx, "web", "host2", nil) }, []string{"migrate", "web", "host2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, runs := fakeClient(t, map[string]string{envStdout: tc.stdout})
@@ -263,14 +263,14 @@ func TestClientRejectsBadArgs(t *testing.T) {
 		call    func(c *Client) error
 		wantErr string
 	}{
-		{"relative config", func(c *Client) error { return c.Create(ctx, "etc/xen/web.cfg") }, `xl create: config path "etc/xen/web.cfg" is not absolute`},
-		{"config in cwd", func(c *Client) error { return c.Create(ctx, "web.cfg") }, `xl create: config path "web.cfg" is not absolute`},
-		{"empty config", func(c *Client) error { return c.Create(ctx, "") }, `xl create: config path "" is not absolute`},
-		{"option as name", func(c *Client) error { return c.Shutdown(ctx, "-w", false) }, `xl shutdown: bad domain name "-w"`},
-		{"empty name", func(c *Client) error { return c.Destroy(ctx, "") }, `xl destroy: bad domain name ""`},
-		{"option as save path", func(c *Client) error { return c.Save(ctx, "web", "-c") }, `xl save: bad path "-c"`},
-		{"option as migrate host", func(c *Client) error { return c.Migrate(ctx, "web", "-s") }, `xl migrate: bad host "-s"`},
-		{"empty restore path", func(c *Client) error { return c.Restore(ctx, "") }, `xl restore: bad path ""`},
+		{"relative config", func(c *Client) error { return c.Create(ctx, "etc/xen/web.cfg", nil) }, `xl create: config path "etc/xen/web.cfg" is not absolute`},
+		{"config in cwd", func(c *Client) error { return c.Create(ctx, "web.cfg", nil) }, `xl create: config path "web.cfg" is not absolute`},
+		{"empty config", func(c *Client) error { return c.Create(ctx, "", nil) }, `xl create: config path "" is not absolute`},
+		{"option as name", func(c *Client) error { return c.Shutdown(ctx, "-w", false, nil) }, `xl shutdown: bad domain name "-w"`},
+		{"empty name", func(c *Client) error { return c.Destroy(ctx, "", nil) }, `xl destroy: bad domain name ""`},
+		{"option as save path", func(c *Client) error { return c.Save(ctx, "web", "-c", nil) }, `xl save: bad path "-c"`},
+		{"option as migrate host", func(c *Client) error { return c.Migrate(ctx, "web", "-s", nil) }, `xl migrate: bad host "-s"`},
+		{"empty restore path", func(c *Client) error { return c.Restore(ctx, "", nil) }, `xl restore: bad path ""`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, runs := fakeClient(t, nil)
@@ -299,7 +299,7 @@ func TestRunExitError(t *testing.T) {
 		{
 			"no such domain",
 			map[string]string{envStderr: "nosuch is an invalid domain identifier (rc=-6)\n", envExit: "1"},
-			func(c *Client) error { return c.Destroy(context.Background(), "nosuch") },
+			func(c *Client) error { return c.Destroy(context.Background(), "nosuch", nil) },
 			[]string{"destroy", "nosuch"}, 1,
 			"xl destroy nosuch: exit status 1: nosuch is an invalid domain identifier (rc=-6)",
 			true,
@@ -307,7 +307,7 @@ func TestRunExitError(t *testing.T) {
 		{
 			"guest did not acknowledge",
 			map[string]string{envStderr: keeper.stderr, envExit: "1"},
-			func(c *Client) error { return c.Shutdown(context.Background(), "keeper", false) },
+			func(c *Client) error { return c.Shutdown(context.Background(), "keeper", false, nil) },
 			[]string{"shutdown", "keeper"}, 1,
 			"xl shutdown keeper: exit status 1: libxl: error: libxl_domain.c:854:pvcontrol_cb: guest didn't acknowledge control request: -9",
 			false,
@@ -402,7 +402,7 @@ func TestRunCallerContext(t *testing.T) {
 	// The caller's deadline comes before the method's own timeout.
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	err := c.Destroy(ctx, "web")
+	err := c.Destroy(ctx, "web", nil)
 	if !regexp.MustCompile(`^xl destroy web: no answer after \d+ms \(interrupted\)$`).MatchString(err.Error()) {
 		t.Errorf("message %q", err)
 	}
@@ -413,7 +413,7 @@ func TestRunCallerContext(t *testing.T) {
 	// The caller cancels.
 	ctx, cancel = context.WithCancel(context.Background())
 	time.AfterFunc(500*time.Millisecond, cancel)
-	err = c.Create(ctx, "/etc/xen/web.cfg")
+	err = c.Create(ctx, "/etc/xen/web.cfg", nil)
 	if !regexp.MustCompile(`^xl create /etc/xen/web.cfg: canceled after \d+ms \(interrupted\)$`).MatchString(err.Error()) {
 		t.Errorf("message %q", err)
 	}
@@ -447,7 +447,7 @@ func TestRunDaemonHoldsOutput(t *testing.T) {
 	// run still succeeds once WaitDelay has passed.
 	c, _ := fakeClient(t, map[string]string{envDaemon: "2s"})
 	start := time.Now()
-	err := c.Create(context.Background(), "/etc/xen/web.cfg")
+	err := c.Create(context.Background(), "/etc/xen/web.cfg", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -546,15 +546,16 @@ func TestRunCallsStarted(t *testing.T) {
 	c, _ := fakeClient(t, map[string]string{envSleep: "200ms"})
 	var startedAt time.Time
 	calls := 0
-	ctx := WithStarted(context.Background(), func() { calls++; startedAt = time.Now() })
-	if _, err := c.Run(ctx, time.Minute, "list"); err != nil {
+	ctx := context.Background()
+	started := func() { calls++; startedAt = time.Now() }
+	if err := c.Create(ctx, "/etc/xen/web.cfg", started); err != nil {
 		t.Fatal(err)
 	}
 	if calls != 1 || time.Since(startedAt) < 150*time.Millisecond {
 		t.Errorf("hook called %d times, %s before xl returned", calls, time.Since(startedAt))
 	}
 	c.Path = "/nonexistent/xl"
-	if _, err := c.Run(ctx, time.Minute, "list"); err == nil || calls != 2 {
+	if err := c.Create(ctx, "/etc/xen/web.cfg", started); err == nil || calls != 2 {
 		t.Errorf("no xl: err %v, hook called %d times", err, calls)
 	}
 }
@@ -584,11 +585,17 @@ func TestRunStdinIsEmpty(t *testing.T) {
 // wholeOps are the operations xl must never be interrupted in.
 var wholeOps = []struct {
 	op, target string
-	call       func(ctx context.Context, c *Client) error
+	call       func(ctx context.Context, c *Client, started func()) error
 }{
-	{"save", "web", func(ctx context.Context, c *Client) error { return c.Save(ctx, "web", "/var/lib/xen/save/web") }},
-	{"restore", "/var/lib/xen/save/web", func(ctx context.Context, c *Client) error { return c.Restore(ctx, "/var/lib/xen/save/web") }},
-	{"migrate", "web", func(ctx context.Context, c *Client) error { return c.Migrate(ctx, "web", "host2") }},
+	{"save", "web", func(ctx context.Context, c *Client, started func()) error {
+		return c.Save(ctx, "web", "/var/lib/xen/save/web", started)
+	}},
+	{"restore", "/var/lib/xen/save/web", func(ctx context.Context, c *Client, started func()) error {
+		return c.Restore(ctx, "/var/lib/xen/save/web", started)
+	}},
+	{"migrate", "web", func(ctx context.Context, c *Client, started func()) error {
+		return c.Migrate(ctx, "web", "host2", started)
+	}},
 }
 
 func TestRunOwnProcessGroup(t *testing.T) {
@@ -637,10 +644,9 @@ func TestWholeOpsNeverSignalled(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
 				defer cancel()
 				started := make(chan struct{})
-				ctx = WithStarted(ctx, func() { close(started) })
 				go func() { <-started; time.Sleep(100 * time.Millisecond); cancel() }()
 				begin := time.Now()
-				err := w.call(ctx, c)
+				err := w.call(ctx, c, func() { close(started) })
 				if took := time.Since(begin); took < 800*time.Millisecond {
 					t.Errorf("returned after %v, before xl exited", took)
 				}
@@ -674,7 +680,7 @@ func TestOtherRunsInterruptTheirGroup(t *testing.T) {
 	c, _ := fakeClient(t, map[string]string{envSignals: signals, envSleep: "1m"})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	err := c.Destroy(ctx, "web")
+	err := c.Destroy(ctx, "web", nil)
 	if !regexp.MustCompile(`^xl destroy web: no answer after \d+ms \(interrupted, killed after 300ms\)$`).MatchString(fmt.Sprint(err)) {
 		t.Errorf("error %v", err)
 	}
@@ -688,7 +694,7 @@ func TestWholeOpNotStartedAfterCancel(t *testing.T) {
 	c, runs := fakeClient(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := c.Save(ctx, "web", "/var/lib/xen/save/web")
+	err := c.Save(ctx, "web", "/var/lib/xen/save/web", nil)
 	if want := "xl save web /var/lib/xen/save/web: not run: context canceled"; err == nil || err.Error() != want {
 		t.Errorf("error %v, want %q", err, want)
 	}
@@ -717,7 +723,7 @@ func TestProgressStreamed(t *testing.T) {
 					os.WriteFile(gate, nil, 0o600)
 				}
 			}
-			err := w.call(context.Background(), c)
+			err := w.call(context.Background(), c, nil)
 			e := asError(t, err)
 			if e.Stderr != strings.TrimSpace(real) {
 				t.Errorf("the error keeps stderr %q, want all of it %q", e.Stderr, real)
