@@ -32,7 +32,7 @@ func logEvent(l *slog.Logger, e runner.Event) {
 		level = slog.LevelWarn
 	}
 	// GUEST= as the message shows it: a name from xl list may hold anything.
-	attrs := []slog.Attr{slog.String("guest", config.Printable(e.Guest)), slog.String("step", e.Step)}
+	attrs := []slog.Attr{slog.String("guest", config.Printable(e.Guest)), slog.String("step", string(e.Step))}
 	if e.DomID >= 0 {
 		attrs = append(attrs, slog.Int("domid", e.DomID))
 	}

@@ -107,15 +107,15 @@ func (r *run) start(ctx context.Context, plan *Plan) *Result {
 			if !s.held {
 				return nil
 			}
-			r.emit("held", s.Guest, -1, nil, "%s", s.Note)
+			r.emit(StageHeld, s.Guest, -1, nil, "%s", s.Note)
 			return &Outcome{Guest: s.Guest, Status: Held, DomID: -1}
 		},
 		skipped: func(s Step, _ *Outcome, root string) *Outcome {
-			r.emit("skip", s.Guest, -1, nil, "skipped: dependency %s failed", root)
+			r.emit(StageSkip, s.Guest, -1, nil, "skipped: dependency %s failed", root)
 			return &Outcome{Guest: s.Guest, Status: Skipped, Cause: root, Err: fmt.Errorf("dependency %s failed", root)}
 		},
 		interrupted: func(s Step, err error) *Outcome {
-			r.emit("interrupt", s.Guest, -1, nil, "not started: interrupted")
+			r.emit(StageInterrupt, s.Guest, -1, nil, "not started: interrupted")
 			return &Outcome{Guest: s.Guest, Status: NotRun, Err: err, DomID: s.DomID}
 		},
 		run: func(s Step) *Outcome { return r.startOne(ctx, r.Config.Guests[s.Guest], s) },
@@ -149,11 +149,11 @@ func (r *run) stop(ctx context.Context, plan *Plan) *Result {
 		skipped: func(s Step, dep *Outcome, _ string) *Outcome {
 			// Named: the dependent still running, whatever kept it so.
 			err := fmt.Errorf("not stopped: %s, which depends on it, is still running", dep.Guest)
-			r.emit("skip", s.Guest, s.DomID, nil, "not stopped: %s, which depends on it, is still running", dep.Guest)
+			r.emit(StageSkip, s.Guest, s.DomID, nil, "not stopped: %s, which depends on it, is still running", dep.Guest)
 			return &Outcome{Guest: s.Guest, Status: Skipped, Cause: dep.Guest, Err: err, DomID: s.DomID}
 		},
 		interrupted: func(s Step, err error) *Outcome {
-			r.emit("interrupt", s.Guest, s.DomID, nil, "not stopped: interrupted")
+			r.emit(StageInterrupt, s.Guest, s.DomID, nil, "not stopped: interrupted")
 			return &Outcome{Guest: s.Guest, Status: NotRun, Err: err, DomID: s.DomID}
 		},
 		run: func(s Step) *Outcome {

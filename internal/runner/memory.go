@@ -142,7 +142,7 @@ func (r *run) admit(ctx context.Context, g *config.Guest, deadline time.Time) (f
 			}
 			// Admission is a help, not a gate keeper: without xl info,
 			// create as before and let xl say what it says.
-			r.emit("memory", g.Name, -1, err, "cannot read xl info; creating without the memory check")
+			r.emit(StageMemory, g.Name, -1, err, "cannot read xl info; creating without the memory check")
 			return nothing, nil
 		}
 		f := gate.fit(need, looked, fresh.IsZero(), r.clock)
@@ -163,7 +163,7 @@ func (r *run) admit(ctx context.Context, g *config.Guest, deadline time.Time) (f
 				"stop another guest or lower its memory", need, g.MemoryMiB, stubNote(g), f.room, f.info.TotalMemoryMiB)
 		}
 		if !said {
-			r.emit("memory", g.Name, -1, nil, "waiting for memory: needs %d MiB; %d MiB free, %d MiB of it for creates under way", need, f.info.FreeMemoryMiB, f.pending)
+			r.emit(StageMemory, g.Name, -1, nil, "waiting for memory: needs %d MiB; %d MiB free, %d MiB of it for creates under way", need, f.info.FreeMemoryMiB, f.pending)
 			r.say("waiting for memory for %s (%d MiB)", g.Name, need)
 			r.setDoing(g.Name, activity{doing: fmt.Sprintf("waiting for memory (needs %d MiB)", need), domid: -1, since: deadline.Add(-g.StartTimeout), limit: g.StartTimeout, limitName: "start_timeout", say: true})
 			said = true

@@ -32,7 +32,7 @@ func (r *Runner) preparePCI(ctx context.Context, g *config.Guest) error {
 		return err
 	}
 	if !loaded {
-		r.emit("pci", g.Name, -1, nil, "xen-pciback is not loaded: loading it (%s xen-pciback)", r.modprobe())
+		r.emit(StagePCI, g.Name, -1, nil, "xen-pciback is not loaded: loading it (%s xen-pciback)", r.modprobe())
 		if err := pci.LoadPciback(ctx, r.modprobe()); err != nil {
 			return err
 		}
@@ -56,7 +56,7 @@ func (r *Runner) preparePCI(ctx context.Context, g *config.Guest) error {
 		if driver != "" {
 			was = "; it was bound to " + driver
 		}
-		r.emit("pci", g.Name, -1, nil, "making PCI device %s assignable (xl pci-assignable-add%s)", bdf, was)
+		r.emit(StagePCI, g.Name, -1, nil, "making PCI device %s assignable (xl pci-assignable-add%s)", bdf, was)
 		if err := r.HV.PCIAssignableAdd(ctx, bdf); err != nil {
 			return fmt.Errorf("PCI device %s: %w", bdf, err)
 		}

@@ -225,7 +225,7 @@ func (r *run) tick(now time.Time, every time.Duration) {
 		}
 		line := a.text(now)
 		if r.Report != nil {
-			r.Report(Event{Time: now, Guest: g, DomID: a.domid, Msg: line, Step: "wait"})
+			r.Report(Event{Time: now, Guest: g, DomID: a.domid, Msg: line, Step: StageWait})
 		}
 		lines = append(lines, show(g)+": "+show(line))
 	}

@@ -29,11 +29,11 @@ func (r *run) startOne(ctx context.Context, g *config.Guest, step Step) *Outcome
 			// Interrupted before any xl create or restore (waiting for
 			// memory, or for an old domain of its name to go).
 			out.Status, out.Err, out.Elapsed = NotRun, fmt.Errorf("start %s: interrupted: %w", g.Name, err), r.since(began)
-			r.emit("interrupt", g.Name, out.DomID, nil, "not started: interrupted")
+			r.emit(StageInterrupt, g.Name, out.DomID, nil, "not started: interrupted")
 			return out
 		}
 		out.Status, out.Err, out.Elapsed = Failed, fmt.Errorf("start %s: %w", g.Name, err), r.since(began)
-		r.emit("fail", g.Name, out.DomID, err, "failed")
+		r.emit(StageFail, g.Name, out.DomID, err, "failed")
 		return out
 	}
 	if ctx.Err() != nil {
@@ -127,7 +127,7 @@ func (r *run) interruptedWaiting(ctx context.Context, w *readyWait, out *Outcome
 		}
 	}
 	out.Left = w.left(fresh, restored)
-	r.emit("interrupt", g.Name, out.DomID, nil, "interrupted while waiting: %s", out.Left)
+	r.emit(StageInterrupt, g.Name, out.DomID, nil, "interrupted while waiting: %s", out.Left)
 	return out
 }
 
@@ -136,7 +136,7 @@ func (r *run) interruptedWaiting(ctx context.Context, w *readyWait, out *Outcome
 func (r *run) ready(g *config.Guest, out *Outcome, d xl.Domain, probed, fresh, restored bool) *Outcome {
 	out.Status, out.Elapsed = Done, r.since(out.Began)
 	if restored {
-		r.emitAfter("restore", out.Elapsed, g.Name, d.ID, nil, "restored and ready after %s", round(out.Elapsed))
+		r.emitAfter(StageRestore, out.Elapsed, g.Name, d.ID, nil, "restored and ready after %s", round(out.Elapsed))
 		return out
 	}
 	if out.fellBack != nil {
@@ -147,9 +147,9 @@ func (r *run) ready(g *config.Guest, out *Outcome, d xl.Domain, probed, fresh, r
 		return out
 	}
 	if g.External {
-		r.emitAfter("ready", out.Elapsed, g.Name, -1, nil, "ready after %s", round(out.Elapsed))
+		r.emitAfter(StageReady, out.Elapsed, g.Name, -1, nil, "ready after %s", round(out.Elapsed))
 	} else {
-		r.emitAfter("ready", out.Elapsed, g.Name, d.ID, nil, "ready after %s (domid %d)", round(out.Elapsed), d.ID)
+		r.emitAfter(StageReady, out.Elapsed, g.Name, d.ID, nil, "ready after %s (domid %d)", round(out.Elapsed), d.ID)
 	}
 	if !fresh {
 		out.Status = AlreadyDone
@@ -171,14 +171,14 @@ func (r *run) lookBeforeStart(ctx context.Context, g *config.Guest, out *Outcome
 	}
 	switch bad := badStartState(d.State); {
 	case d.State.Dying:
-		r.emit("wait", g.Name, d.ID, nil, "an old domain of this name is dying (domid %d); waiting for it to go", d.ID)
+		r.emit(StageWait, g.Name, d.ID, nil, "an old domain of this name is dying (domid %d); waiting for it to go", d.ID)
 		r.setDoing(g.Name, activity{doing: "waiting for an old domain of this name to go", domid: -1, since: deadline.Add(-g.StartTimeout), limit: g.StartTimeout, limitName: "start_timeout", say: true})
 		return false, r.waitGone(ctx, g.Name, deadline)
 	case bad != "":
 		out.DomID = d.ID
 		return false, fmt.Errorf("domain %s (domid %d) is listed as %s: %s", g.Name, d.ID, d.State, bad)
 	}
-	r.emit("check", g.Name, d.ID, nil, "already running (domid %d)", d.ID)
+	r.emit(StageCheck, g.Name, d.ID, nil, "already running (domid %d)", d.ID)
 	out.DomID = d.ID
 	return true, nil
 }
@@ -197,7 +197,7 @@ func (r *run) createStep(ctx context.Context, g *config.Guest, out *Outcome, tar
 		return nil, err
 	}
 	target.ConsoleOffset = probe.ConsoleSize(r.Config.Defaults.ConsoleLogDir, g.Name)
-	r.emit("create", g.Name, -1, nil, "creating (xl create %s)", g.XLConfig)
+	r.emit(StageCreate, g.Name, -1, nil, "creating (xl create %s)", g.XLConfig)
 	r.say("creating %s", g.Name)
 	r.setDoing(g.Name, activity{doing: "creating (xl create)", domid: -1, since: deadline.Add(-g.StartTimeout), limit: g.StartTimeout, limitName: "start_timeout", say: true})
 	// A create in flight is not abandoned on interruption: that would
@@ -213,7 +213,7 @@ func (r *run) createStep(ctx context.Context, g *config.Guest, out *Outcome, tar
 		return release, nil
 	case xl.IsAlreadyExists(err):
 		// Someone else created it meanwhile: recognise it.
-		r.emit("create", g.Name, -1, nil, "was created by someone else meanwhile")
+		r.emit(StageCreate, g.Name, -1, nil, "was created by someone else meanwhile")
 		return release, errCreatedMeanwhile
 	case errors.Is(err, context.DeadlineExceeded) || !r.now().Before(deadline):
 		return release, fmt.Errorf("xl create did not return within start_timeout %s: %w", g.StartTimeout, err)
@@ -234,17 +234,17 @@ func (r *run) restoreStep(ctx context.Context, g *config.Guest, step Step, out *
 		case v == saves.NoImage:
 			return false, nil
 		case err != nil:
-			r.emit("restore", g.Name, -1, err, "NOT RESTORING %s; booting it fresh (xenorder restore %s restores it instead)", st.Image(g.Name), g.Name)
+			r.emit(StageRestore, g.Name, -1, err, "NOT RESTORING %s; booting it fresh (xenorder restore %s restores it instead)", st.Image(g.Name), g.Name)
 			return false, nil
 		case v == saves.Unrecorded:
-			r.emit("restore", g.Name, -1, nil, "NOT RESTORING %s: no record of the save that wrote it (an older xenorder's, or not xenorder's), so nothing proves the guest has not run since; booting it fresh. The image stays; xenorder restore %s restores it instead", st.Image(g.Name), g.Name)
+			r.emit(StageRestore, g.Name, -1, nil, "NOT RESTORING %s: no record of the save that wrote it (an older xenorder's, or not xenorder's), so nothing proves the guest has not run since; booting it fresh. The image stays; xenorder restore %s restores it instead", st.Image(g.Name), g.Name)
 			return false, nil
 		case v == saves.Incomplete:
 			return false, fmt.Errorf("its save to %s, begun %s, never recorded its end (cut short, or xenorder was killed while it ran): the image may be whole or partial, and booting fresh would make it stale. Restore it if you know it is whole (xenorder restore %s), or move it aside to boot fresh (mv %s %s.discarded)",
 				st.Image(g.Name), rec.Began.Local().Format("2006-01-02 15:04:05"), g.Name, st.Image(g.Name), st.Image(g.Name))
 		case v == saves.Interrupted:
 			r.markStale(rec, saves.Seen{Name: g.Name, DomID: -1})
-			r.warn("restore", g.Name, -1, "a restore from that image began %s and never recorded its end: the guest may have run from it since; BOOTING IT FRESH", rec.Restoring.Local().Format("2006-01-02 15:04:05"))
+			r.warn(StageRestore, g.Name, -1, "a restore from that image began %s and never recorded its end: the guest may have run from it since; BOOTING IT FRESH", rec.Restoring.Local().Format("2006-01-02 15:04:05"))
 			return false, nil
 		}
 		r.images.setBusy(g.Name, true)
@@ -264,7 +264,7 @@ func (r *run) restoreStep(ctx context.Context, g *config.Guest, step Step, out *
 		out.Created = r.now()
 		return true, nil
 	case g.Stop.RestoreFallback == config.RestoreCreate && step.restoreFrom == "":
-		r.warn("restore", g.Name, -1, "BOOTING IT FRESH instead (restore_fallback = create): the state it was saved in is not used")
+		r.warn(StageRestore, g.Name, -1, "BOOTING IT FRESH instead (restore_fallback = create): the state it was saved in is not used")
 		out.fellBack = fmt.Errorf("restore failed (%w); booted fresh", err)
 		return false, nil
 	case step.restoreFrom != "":
@@ -279,7 +279,7 @@ func (r *run) restoreStep(ctx context.Context, g *config.Guest, step Step, out *
 // image, renamed aside, never overwritten.
 func (r *run) restore(ctx context.Context, g *config.Guest, path string) error {
 	st := r.saves()
-	r.emit("restore", g.Name, -1, nil, "restoring from %s (xl restore)", path)
+	r.emit(StageRestore, g.Name, -1, nil, "restoring from %s (xl restore)", path)
 	r.say("restoring %s from %s", g.Name, path)
 	// Real xl restore prints no progress (libxc reports none while it
 	// restores): a restore past start_timeout stops the extensions after
@@ -296,22 +296,22 @@ func (r *run) restore(ctx context.Context, g *config.Guest, path string) error {
 			rerr = os.Remove(path)
 		}
 		if rerr != nil {
-			r.emit("restore", g.Name, -1, rerr, "RESTORED, BUT THE IMAGE COULD NOT BE DELETED: never restore %s again, the guest runs on from it", path)
+			r.emit(StageRestore, g.Name, -1, rerr, "RESTORED, BUT THE IMAGE COULD NOT BE DELETED: never restore %s again, the guest runs on from it", path)
 		} else {
-			r.emit("restore", g.Name, -1, nil, "restored; the image %s is deleted now that the restore succeeded", path)
+			r.emit(StageRestore, g.Name, -1, nil, "restored; the image %s is deleted now that the restore succeeded", path)
 		}
 		return nil
 	}
 	aside := saves.AsideName(path, "failed", r.wallNow())
 	if rerr := os.Rename(path, aside); rerr != nil {
-		r.emit("restore", g.Name, -1, rerr, "RESTORE FAILED and the image could not be moved aside; it stays at %s", path)
+		r.emit(StageRestore, g.Name, -1, rerr, "RESTORE FAILED and the image could not be moved aside; it stays at %s", path)
 		return fmt.Errorf("restore from %s: %w", path, err)
 	}
 	if ours {
 		st.Forget(g.Name)
 		r.images.remember(g.Name, nil)
 	}
-	r.emit("restore", g.Name, -1, err, "RESTORE FAILED; the image is kept as %s", aside)
+	r.emit(StageRestore, g.Name, -1, err, "RESTORE FAILED; the image is kept as %s", aside)
 	return fmt.Errorf("restore from %s (kept as %s): %w", path, aside, err)
 }
 
@@ -449,7 +449,7 @@ func (w *readyWait) wait(ctx context.Context) (xl.Domain, error) {
 				}
 				if err == nil {
 					st.passed = true
-					r.emitAfter("probe", r.since(w.began), w.g.Name, w.last.ID, nil, "%s passed after %s", p, round(r.since(w.began)))
+					r.emitAfter(StageProbe, r.since(w.began), w.g.Name, w.last.ID, nil, "%s passed after %s", p, round(r.since(w.began)))
 				} else {
 					pending++
 				}
@@ -524,10 +524,10 @@ func (w *readyWait) look(ctx context.Context) error {
 	}
 	w.absentAt = time.Time{}
 	if !w.announced {
-		r.emit("create", g.Name, d.ID, nil, "created (domid %d)", d.ID)
+		r.emit(StageCreate, g.Name, d.ID, nil, "created (domid %d)", d.ID)
 		w.announced = true
 	} else if w.last.ID != 0 && d.ID != w.last.ID {
-		r.emit("wait", g.Name, d.ID, nil, "rebooted: now domid %d", d.ID)
+		r.emit(StageWait, g.Name, d.ID, nil, "rebooted: now domid %d", d.ID)
 	}
 	w.last = d
 	w.target.DomID = d.ID

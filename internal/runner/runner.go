@@ -122,21 +122,18 @@ func orDefault(d, def time.Duration) time.Duration {
 	return def
 }
 
-// emit reports one step of one guest. step names it for the journal's
-// STEP= field: create, ready, probe, wait, check, skip, fail, held,
-// interrupt, shutdown, stopped, destroy, save, restore, migrate, pci,
-// memory.
-func (r *Runner) emit(step, guest string, domid int, err error, format string, args ...any) {
+// emit reports one step of one guest; step is the journal's STEP= field.
+func (r *Runner) emit(step Stage, guest string, domid int, err error, format string, args ...any) {
 	r.emitAfter(step, 0, guest, domid, err, format, args...)
 }
 
 // emitAfter emits an event that closes a step which took elapsed.
-// Its severity: Error for a guest's failure (step "fail"), Warning with an
+// Its severity: Error for a guest's failure (StageFail), Warning with an
 // error, else Info.
-func (r *Runner) emitAfter(step string, elapsed time.Duration, guest string, domid int, err error, format string, args ...any) {
+func (r *Runner) emitAfter(step Stage, elapsed time.Duration, guest string, domid int, err error, format string, args ...any) {
 	sev := Info
 	switch {
-	case step == "fail":
+	case step == StageFail:
 		sev = Error
 	case err != nil:
 		sev = Warning
@@ -146,7 +143,7 @@ func (r *Runner) emitAfter(step string, elapsed time.Duration, guest string, dom
 
 // warn emits a Warning without an error: the run goes on otherwise than
 // asked, on purpose (a fresh boot instead of a restore).
-func (r *Runner) warn(step, guest string, domid int, format string, args ...any) {
+func (r *Runner) warn(step Stage, guest string, domid int, format string, args ...any) {
 	r.report(Event{Time: r.now(), Guest: guest, DomID: domid, Msg: fmt.Sprintf(format, args...), Step: step, Severity: Warning})
 }
 

@@ -66,7 +66,7 @@ func (r *Runner) observe(doms []xl.Domain) {
 		recs, err := b.store.Records()
 		if err != nil {
 			b.mu.Unlock()
-			r.emit("save", "", -1, err, "cannot read the save records")
+			r.emit(StageSave, "", -1, err, "cannot read the save records")
 			return
 		}
 		b.records = recs
@@ -97,10 +97,10 @@ func isRunning(st xl.State) bool { return !st.Shutdown && !st.Dying && !st.Crash
 func (r *Runner) markStale(rec *saves.Record, s saves.Seen) {
 	aside, err := r.saves().Aside(rec.Guest, "stale", r.wallNow())
 	if err != nil {
-		r.emit("save", rec.Guest, s.DomID, err, "THE SAVE IMAGE IS STALE (the guest ran since it was saved) but could not be moved aside")
+		r.emit(StageSave, rec.Guest, s.DomID, err, "THE SAVE IMAGE IS STALE (the guest ran since it was saved) but could not be moved aside")
 		return
 	}
-	r.emit("save", rec.Guest, s.DomID, nil, "SAVE IMAGE IS STALE: the guest ran since it was saved at %s (seen as domid %d; the save was of domid %d); it will never be restored, kept as %s",
+	r.emit(StageSave, rec.Guest, s.DomID, nil, "SAVE IMAGE IS STALE: the guest ran since it was saved at %s (seen as domid %d; the save was of domid %d); it will never be restored, kept as %s",
 		rec.Began.Local().Format("2006-01-02 15:04:05"), s.DomID, rec.DomID, aside)
 }
 
@@ -198,7 +198,7 @@ func (r *run) save(ctx context.Context, d xl.Domain, p config.StopPolicy) error 
 			return fmt.Errorf("an earlier image is in the way and cannot be moved aside: %w", err)
 		}
 		r.images.remember(d.Name, nil)
-		r.emit("save", d.Name, d.ID, nil, "an earlier save image was never restored; kept as %s", aside)
+		r.emit(StageSave, d.Name, d.ID, nil, "an earlier save image was never restored; kept as %s", aside)
 	}
 	r.images.setBusy(d.Name, true)
 	defer r.images.setBusy(d.Name, false)
@@ -207,7 +207,7 @@ func (r *run) save(ctx context.Context, d xl.Domain, p config.StopPolicy) error 
 		return fmt.Errorf("recording the save before it begins: %w", err)
 	}
 	r.images.remember(d.Name, rec)
-	r.emit("save", d.Name, d.ID, nil, "saving to %s (%d MiB; save_timeout %s)", path, d.MemMiB, p.SaveTimeout)
+	r.emit(StageSave, d.Name, d.ID, nil, "saving to %s (%d MiB; save_timeout %s)", path, d.MemMiB, p.SaveTimeout)
 	r.say("saving %s to %s", d.Name, path)
 	err = r.inFlight(ctx, flight{guest: d.Name, domid: d.ID, what: "xl save", timeout: p.SaveTimeout, timeoutName: "save_timeout",
 		progress: sum(fileSize(path), r.xlLines("save", d.Name))}, func(ctx context.Context, started func()) error { return r.HV.Save(ctx, d.Name, path, started) })
@@ -219,7 +219,7 @@ func (r *run) save(ctx context.Context, d xl.Domain, p config.StopPolicy) error 
 	if err != nil {
 		if _, serr := os.Lstat(path); serr == nil {
 			if aside, aerr := st.Aside(d.Name, "failed", r.wallNow()); aerr == nil {
-				r.emit("save", d.Name, d.ID, nil, "what the failed save wrote is kept as %s", aside)
+				r.emit(StageSave, d.Name, d.ID, nil, "what the failed save wrote is kept as %s", aside)
 			}
 		} else {
 			st.Forget(d.Name)
@@ -230,7 +230,7 @@ func (r *run) save(ctx context.Context, d xl.Domain, p config.StopPolicy) error 
 	if err := st.CompleteSave(rec, r.wallNow()); err != nil {
 		// The image is whole but unrecorded: a plain start will not
 		// restore it; status lists it and xenorder restore restores it.
-		r.emit("save", d.Name, d.ID, err, "SAVED, BUT THE SAVE COULD NOT BE RECORDED: a plain start will not restore %s; xenorder restore %s will", path, d.Name)
+		r.emit(StageSave, d.Name, d.ID, err, "SAVED, BUT THE SAVE COULD NOT BE RECORDED: a plain start will not restore %s; xenorder restore %s will", path, d.Name)
 	}
 	r.images.remember(d.Name, rec)
 	return r.waitGone(ctx, d.Name, r.now().Add(orDefault(r.DestroyWait, DefaultDestroyWait)))
@@ -273,7 +273,7 @@ func (r *Runner) privateDir(dir string) error {
 			return fmt.Errorf("save folder: %w", err)
 		}
 		if w != "" {
-			r.emit("save", "", -1, nil, "warning: %s", w)
+			r.emit(StageSave, "", -1, nil, "warning: %s", w)
 		}
 	}
 	return nil
@@ -325,12 +325,12 @@ func (r *run) inFlight(ctx context.Context, f flight, call func(ctx context.Cont
 		select {
 		case err := <-done:
 			if late {
-				r.emit("wait", f.guest, f.domid, err, "%s ended after %s", f.what, round(r.since(began)))
+				r.emit(StageWait, f.guest, f.domid, err, "%s ended after %s", f.what, round(r.since(began)))
 			}
 			return err
 		case <-lateAt.C():
 			late = true
-			r.emit("wait", f.guest, f.domid, nil, "%s IS STILL RUNNING AFTER %s = %s: NOT INTERRUPTING IT (a cut-short %s loses the guest's state); waiting while it makes progress",
+			r.emit(StageWait, f.guest, f.domid, nil, "%s IS STILL RUNNING AFTER %s = %s: NOT INTERRUPTING IT (a cut-short %s loses the guest's state); waiting while it makes progress",
 				f.what, f.timeoutName, f.timeout, f.what)
 		case <-tick.C():
 		}
@@ -340,7 +340,7 @@ func (r *run) inFlight(ctx context.Context, f flight, call func(ctx context.Cont
 			if stalled {
 				stalled = false
 				doing()
-				r.emit("wait", f.guest, f.domid, nil, "%s makes progress again", f.what)
+				r.emit(StageWait, f.guest, f.domid, nil, "%s makes progress again", f.what)
 			}
 		}
 		if !late {
@@ -352,7 +352,7 @@ func (r *run) inFlight(ctx context.Context, f flight, call func(ctx context.Cont
 		case !stalled:
 			stalled = true
 			doing()
-			r.emit("wait", f.guest, f.domid, nil, "%s HAS MADE NO PROGRESS FOR %s: no longer extending the service's timeout; still not interrupting it", f.what, round(now.Sub(lastAt)))
+			r.emit(StageWait, f.guest, f.domid, nil, "%s HAS MADE NO PROGRESS FOR %s: no longer extending the service's timeout; still not interrupting it", f.what, round(now.Sub(lastAt)))
 			r.say("%s of %s: no progress for %s", f.what, f.guest, round(now.Sub(lastAt)))
 		}
 	}

@@ -416,7 +416,7 @@ func suspended(st xl.State) bool {
 // leaveSuspended ends a stop that leaves the domain suspended: untouched,
 // reported by name with what to do; its dependencies stay up.
 func (r *run) leaveSuspended(out *Outcome, finish func(Fate, error) *Outcome, err error) *Outcome {
-	r.emit("save", out.Guest, out.DomID, nil, "LEFT SUSPENDED, NOT DESTROYED: its memory is only in the hypervisor (%v). Let a save or migrate under way finish (ps -C xl); xl destroy %s would lose that memory", err, out.Guest)
+	r.emit(StageSave, out.Guest, out.DomID, nil, "LEFT SUSPENDED, NOT DESTROYED: its memory is only in the hypervisor (%v). Let a save or migrate under way finish (ps -C xl); xl destroy %s would lose that memory", err, out.Guest)
 	out.Status, out.Err, out.Elapsed = Suspended, fmt.Errorf("%w: left as it is, never destroyed; what it depends on stays up", err), r.since(out.Began)
 	return out
 }
@@ -436,7 +436,7 @@ func (r *run) stopOne(ctx context.Context, name, method string, p config.StopPol
 	finish := func(st Fate, err error) *Outcome {
 		out.Status, out.Err, out.Elapsed = st, err, r.since(began)
 		if st == Failed {
-			r.emit("fail", name, out.DomID, err, "failed")
+			r.emit(StageFail, name, out.DomID, err, "failed")
 		}
 		return out
 	}
@@ -447,7 +447,7 @@ func (r *run) stopOne(ctx context.Context, name, method string, p config.StopPol
 	}
 	d, ok := snap.find(name)
 	if !ok {
-		r.emit("check", name, -1, nil, "already stopped")
+		r.emit(StageCheck, name, -1, nil, "already stopped")
 		return finish(AlreadyDone, nil)
 	}
 	out.DomID = d.ID
@@ -457,7 +457,7 @@ func (r *run) stopOne(ctx context.Context, name, method string, p config.StopPol
 	var o *Outcome
 	switch method {
 	case methodDestroy:
-		r.emit("destroy", name, d.ID, nil, "destroying at once (stop_action = destroy)")
+		r.emit(StageDestroy, name, d.ID, nil, "destroying at once (stop_action = destroy)")
 		return r.destroy(ctx, out, finish, Done)
 	case methodSave:
 		o = r.saveOrFallBack(ctx, d, out, finish, p)
@@ -477,15 +477,15 @@ func (r *run) stopByState(ctx context.Context, d xl.Domain, out *Outcome, finish
 	name, began := out.Guest, out.Began
 	switch {
 	case d.State.Dying:
-		r.emit("wait", name, d.ID, nil, "dying; waiting for it to go")
+		r.emit(StageWait, name, d.ID, nil, "dying; waiting for it to go")
 		r.setDoing(name, activity{doing: "waiting for the dying domain to go", domid: d.ID, since: began, limit: grace, limitName: "grace", say: true})
 		if err := r.waitGone(ctx, name, began.Add(grace)); err != nil {
 			return finish(Failed, fmt.Errorf("stop %s: dying domain %w", name, err))
 		}
-		r.emitAfter("stopped", r.since(began), name, d.ID, nil, "stopped after %s", round(r.since(began)))
+		r.emitAfter(StageStopped, r.since(began), name, d.ID, nil, "stopped after %s", round(r.since(began)))
 		return finish(Done, nil)
 	case noOSLeft(d.State):
-		r.emit("destroy", name, d.ID, nil, "has shut down but is still listed (state %s): destroying, no OS is left", d.State.Raw)
+		r.emit(StageDestroy, name, d.ID, nil, "has shut down but is still listed (state %s): destroying, no OS is left", d.State.Raw)
 		return r.destroy(ctx, out, finish, Done)
 	case suspended(d.State):
 		return r.leaveSuspended(out, finish, fmt.Errorf("%w (domid %d, state %s) before this stop: an xl save or migrate may still be under way", errSuspended, d.ID, d.State.Raw))
@@ -500,12 +500,12 @@ func (r *run) saveOrFallBack(ctx context.Context, d xl.Domain, out *Outcome, fin
 	err := r.save(ctx, d, p)
 	switch {
 	case err == nil:
-		r.emitAfter("save", r.since(began), name, d.ID, nil, "saved to %s after %s", r.saves().Image(name), round(r.since(began)))
+		r.emitAfter(StageSave, r.since(began), name, d.ID, nil, "saved to %s after %s", r.saves().Image(name), round(r.since(began)))
 		return finish(Done, nil)
 	case errors.Is(err, errSuspended):
 		return r.leaveSuspended(out, finish, fmt.Errorf("xl save did not finish: %w", err))
 	}
-	r.emit("save", name, d.ID, err, "SAVE FAILED; shutting it down instead")
+	r.emit(StageSave, name, d.ID, err, "SAVE FAILED; shutting it down instead")
 	out.fellBack = fmt.Errorf("save failed (%w); shut down instead", err)
 	return nil
 }
@@ -514,7 +514,7 @@ func (r *run) saveOrFallBack(ctx context.Context, d xl.Domain, out *Outcome, fin
 // migration failed and left it here; it falls back to the shutdown ladder.
 func (r *run) migrateOrFallBack(ctx context.Context, d xl.Domain, out *Outcome, finish func(Fate, error) *Outcome, p config.StopPolicy) *Outcome {
 	name, began := out.Guest, out.Began
-	r.emit("migrate", name, d.ID, nil, "migrating to %s (xl migrate; save_timeout %s)", p.MigrateTo, p.SaveTimeout)
+	r.emit(StageMigrate, name, d.ID, nil, "migrating to %s (xl migrate; save_timeout %s)", p.MigrateTo, p.SaveTimeout)
 	r.say("migrating %s to %s", name, p.MigrateTo)
 	err := r.inFlight(ctx, flight{guest: name, domid: d.ID, what: "xl migrate", timeout: p.SaveTimeout, timeoutName: "save_timeout", progress: r.xlLines("migrate", name)},
 		func(ctx context.Context, started func()) error { return r.HV.Migrate(ctx, name, p.MigrateTo, started) })
@@ -531,10 +531,10 @@ func (r *run) migrateOrFallBack(ctx context.Context, d xl.Domain, out *Outcome, 
 		end, st := r.waitDown(ctx, name, d.ID, r.now().Add(orDefault(r.DestroyWait, DefaultDestroyWait)), true)
 		switch end {
 		case downGone:
-			r.emitAfter("migrate", r.since(began), name, d.ID, nil, "migrated to %s after %s", p.MigrateTo, round(r.since(began)))
+			r.emitAfter(StageMigrate, r.since(began), name, d.ID, nil, "migrated to %s after %s", p.MigrateTo, round(r.since(began)))
 			return finish(Done, nil)
 		case downRebooted:
-			r.emitAfter("migrate", r.since(began), name, st.dom.ID, nil, "migrated to %s after %s; %s is this host: the guest runs on here as domid %d (domid %d is gone)",
+			r.emitAfter(StageMigrate, r.since(began), name, st.dom.ID, nil, "migrated to %s after %s; %s is this host: the guest runs on here as domid %d (domid %d is gone)",
 				p.MigrateTo, round(r.since(began)), p.MigrateTo, st.dom.ID, d.ID)
 			return finish(Done, nil)
 		case downFailed:
@@ -544,7 +544,7 @@ func (r *run) migrateOrFallBack(ctx context.Context, d xl.Domain, out *Outcome, 
 			err = fmt.Errorf("xl migrate succeeded but %s (domid %d) is still listed here", name, d.ID)
 		}
 	}
-	r.emit("migrate", name, d.ID, err, "MIGRATION FAILED; shutting it down instead")
+	r.emit(StageMigrate, name, d.ID, err, "MIGRATION FAILED; shutting it down instead")
 	out.fellBack = fmt.Errorf("migration to %s failed (%w); shut down instead", p.MigrateTo, err)
 	return nil
 }
@@ -562,7 +562,7 @@ func (r *run) shutdownLadder(ctx context.Context, out *Outcome, finish func(Fate
 		done = FellBack
 	}
 	stopped := func() *Outcome {
-		r.emitAfter("stopped", r.since(began), name, out.DomID, nil, "stopped after %s", round(r.since(began)))
+		r.emitAfter(StageStopped, r.since(began), name, out.DomID, nil, "stopped after %s", round(r.since(began)))
 		return finish(done, out.fellBack)
 	}
 	comebacks := 0
@@ -579,14 +579,14 @@ func (r *run) shutdownLadder(ctx context.Context, out *Outcome, finish func(Fate
 		case downFailed:
 			return finish(Failed, fmt.Errorf("stop %s: %w", name, d.err))
 		case downNoOS:
-			r.emit("destroy", name, out.DomID, nil, "has shut down (state %s): destroying the remains", d.dom.State.Raw)
+			r.emit(StageDestroy, name, out.DomID, nil, "has shut down (state %s): destroying the remains", d.dom.State.Raw)
 			return r.destroy(ctx, out, finish, done)
 		case downRebooted:
 			comebacks++
 			old := out.DomID
 			out.DomID = d.dom.ID
 			if comebacks == 1 {
-				r.emit("shutdown", name, out.DomID, nil, "came back as domid %d instead of going (was domid %d: it rebooted, or its on_poweroff restarts it): asking it once more, with a grace period of its own", out.DomID, old)
+				r.emit(StageShutdown, name, out.DomID, nil, "came back as domid %d instead of going (was domid %d: it rebooted, or its on_poweroff restarts it): asking it once more, with a grace period of its own", out.DomID, old)
 				deadline, gone = r.askShutdown(ctx, out, p, grace)
 				if gone {
 					return stopped()
@@ -594,7 +594,7 @@ func (r *run) shutdownLadder(ctx context.Context, out *Outcome, finish func(Fate
 				continue
 			}
 			why = fmt.Sprintf("it came back under a new domid after each shutdown request (domid %d, then %d): its on_poweroff restarts it", old, out.DomID)
-			r.emit("shutdown", name, out.DomID, nil, "came back again as domid %d: %s; it is destroyed when this grace period ends", out.DomID, why)
+			r.emit(StageShutdown, name, out.DomID, nil, "came back again as domid %d: %s; it is destroyed when this grace period ends", out.DomID, why)
 			continue
 		}
 		// The grace period is over.
@@ -609,7 +609,7 @@ func (r *run) shutdownLadder(ctx context.Context, out *Outcome, finish func(Fate
 // over and the domain still runs: xl destroy, the outcome Forced, saying
 // why (beyond its grace period) and what fell back before.
 func (r *run) destroyAfterGrace(ctx context.Context, out *Outcome, finish func(Fate, error) *Outcome, grace time.Duration, why string) *Outcome {
-	r.emit("destroy", out.Guest, out.DomID, nil, "still running after its grace period of %s: destroying", grace)
+	r.emit(StageDestroy, out.Guest, out.DomID, nil, "still running after its grace period of %s: destroying", grace)
 	out.Err = fmt.Errorf("destroyed after its grace period of %s", grace)
 	if why != "" {
 		out.Err = fmt.Errorf("%w: %s", out.Err, why)
@@ -625,7 +625,7 @@ func (r *run) destroyAfterGrace(ctx context.Context, out *Outcome, finish func(F
 // shutdown has returned, so a guest always gets its whole grace.
 func (r *run) askShutdown(ctx context.Context, out *Outcome, p config.StopPolicy, grace time.Duration) (deadline time.Time, gone bool) {
 	name := out.Guest
-	r.emit("shutdown", name, out.DomID, nil, "shutting down (grace period %s)", grace)
+	r.emit(StageShutdown, name, out.DomID, nil, "shutting down (grace period %s)", grace)
 	r.say("shutting down %s (grace period %s)", name, grace)
 	r.setDoing(name, activity{doing: "asking it to shut down (xl shutdown)", domid: out.DomID, since: r.now()})
 	wait := orDefault(r.DestroyWait, DefaultDestroyWait)
@@ -634,7 +634,7 @@ func (r *run) askShutdown(ctx context.Context, out *Outcome, p config.StopPolicy
 	ident := xlIdent(name, out.DomID)
 	err := r.launch(ctx, name, func(ctx context.Context, started func()) error { return r.HV.Shutdown(ctx, ident, false, started) })
 	if err != nil && xl.IsNoPVControl(err) && p.ACPIFallback {
-		r.emit("shutdown", name, out.DomID, nil, "no PV control interface (an HVM guest without PV drivers): pressing its ACPI power button instead (xl shutdown -F)")
+		r.emit(StageShutdown, name, out.DomID, nil, "no PV control interface (an HVM guest without PV drivers): pressing its ACPI power button instead (xl shutdown -F)")
 		err = r.HV.Shutdown(ctx, ident, true, nil)
 	}
 	deadline = r.now().Add(grace)
@@ -642,11 +642,11 @@ func (r *run) askShutdown(ctx context.Context, out *Outcome, p config.StopPolicy
 	r.setDoing(name, activity{doing: "waiting for shutdown", domid: out.DomID, since: deadline.Add(-grace), limit: grace, limitName: "grace", say: true})
 	if err != nil {
 		if xl.IsNoSuchDomain(err) {
-			r.emit("stopped", name, out.DomID, nil, "stopped (gone before the request)")
+			r.emit(StageStopped, name, out.DomID, nil, "stopped (gone before the request)")
 			return deadline, true
 		}
 		// The grace period keeps running: the guest may still go down.
-		r.emit("shutdown", name, out.DomID, err, "shutdown request failed; waiting out the grace period")
+		r.emit(StageShutdown, name, out.DomID, err, "shutdown request failed; waiting out the grace period")
 	}
 	return deadline, false
 }
@@ -757,12 +757,12 @@ func (r *run) destroy(ctx context.Context, out *Outcome, finish func(Fate, error
 		if werr := r.waitGone(ctx, name, r.now().Add(destroyRecheck)); werr != nil {
 			return finish(Failed, fmt.Errorf("stop %s: %w", name, err))
 		}
-		r.emit("destroy", name, out.DomID, nil, "gone: destroyed meanwhile by xl's own monitor (our xl destroy said: %v)", err)
+		r.emit(StageDestroy, name, out.DomID, nil, "gone: destroyed meanwhile by xl's own monitor (our xl destroy said: %v)", err)
 	}
 	if err := r.waitGone(ctx, name, r.now().Add(wait)); err != nil {
 		return finish(Failed, fmt.Errorf("stop %s: destroyed but %w", name, err))
 	}
-	r.emit("destroy", name, out.DomID, nil, "destroyed")
+	r.emit(StageDestroy, name, out.DomID, nil, "destroyed")
 	if out.Err == nil {
 		out.Err = out.fellBack
 	}

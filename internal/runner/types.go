@@ -162,10 +162,35 @@ type Event struct {
 	Msg      string // e.g. "created (domid 7)", "ready after 41.2s"
 	Err      error  // set for failures and warnings
 	DomID    int
-	Step     string        // what the event is about; see Runner.emit for the names
+	Step     Stage         // what the event is about
 	Elapsed  time.Duration // for an event that closes a step: how long it took
 	Severity Severity      // the journal's priority follows it
 }
+
+// Stage is the step of a guest's start or stop an event is about; the
+// journal's STEP= field.
+type Stage string
+
+// The stages, in the order a start or a stop meets them.
+const (
+	StageCreate    Stage = "create"
+	StageReady     Stage = "ready"
+	StageProbe     Stage = "probe"
+	StageWait      Stage = "wait"
+	StageCheck     Stage = "check"
+	StageSkip      Stage = "skip"
+	StageFail      Stage = "fail"
+	StageHeld      Stage = "held"
+	StageInterrupt Stage = "interrupt"
+	StageShutdown  Stage = "shutdown"
+	StageStopped   Stage = "stopped"
+	StageDestroy   Stage = "destroy"
+	StageSave      Stage = "save"
+	StageRestore   Stage = "restore"
+	StageMigrate   Stage = "migrate"
+	StagePCI       Stage = "pci"
+	StageMemory    Stage = "memory"
+)
 
 // Severity is how much an event matters to an admin.
 type Severity int
