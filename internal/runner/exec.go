@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/xenorder/xenorder/internal/graph"
 )
@@ -43,6 +44,9 @@ type run struct {
 	prio map[string]int // the guests' places in those turns
 	mem  *memGate       // a start's memory account; nil for a stop
 	prog progress
+	// A stop's @releaseDomain watch (watch.go, xsdeaths.go).
+	watching atomic.Bool // the watch runs
+	xs       atomic.Pointer[xsLooker]
 }
 
 // execute walks the plan: each step once those it waits for have finished,

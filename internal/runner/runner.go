@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/xenorder/xenorder/internal/config"
@@ -70,9 +69,7 @@ type Runner struct {
 	// wall reads the host's wall clock, for what is stored or compared
 	// with stored times (save records, the published progress, status's
 	// now); nil: the clock's. Durations never come from it.
-	wall     func() time.Time
-	watching atomic.Bool // the @releaseDomain watch runs
-	xs       atomic.Pointer[xsLooker]
+	wall func() time.Time
 }
 
 // extend asks the service manager for d more before a long wait.
@@ -380,7 +377,7 @@ func badStartState(s xl.State) string {
 }
 
 // waitGone polls until name is no longer listed or the deadline passes.
-func (r *Runner) waitGone(ctx context.Context, name string, deadline time.Time) error {
+func (r *run) waitGone(ctx context.Context, name string, deadline time.Time) error {
 	began := r.now()
 	var seen snapshot
 	for {

@@ -15,7 +15,7 @@ import (
 // when it fails) the waits simply poll. stop returns once the watch's
 // process is gone (interrupted, killed after 2s if need be), so that it
 // never outlives xenorder.
-func (r *Runner) watchReleases(ctx context.Context) (stop func()) {
+func (r *run) watchReleases(ctx context.Context) (stop func()) {
 	if r.DialXenstore != nil {
 		if stop, ok := r.watchXenstore(ctx); ok {
 			return stop
@@ -48,7 +48,7 @@ func (r *Runner) watchReleases(ctx context.Context) (stop func()) {
 // deathCheck is how long a wait for a domain to go sleeps between looks,
 // elapsed into the wait: with the watch running, a death wakes it anyway,
 // so it only polls at poll_interval; without, it checks adaptively.
-func (r *Runner) deathCheck(elapsed time.Duration) time.Duration {
+func (r *run) deathCheck(elapsed time.Duration) time.Duration {
 	if r.watching.Load() {
 		return r.interval()
 	}

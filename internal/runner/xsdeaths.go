@@ -18,7 +18,7 @@ const xsDialTimeout = 2 * time.Second
 // whether their domain went (xsGone). ok is false when there is no
 // socket or it does not answer: the caller falls back to the
 // xenstore-watch program.
-func (r *Runner) watchXenstore(ctx context.Context) (stop func(), ok bool) {
+func (r *run) watchXenstore(ctx context.Context) (stop func(), ok bool) {
 	dctx, cancel := context.WithTimeout(ctx, xsDialTimeout)
 	defer cancel()
 	conn, err := r.DialXenstore(dctx)
@@ -90,7 +90,7 @@ func (x *xsLooker) look(ctx context.Context, gen uint64) error {
 // domain bears its name (a guest that rebooted came back under a new
 // domid). ok is false when xenstore cannot say; then xl list must. gen is
 // the lister's generation when the caller woke: the look must be as new.
-func (r *Runner) xsGone(ctx context.Context, gen uint64, id int, name string) (gone, ok bool) {
+func (r *run) xsGone(ctx context.Context, gen uint64, id int, name string) (gone, ok bool) {
 	x := r.xs.Load()
 	if x == nil || id <= 0 {
 		return false, false
@@ -113,7 +113,7 @@ func (r *Runner) xsGone(ctx context.Context, gen uint64, id int, name string) (g
 	if x.named == nil {
 		named := map[string]bool{}
 		for other := range x.ids {
-			n, err := x.name(ctx, r, other)
+			n, err := x.name(ctx, r.Runner, other)
 			if err != nil {
 				return false, false
 			}
@@ -154,7 +154,7 @@ func (x *xsLooker) name(ctx context.Context, r *Runner, id int) (string, error) 
 // snapshot taken after the last of them went will do; else it lists once
 // more. Bounded by DestroyWait; a domain still listed then is reported,
 // not failed: it no longer runs.
-func (r *Runner) confirmGone(ctx context.Context, outs []*Outcome) {
+func (r *run) confirmGone(ctx context.Context, outs []*Outcome) {
 	if len(outs) == 0 {
 		return
 	}
