@@ -63,9 +63,10 @@ type Runner struct {
 	// timeout may make no progress before the service manager's timeout
 	// is no longer extended; 0: DefaultStallTimeout.
 	StallTimeout time.Duration
-	images       *imageBook
-	list         *lister
-	clock        Clock
+
+	images *imageBook
+	list   *lister
+	clock  Clock
 	// wall reads the host's wall clock, for what is stored or compared
 	// with stored times (save records, the published progress, status's
 	// now); nil: the clock's. Durations never come from it.
