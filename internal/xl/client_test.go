@@ -444,15 +444,17 @@ func TestRunNoBinary(t *testing.T) {
 }
 
 func TestRunDaemonHoldsOutput(t *testing.T) {
-	// xl create leaves a process behind; if it kept xl's stdout open, the
-	// run still succeeds once WaitDelay has passed.
-	c, _ := fakeClient(t, map[string]string{envDaemon: "2s"})
+	// xl create leaves a process behind that keeps xl's stdout open: the
+	// run succeeds as soon as xl exits, without waiting for WaitDelay
+	// (xl's output is a file, not a pipe os/exec would drain).
+	c, _ := fakeClient(t, map[string]string{envDaemon: "6s"})
+	c.WaitDelay = 4 * time.Second
 	start := time.Now()
 	err := c.Create(context.Background(), "/etc/xen/web.cfg")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took > 1900*time.Millisecond {
+	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("took %v: waited for the daemon", took)
 	}
 }
