@@ -155,9 +155,11 @@ e2e-systemd:
 	XENORDER_LAB=$(XENORDER_LAB) $(GO) test -tags xene2e -count=1 -timeout $(E2E_TIMEOUT) -v -run 'TestRealXenSystemd$$' ./e2e/xen/
 
 # Benchmarks: the graph and config on 1,000 and 10,000 guests (ns/op,
-# allocations), then makespan, xl load and CPU against the simulator, and
-# status on 1,000 domains. docs/performance.md has the numbers.
+# allocations), what one xl call costs xenorder's CPU, then makespan, xl
+# load and CPU against the simulator, and status on 1,000 domains.
+# docs/performance.md has the numbers.
 .PHONY: bench
 bench:
 	$(GO) test -run XXX -bench . -benchtime 10x ./internal/graph ./internal/config
+	$(GO) test -run XXX -bench . -benchtime 400x ./internal/xl
 	$(GO) run ./cmd/xenorder-bench

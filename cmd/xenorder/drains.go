@@ -59,15 +59,8 @@ func drainsFlags(fs *flag.FlagSet) {
 // deleted). It changes the record only: it stops and starts nothing.
 func cmdDrains(ctx context.Context, e *env, fs *flag.FlagSet, names []string) error {
 	clearAll, set := flagBool(fs, "clear"), flagBool(fs, "set")
-	switch {
-	case clearAll && set:
-		return usageErr("drains: --clear and --set exclude each other (--clear: nothing drained; --set GUEST...: exactly these)")
-	case clearAll && len(names) > 0:
-		return usageErr("drains --clear takes no guest names (xenorder drains --set GUEST... drains exactly those)")
-	case set && len(names) == 0:
-		return usageErr("drains --set: name the guests that stay drained (xenorder drains --set GUEST...); xenorder drains --clear: none")
-	case !clearAll && !set && len(names) > 0:
-		return usageErr("drains: guest names go with --set (xenorder drains --set GUEST...)")
+	if err := drainsArgs(clearAll, set, names); err != nil {
+		return err
 	}
 	cfg, _, err := e.load()
 	if err != nil {
@@ -83,14 +76,8 @@ func cmdDrains(ctx context.Context, e *env, fs *flag.FlagSet, names []string) er
 		printDrains(e, file, d, cfg.Guests)
 		return nil
 	}
-	for _, n := range names {
-		g := cfg.Guests[n]
-		if g == nil {
-			return usageErr("drains --set: %s (nothing was changed)", config.UnknownGuest(n, cfg.Names(), cfg.File))
-		}
-		if g.External {
-			return usageErr("drains --set: %q is an external node, never started nor stopped by xenorder: only guests are drained (nothing was changed)", n)
-		}
+	if err := drainsGuests(cfg, names); err != nil {
+		return err
 	}
 	if flagBool(fs, "dry-run") {
 		if set {
@@ -105,6 +92,42 @@ func cmdDrains(ctx context.Context, e *env, fs *flag.FlagSet, names []string) er
 		return err
 	}
 	defer l.Release()
+	return replaceDrains(e, st, file, clearAll, names)
+}
+
+// drainsArgs refuses the combinations of --clear, --set and guest names
+// that mean nothing.
+func drainsArgs(clearAll, set bool, names []string) error {
+	switch {
+	case clearAll && set:
+		return usageErr("drains: --clear and --set exclude each other (--clear: nothing drained; --set GUEST...: exactly these)")
+	case clearAll && len(names) > 0:
+		return usageErr("drains --clear takes no guest names (xenorder drains --set GUEST... drains exactly those)")
+	case set && len(names) == 0:
+		return usageErr("drains --set: name the guests that stay drained (xenorder drains --set GUEST...); xenorder drains --clear: none")
+	case !clearAll && !set && len(names) > 0:
+		return usageErr("drains: guest names go with --set (xenorder drains --set GUEST...)")
+	}
+	return nil
+}
+
+// drainsGuests refuses a name --set cannot drain: unknown, or external.
+func drainsGuests(cfg *config.Config, names []string) error {
+	for _, n := range names {
+		g := cfg.Guests[n]
+		if g == nil {
+			return usageErr("drains --set: %s (nothing was changed)", config.UnknownGuest(n, cfg.Names(), cfg.File))
+		}
+		if g.External {
+			return usageErr("drains --set: %q is an external node, never started nor stopped by xenorder: only guests are drained (nothing was changed)", n)
+		}
+	}
+	return nil
+}
+
+// replaceDrains writes the drain record with exactly names drained (none
+// for --clear) and says what it held before. The caller holds the lock.
+func replaceDrains(e *env, st *state.Store, file string, clearAll bool, names []string) error {
 	// A guest drained already keeps the date and cause of its drain.
 	cur, err := st.Drains()
 	var de *state.DamagedError

@@ -484,8 +484,22 @@ func (v *validator) durationAt(line int, guest, key string, s *Duration, def tim
 	return s.D
 }
 
+// build validates raw into a Config, in phases: membership (which tables
+// are nodes, which keys are unknown), the defaults, each node, the
+// dependencies.
 func (v *validator) build(raw *rawFile, md toml.MetaData) *Config {
 	dir := filepath.Dir(v.file)
+	v.membership(raw, md)
+	d := v.defaults(raw, dir)
+	cfg := &Config{File: v.file, Defaults: d, Guests: map[string]*Guest{}, Graph: graph.New()}
+	names := v.nodes(cfg, raw, dir)
+	v.dependencies(cfg, names)
+	return cfg
+}
+
+// membership reports the unknown keys, drops the guests only a dotted
+// header made, and records which nodes are external.
+func (v *validator) membership(raw *rawFile, md toml.MetaData) {
 	undecoded := map[string]bool{}
 	for _, k := range md.Undecoded() {
 		undecoded[k.String()] = true
@@ -513,6 +527,11 @@ func (v *validator) build(raw *rawFile, md toml.MetaData) *Config {
 	for n := range raw.External {
 		v.external[n] = true
 	}
+}
+
+// defaults validates [defaults] over xenorder's own defaults; relative
+// paths are relative to dir.
+func (v *validator) defaults(raw *rawFile, dir string) Defaults {
 	d := Defaults{
 		XL:              DefaultXL,
 		ConfigDir:       DefaultConfigDir,
@@ -535,22 +554,7 @@ func (v *validator) build(raw *rawFile, md toml.MetaData) *Config {
 	d.Stop = v.stopPolicy("", raw.Defaults.rawStop, StopPolicy{
 		Action: StopShutdown, ACPIFallback: true, SaveTimeout: DefaultSaveTimeout, RestoreFallback: RestoreCreate,
 	})
-	for _, s := range []struct {
-		key string
-		in  *string
-		out *string
-	}{{"xl", raw.Defaults.XL, &d.XL}, {"config_dir", raw.Defaults.ConfigDir, &d.ConfigDir},
-		{"state_dir", raw.Defaults.StateDir, &d.StateDir}, {"console_log_dir", raw.Defaults.ConsoleLogDir, &d.ConsoleLogDir},
-		{"xenstore_read", raw.Defaults.XenstoreRead, &d.XenstoreRead}, {"undeclared", raw.Defaults.Undeclared, &d.Undeclared},
-		{"lock_file", raw.Defaults.LockFile, &d.LockFile}, {"xl_conf", raw.Defaults.XLConf, &d.XLConf}} {
-		if s.in == nil {
-			continue
-		}
-		if *s.in == "" {
-			v.add("", s.key, "must not be empty")
-		}
-		*s.out = *s.in
-	}
+	v.defaultStrings(raw, &d)
 	d.ConfigDir = absFrom(dir, d.ConfigDir)
 	d.StateDir = absFrom(dir, d.StateDir)
 	d.ConsoleLogDir = absFrom(dir, d.ConsoleLogDir)
@@ -573,8 +577,32 @@ func (v *validator) build(raw *rawFile, md toml.MetaData) *Config {
 		}
 		d.MaxParallel = *p
 	}
+	return d
+}
 
-	cfg := &Config{File: v.file, Defaults: d, Guests: map[string]*Guest{}, Graph: graph.New()}
+// defaultStrings sets the string keys of [defaults] that must not be empty.
+func (v *validator) defaultStrings(raw *rawFile, d *Defaults) {
+	for _, s := range []struct {
+		key string
+		in  *string
+		out *string
+	}{{"xl", raw.Defaults.XL, &d.XL}, {"config_dir", raw.Defaults.ConfigDir, &d.ConfigDir},
+		{"state_dir", raw.Defaults.StateDir, &d.StateDir}, {"console_log_dir", raw.Defaults.ConsoleLogDir, &d.ConsoleLogDir},
+		{"xenstore_read", raw.Defaults.XenstoreRead, &d.XenstoreRead}, {"undeclared", raw.Defaults.Undeclared, &d.Undeclared},
+		{"lock_file", raw.Defaults.LockFile, &d.LockFile}, {"xl_conf", raw.Defaults.XLConf, &d.XLConf}} {
+		if s.in == nil {
+			continue
+		}
+		if *s.in == "" {
+			v.add("", s.key, "must not be empty")
+		}
+		*s.out = *s.in
+	}
+}
+
+// nodes validates every [guest.NAME] and [external.NAME] into cfg (its
+// graph gets them without edges) and returns their names, sorted.
+func (v *validator) nodes(cfg *Config, raw *rawFile, dir string) []string {
 	for _, name := range sortedKeys(raw.External) {
 		if _, dup := raw.Guest[name]; dup {
 			v.add(name, "", "%q is declared both as [%s] and [%s]", name, TableName("guest", name), TableName("external", name))
@@ -589,64 +617,81 @@ func (v *validator) build(raw *rawFile, md toml.MetaData) *Config {
 	}
 	names := sortedKeys(all)
 	for _, name := range names {
-		rg := all[name]
-		ext := v.external[name]
-		if err := validName(name, ext); err != nil && name == "" {
-			// No name to show: show the table.
-			v.problems = append(v.problems, Problem{File: v.file, Line: v.loc.line(v.table(name), name),
-				Msg: fmt.Sprintf("[%s.\"\"]: %v; name it as its xl config's name = line", v.table(name), err)})
-		} else if err != nil {
-			v.add(name, "", "%v", err)
-		}
-		g := &Guest{
-			Name:         name,
-			Line:         v.loc.line(v.table(name), name),
-			XLConfig:     filepath.Join(d.ConfigDir, name+".cfg"),
-			DependsOn:    rg.DependsOn,
-			After:        rg.After,
-			Autostart:    rg.Autostart == nil || *rg.Autostart,
-			StartTimeout: v.duration(name, "start_timeout", rg.StartTimeout, d.StartTimeout),
-			StopTimeout:  v.duration(name, "stop_timeout", rg.StopTimeout, d.StopTimeout),
-			External:     ext,
-		}
-		if !ext {
-			g.Stop = v.stopPolicy(name, rg.rawStop, d.Stop)
-			g.PCIAssignable = raw.Defaults.PCIAssignable == nil || *raw.Defaults.PCIAssignable
-			if rg.PCIAssignable != nil {
-				g.PCIAssignable = *rg.PCIAssignable
-			}
-			g.PCISeize = rg.PCISeize != nil && *rg.PCISeize
-		}
-		if ext {
-			g.XLConfig = ""
-			for _, k := range []struct {
-				key string
-				set bool
-			}{{"config", rg.Config != nil}, {"autostart", rg.Autostart != nil}, {"stop_timeout", rg.StopTimeout != nil},
-				{"stop_action", rg.StopAction != nil}, {"migrate_to", rg.MigrateTo != nil}, {"acpi_fallback", rg.ACPIFallback != nil},
-				{"save_timeout", rg.SaveTimeout != nil}, {"restore_fallback", rg.RestoreFallback != nil},
-				{"pci_assignable", rg.PCIAssignable != nil}, {"pci_seize", rg.PCISeize != nil}} {
-				if k.set {
-					v.add(name, k.key, "an external node is never started or stopped by xenorder; remove %s", k.key)
-				}
-			}
-			if len(rg.Ready) == 0 {
-				v.add(name, "", "an external node needs at least one [[%s.ready]] probe: it is only waited for", TableName("external", name))
-			}
-		} else if rg.Config != nil {
-			if *rg.Config == "" {
-				v.add(name, "config", "must not be empty")
-			}
-			g.XLConfig = absFrom(dir, *rg.Config)
-		}
-		for i, rp := range rg.Ready {
-			if p, ok := v.probe(d, name, i, rp); ok {
-				g.Probes = append(g.Probes, p)
-			}
-		}
+		g := v.node(cfg.Defaults, raw, name, all[name], dir)
 		cfg.Guests[name] = g
 		cfg.Graph.Add(name)
 	}
+	return names
+}
+
+// node validates one guest or external node.
+func (v *validator) node(d Defaults, raw *rawFile, name string, rg rawGuest, dir string) *Guest {
+	ext := v.external[name]
+	if err := validName(name, ext); err != nil && name == "" {
+		// No name to show: show the table.
+		v.problems = append(v.problems, Problem{File: v.file, Line: v.loc.line(v.table(name), name),
+			Msg: fmt.Sprintf("[%s.\"\"]: %v; name it as its xl config's name = line", v.table(name), err)})
+	} else if err != nil {
+		v.add(name, "", "%v", err)
+	}
+	g := &Guest{
+		Name:         name,
+		Line:         v.loc.line(v.table(name), name),
+		XLConfig:     filepath.Join(d.ConfigDir, name+".cfg"),
+		DependsOn:    rg.DependsOn,
+		After:        rg.After,
+		Autostart:    rg.Autostart == nil || *rg.Autostart,
+		StartTimeout: v.duration(name, "start_timeout", rg.StartTimeout, d.StartTimeout),
+		StopTimeout:  v.duration(name, "stop_timeout", rg.StopTimeout, d.StopTimeout),
+		External:     ext,
+	}
+	if !ext {
+		g.Stop = v.stopPolicy(name, rg.rawStop, d.Stop)
+		g.PCIAssignable = raw.Defaults.PCIAssignable == nil || *raw.Defaults.PCIAssignable
+		if rg.PCIAssignable != nil {
+			g.PCIAssignable = *rg.PCIAssignable
+		}
+		g.PCISeize = rg.PCISeize != nil && *rg.PCISeize
+	}
+	if ext {
+		g.XLConfig = ""
+		v.externalKeys(name, rg)
+	} else if rg.Config != nil {
+		if *rg.Config == "" {
+			v.add(name, "config", "must not be empty")
+		}
+		g.XLConfig = absFrom(dir, *rg.Config)
+	}
+	for i, rp := range rg.Ready {
+		if p, ok := v.probe(d, name, i, rp); ok {
+			g.Probes = append(g.Probes, p)
+		}
+	}
+	return g
+}
+
+// externalKeys reports the keys an external node must not have, and a
+// missing probe.
+func (v *validator) externalKeys(name string, rg rawGuest) {
+	for _, k := range []struct {
+		key string
+		set bool
+	}{{"config", rg.Config != nil}, {"autostart", rg.Autostart != nil}, {"stop_timeout", rg.StopTimeout != nil},
+		{"stop_action", rg.StopAction != nil}, {"migrate_to", rg.MigrateTo != nil}, {"acpi_fallback", rg.ACPIFallback != nil},
+		{"save_timeout", rg.SaveTimeout != nil}, {"restore_fallback", rg.RestoreFallback != nil},
+		{"pci_assignable", rg.PCIAssignable != nil}, {"pci_seize", rg.PCISeize != nil}} {
+		if k.set {
+			v.add(name, k.key, "an external node is never started or stopped by xenorder; remove %s", k.key)
+		}
+	}
+	if len(rg.Ready) == 0 {
+		v.add(name, "", "an external node needs at least one [[%s.ready]] probe: it is only waited for", TableName("external", name))
+	}
+}
+
+// dependencies adds the depends_on and after edges of every node (in names'
+// order) and reports the cycles.
+func (v *validator) dependencies(cfg *Config, names []string) {
 	for _, name := range names {
 		g := cfg.Guests[name]
 		v.edges(cfg, g, "depends_on", g.DependsOn, graph.Hard, names)
@@ -657,7 +702,6 @@ func (v *validator) build(raw *rawFile, md toml.MetaData) *Config {
 		v.add(cyc[0], "", "dependency cycle: %s (every guest on it: %s; remove one depends_on or after)",
 			strings.Join(path, " → "), strings.Join(sortedCopy(cyc), ", "))
 	}
-	return cfg
 }
 
 // stopPolicy applies raw stop keys over a default policy.

@@ -51,9 +51,6 @@ type Client struct {
 	// progress while it restores). Runs at once call it from several
 	// goroutines at once.
 	Progress func(op, target, line string)
-
-	found resolver // where Path was found on $PATH
-	null  devNull  // xl's stdin
 }
 
 // List runs `xl list`.
@@ -218,8 +215,7 @@ func (c *Client) run(ctx context.Context, cl call, args ...string) (stdout, stde
 		runCtx = context.WithoutCancel(ctx) // never interrupted once started
 	}
 	outCap := newCapture("xl-stdout")
-	cmd := exec.CommandContext(runCtx, c.found.lookup(path), args...)
-	cmd.Args[0] = path // xl sees the name it was given, as from a shell
+	cmd := exec.CommandContext(runCtx, path, args...) // stdin: /dev/null
 	cmd.Stdout = outCap.writer()
 	var errCap *capture
 	var errStream *lineStream
@@ -236,9 +232,6 @@ func (c *Client) run(ctx context.Context, cl call, args ...string) (stdout, stde
 	if errStream == nil {
 		errCap = newCapture("xl-stderr")
 		cmd.Stderr = errCap.writer()
-	}
-	if f := c.null.file(); f != nil {
-		cmd.Stdin = f
 	}
 	start := time.Now()
 	var interruptedAfter atomic.Int64 // time.Duration from start to SIGINT; 0 if not sent
@@ -268,8 +261,6 @@ func (c *Client) run(ctx context.Context, cl call, args ...string) (stdout, stde
 	if cmd.Process != nil {
 		awaitExit(cmd.Process)
 		runErr = cmd.Wait()
-	} else if errors.Is(runErr, os.ErrNotExist) {
-		c.found.forget() // gone from where it was found: look again next time
 	}
 	took := time.Since(start)
 	stdout = outCap.bytes()
