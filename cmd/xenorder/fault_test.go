@@ -161,7 +161,7 @@ func TestFaultSuite(t *testing.T) {
 			msgs: []string{"INTERRUPTED fileserver: not started", "INTERRUPTED opnsense: left running (domid ", ", created by this start, not confirmed ready: waiting for "}},
 		{name: "SIGTERM in the middle of stop", setup: func(h *host) {
 			h.edit("xenorder.toml", "[guest.fileserver]\n", "[guest.fileserver]\nstop_action = \"save\"\n")
-			h.appendTo("xl/fileserver.cfg", "xlsim_save_time = \"2s\"")
+			h.appendTo("xl/fileserver.cfg", "xlsim_save_time = "+h.realDur(2*time.Second))
 		}, act: func(t *testing.T, h *host) result {
 			mustExit(t, h.xenorder("start"), 0)
 			bg := h.background("stop")
