@@ -131,6 +131,15 @@ func (h *host) realDur(d time.Duration) string {
 	return strconv.Quote(time.Duration(float64(d) / scale).String())
 }
 
+// realCreates gives the guests' xl create its 300ms of real time on the
+// fast host, for a test that checks which creates overlap.
+func (h *host) realCreates(guests ...string) {
+	h.t.Helper()
+	for _, g := range guests {
+		h.edit("xl/"+g+".cfg", `xlsim_create_time   = "300ms"`, "xlsim_create_time   = "+h.realDur(300*time.Millisecond))
+	}
+}
+
 // edit replaces old by new in a file of the host's config folder.
 func (h *host) edit(file, old, new string) {
 	h.t.Helper()
@@ -252,6 +261,7 @@ var autostart = []string{"Domain-N", "db", "fileserver", "mail", "monitor", "opn
 func TestStartStatusStop(t *testing.T) {
 	t.Parallel()
 	h := newHost(t)
+	h.realCreates("web", "mail", "db") // their creates overlap
 	r := h.xenorder("start")
 	mustExit(t, r, 0)
 	if !strings.Contains(r.stdout, "start: 8 guests in ") || !strings.Contains(r.stdout, "8 started") {
@@ -381,6 +391,7 @@ func TestMaxParallelNeverExceeded(t *testing.T) {
 	t.Parallel()
 	h := newHost(t)
 	h.edit("xenorder.toml", "max_parallel  = 4", "max_parallel  = 2")
+	h.realCreates("Domain-N", "monitor", "scratch", "web", "mail", "db") // two at a time overlap
 	mustExit(t, h.xenorder("start"), 0)
 	var creates []xlsim.Call
 	for _, c := range h.callsOf("create") {
