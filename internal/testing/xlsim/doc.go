@@ -39,8 +39,7 @@
 // up to the present (booting, shutting down, crashing or rebooting guests
 // whose moment has come, each at the instant it was due), does its command
 // and writes the state back (state.json, through a temporary file
-// exchanged with it; statecodec.go says how it is encoded, and why not with
-// encoding/json). A domain's xenstore keys are in a file of their own,
+// exchanged with it; encoding/json, statefile.go). A domain's xenstore keys are in a file of their own,
 // $XLSIM_DIR/xenstore/<domid>.json, read only by what looks at them and
 // written only when they change. A command that only reads (xl list,
 // info, domid, xenstore-read, the waits of xl shutdown and xenstore-watch,
