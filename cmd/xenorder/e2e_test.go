@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,8 @@ var binDir string // xenorder and xl (the simulator), built once
 // scenarioParallel is how many scenarios run at once unless -parallel says
 // otherwise: they mostly wait on the simulated host's boot and shutdown
 // times (real time, little CPU), so the default, GOMAXPROCS (2 here), left
-// the package at ~6 minutes; 16 at once take ~1.5, with -race too.
+// the package at ~6 minutes; 16 at once took ~1.5, and ~30 s on the fast
+// host (fastHost).
 const scenarioParallel = "16"
 
 func TestMain(m *testing.M) {
@@ -69,12 +71,26 @@ type host struct {
 	toml string
 	// extraEnv is added to the environment (later entries win).
 	extraEnv []string
+	// timeScale is the simulated host's XLSIM_TIME_SCALE: fastHost by
+	// default; a test that measures the host's times sets realTime before
+	// the simulator first runs.
+	timeScale string
 }
+
+// The simulated host's time scales: fastHost runs the sample host's boot,
+// shutdown, save and restore times ten times as fast, for the scenarios
+// that check order and outcome; realTime keeps them, for those that
+// measure times against them (the grace periods and timeouts are
+// xenorder's own and never scaled).
+const (
+	fastHost = "0.1"
+	realTime = "1"
+)
 
 func newHost(t *testing.T) *host {
 	t.Helper()
 	root := t.TempDir()
-	h := &host{t: t, dir: filepath.Join(root, "host"), sim: filepath.Join(root, "sim")}
+	h := &host{t: t, dir: filepath.Join(root, "host"), sim: filepath.Join(root, "sim"), timeScale: fastHost}
 	if err := os.CopyFS(h.dir, os.DirFS("../../testdata/seed")); err != nil {
 		t.Fatal(err)
 	}
@@ -101,6 +117,28 @@ func newHost(t *testing.T) *host {
 	// Quicker polling than an admin needs; the sample's own times stay.
 	h.edit("xenorder.toml", `poll_interval = "250ms"`, `poll_interval = "50ms"`)
 	return h
+}
+
+// realDur is a guest's xlsim_* time key for d of real time on this host
+// (d divided by its time scale), quoted: for a guest whose boot, shutdown,
+// save or restore must last d against xenorder's own timeouts or a signal,
+// while the rest of the host runs fast.
+func (h *host) realDur(d time.Duration) string {
+	h.t.Helper()
+	scale, err := strconv.ParseFloat(h.timeScale, 64)
+	if err != nil || scale <= 0 {
+		h.t.Fatalf("time scale %q", h.timeScale)
+	}
+	return strconv.Quote(time.Duration(float64(d) / scale).String())
+}
+
+// realCreates gives the guests' xl create its 300ms of real time on the
+// fast host, for a test that checks which creates overlap.
+func (h *host) realCreates(guests ...string) {
+	h.t.Helper()
+	for _, g := range guests {
+		h.edit("xl/"+g+".cfg", `xlsim_create_time   = "300ms"`, "xlsim_create_time   = "+h.realDur(300*time.Millisecond))
+	}
 }
 
 // edit replaces old by new in a file of the host's config folder.
@@ -141,7 +179,7 @@ func (h *host) env() []string {
 	env := append(os.Environ(), "PATH="+filepath.Join(h.dir, "fakebin")+":"+binDir+":"+os.Getenv("PATH"), "XLSIM_DIR="+h.sim, "XLSIM_TOTAL_MEMORY=16384", "XLSIM_MONITOR_DELAY=300ms",
 		"XLSIM_CONSOLE_DIR="+filepath.Join(h.dir, "console"), "XENORDER_CONFIG="+h.toml, "NOTIFY_SOCKET=", "JOURNAL_STREAM=",
 		// Never a real host's xenstored: the simulated one, if started.
-		"XENSTORED_PATH="+filepath.Join(h.sim, "xenstored.sock"))
+		"XENSTORED_PATH="+filepath.Join(h.sim, "xenstored.sock"), "XLSIM_TIME_SCALE="+h.timeScale)
 	return append(env, h.extraEnv...)
 }
 
@@ -224,6 +262,7 @@ var autostart = []string{"Domain-N", "db", "fileserver", "mail", "monitor", "opn
 func TestStartStatusStop(t *testing.T) {
 	t.Parallel()
 	h := newHost(t)
+	h.realCreates("web", "mail", "db") // their creates overlap
 	r := h.xenorder("start")
 	mustExit(t, r, 0)
 	if !strings.Contains(r.stdout, "start: 8 guests in ") || !strings.Contains(r.stdout, "8 started") {
@@ -353,6 +392,7 @@ func TestMaxParallelNeverExceeded(t *testing.T) {
 	t.Parallel()
 	h := newHost(t)
 	h.edit("xenorder.toml", "max_parallel  = 4", "max_parallel  = 2")
+	h.realCreates("Domain-N", "monitor", "scratch", "web", "mail", "db") // two at a time overlap
 	mustExit(t, h.xenorder("start"), 0)
 	var creates []xlsim.Call
 	for _, c := range h.callsOf("create") {
@@ -588,6 +628,7 @@ func TestXLCallsDoNotGrowWithProbedGuests(t *testing.T) {
 	lists := map[int]int{}
 	for _, n := range []int{2, 12} {
 		h := newHost(t)
+		h.timeScale = realTime // the guests' times are what it measures against
 		var b strings.Builder
 		fmt.Fprintf(&b, "[defaults]\nconfig_dir = \"many\"\nmax_parallel = %d\npoll_interval = \"100ms\"\nprobe_interval = \"100ms\"\n", n)
 		os.MkdirAll(filepath.Join(h.dir, "many"), 0o755)
@@ -647,6 +688,7 @@ func TestStopReactionLatency(t *testing.T) {
 	lists := map[string]int{}
 	for _, mode := range modes {
 		h := newHost(t)
+		h.timeScale = realTime // the guests' times are what it measures against
 		var b strings.Builder
 		b.WriteString("[defaults]\nconfig_dir = \"chain\"\nlock_file = \"x.lock\"\nstate_dir = \"state\"\n")
 		if mode == "polling" {
@@ -729,6 +771,7 @@ func TestStopCallsPerGuest(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			h := newHost(t)
+			h.timeScale = realTime // the guests go 150ms apart
 			if tt.socket {
 				h.xenstored()
 			}

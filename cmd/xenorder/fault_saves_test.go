@@ -84,21 +84,26 @@ func saveFaults() []fault {
 			}
 		}
 	}
+	// withSlow: withSave, and the guest's key (xlsim_save_time or
+	// xlsim_restore_time) lasts d of real time on the fast host.
+	withSlow := func(guest, key string, d time.Duration) func(h *host) {
+		return func(h *host) { withSave(guest, key+" = "+h.realDur(d))(h) }
+	}
 	return []fault{
 		{name: "SIGINT to the process group mid-save", once: true,
-			setup: withSave("fileserver", `xlsim_save_time = "2s"`), act: saveMidStop(syscall.SIGINT), code: 4,
+			setup: withSlow("fileserver", "xlsim_save_time", 2*time.Second), act: saveMidStop(syscall.SIGINT), code: 4,
 			msgs: []string{"fileserver: saved to ", "INTERRUPTED opnsense: not stopped; still running (domid "}},
 		{name: "SIGHUP to the process group mid-save", once: true,
-			setup: withSave("fileserver", `xlsim_save_time = "2s"`), act: saveMidStop(syscall.SIGHUP), code: 4,
+			setup: withSlow("fileserver", "xlsim_save_time", 2*time.Second), act: saveMidStop(syscall.SIGHUP), code: 4,
 			msgs: []string{"fileserver: saved to ", "INTERRUPTED Domain-N: not stopped; still running (domid "}},
 		{name: "save slower than save_timeout", once: true,
 			setup: func(h *host) {
-				withSave("fileserver", `xlsim_save_time = "3s"`)(h)
+				withSlow("fileserver", "xlsim_save_time", 3*time.Second)(h)
 				h.edit("xenorder.toml", "[guest.fileserver]\n", "[guest.fileserver]\nsave_timeout = \"1s\"\n")
 			}, act: startThenStop, code: 0,
 			msgs: []string{"fileserver: xl save IS STILL RUNNING AFTER save_timeout = 1s: NOT INTERRUPTING IT", "fileserver: saved to "}},
 		{name: "restore slower than start_timeout", once: true,
-			setup: withSave("db", `xlsim_restore_time = "3s"`),
+			setup: withSlow("db", "xlsim_restore_time", 3*time.Second),
 			act: func(t *testing.T, h *host) result {
 				mustExit(t, h.xenorder("start"), 0)
 				mustExit(t, h.xenorder("stop"), 0)
@@ -139,8 +144,8 @@ func saveFaults() []fault {
 			msgs: []string{"db: SAVE IMAGE IS STALE: the guest ran since it was saved"}},
 		{name: "parallel saves with too little space", once: true,
 			setup: func(h *host) {
-				withSave("mail", `xlsim_save_time = "2s"`)(h)
-				withSave("db", `xlsim_save_time = "2s"`)(h)
+				withSlow("mail", "xlsim_save_time", 2*time.Second)(h)
+				withSlow("db", "xlsim_save_time", 2*time.Second)(h)
 				// db (2048 MiB) needs 2166 MiB, mail (768 MiB) 822: each
 				// fits alone, not both.
 				dir := filepath.Join(h.dir, "state", "save")
@@ -152,7 +157,7 @@ func saveFaults() []fault {
 			}, act: startThenStop, code: 1,
 			msgs: []string{"MiB of it taken by the saves in flight", "FELL BACK "}},
 		{name: "SIGKILL of xenorder mid-save", once: true,
-			setup: withSave("fileserver", `xlsim_save_time = "2s"`),
+			setup: withSlow("fileserver", "xlsim_save_time", 2*time.Second),
 			act: func(t *testing.T, h *host) result {
 				mustExit(t, h.xenorder("start"), 0)
 				bg := h.background("stop")
@@ -242,7 +247,10 @@ func saveFaults() []fault {
 			msgs: []string{`guest name "3" is all digits: xl reads it as a domain id`}},
 		{name: "on_crash restart during start", once: true,
 			setup: func(h *host) {
-				h.appendTo("xl/fileserver.cfg", "xlsim_crash_after = \"500ms\"")
+				// It crashes 500ms into its 1.5s boot, in real time: after
+				// xenorder's first looks at it.
+				h.edit("xl/fileserver.cfg", `xlsim_boot_time     = "1500ms"`, "xlsim_boot_time     = "+h.realDur(1500*time.Millisecond))
+				h.appendTo("xl/fileserver.cfg", "xlsim_crash_after = "+h.realDur(500*time.Millisecond))
 				h.edit("xl/fileserver.cfg", `on_poweroff = "destroy"`, "on_poweroff = \"destroy\"\non_crash = \"restart\"")
 			}, act: startThenStop, code: 0,
 			msgs: []string{"fileserver: rebooted: now domid "}},

@@ -38,10 +38,10 @@ type fault struct {
 func TestFaultSuite(t *testing.T) {
 	t.Parallel()
 	faults := []fault{
-		{name: "create fails", setup: func(h *host) { h.appendTo("xl/fileserver.cfg", "xlsim_create_fail = 1") },
+		{name: "create fails", once: true, setup: func(h *host) { h.appendTo("xl/fileserver.cfg", "xlsim_create_fail = 1") },
 			act: startThenStop, code: 1,
 			msgs: []string{"FAILED  fileserver: xl create", "SKIPPED db, mail, web: dependency fileserver failed"}},
-		{name: "create hangs past its timeout", setup: func(h *host) {
+		{name: "create hangs past its timeout", once: true, setup: func(h *host) {
 			h.appendTo("xl/opnsense.cfg", "xlsim_create_hang = 1")
 			h.edit("xenorder.toml", "stop_timeout = \"1m\"\n", "stop_timeout = \"1m\"\nstart_timeout = \"2s\"\n")
 		}, act: startThenStop, code: 1,
@@ -54,13 +54,13 @@ func TestFaultSuite(t *testing.T) {
 		{name: "guest needs ACPI", setup: func(h *host) { h.appendTo("xl/opnsense.cfg", "xlsim_needs_acpi = 1") },
 			act: startThenStop, code: 0,
 			msgs: []string{"opnsense: no PV control interface (an HVM guest without PV drivers): pressing its ACPI power button instead (xl shutdown -F)"}},
-		{name: "xl list prints garbage", setup: func(h *host) { xlsim.SetFaults(h.sim, xlsim.FaultListGarbage) },
+		{name: "xl list prints garbage", once: true, setup: func(h *host) { xlsim.SetFaults(h.sim, xlsim.FaultListGarbage) },
 			act: func(t *testing.T, h *host) result { return h.xenorder("start") }, code: 1,
 			msgs: []string{"xenorder: plan start: xl list: "}},
-		{name: "xl list prints nothing", setup: func(h *host) { xlsim.SetFaults(h.sim, xlsim.FaultListEmpty) },
+		{name: "xl list prints nothing", once: true, setup: func(h *host) { xlsim.SetFaults(h.sim, xlsim.FaultListEmpty) },
 			act: func(t *testing.T, h *host) result { return h.xenorder("stop") }, code: 1,
 			msgs: []string{"xenorder: plan stop: xl list printed nothing"}},
-		{name: "xl list fails once", setup: func(h *host) { xlsim.SetFaults(h.sim, xlsim.FaultListFailOnce) },
+		{name: "xl list fails once", once: true, setup: func(h *host) { xlsim.SetFaults(h.sim, xlsim.FaultListFailOnce) },
 			act: func(t *testing.T, h *host) result {
 				first := h.xenorder("start")
 				if first.code != 1 || len(stateChanging(h)) != 0 {
@@ -77,7 +77,7 @@ func TestFaultSuite(t *testing.T) {
 			h.edit("xenorder.toml", "[guest.mail]\n", "[guest.mail]\nstop_action = \"save\"\n")
 		}, act: startThenStop, code: 1,
 			msgs: []string{"mail: SAVE FAILED; shutting it down instead", "FELL BACK mail: save failed ("}},
-		{name: "a save image is corrupt at restore", setup: func(h *host) {
+		{name: "a save image is corrupt at restore", once: true, setup: func(h *host) {
 			h.edit("xenorder.toml", "[guest.db]\n", "[guest.db]\nstop_action = \"save\"\n")
 		}, act: func(t *testing.T, h *host) result {
 			mustExit(t, h.xenorder("start"), 0)
@@ -93,7 +93,7 @@ func TestFaultSuite(t *testing.T) {
 			h.appendTo("xl/opnsense.cfg", "xlsim_crash_after = \"500ms\"\non_crash = \"preserve\"")
 		}, act: startThenStop, code: 1,
 			msgs: []string{"FAILED  opnsense: domain crashed while starting (domid ", "opnsense: has shut down but is still listed (state ---sc-): destroying, no OS is left"}},
-		{name: "two xenorders at once", setup: func(h *host) {},
+		{name: "two xenorders at once", once: true, setup: func(h *host) {},
 			act: func(t *testing.T, h *host) result {
 				bg := h.background("start")
 				waitFor(t, h, func(c xlsim.Call) bool { return len(c.Args) > 0 && c.Args[0] == "create" })
@@ -103,7 +103,7 @@ func TestFaultSuite(t *testing.T) {
 				return second
 			}, code: 3,
 			msgs: []string{"(xenorder start) holds the lock ", "pass --wait-lock DURATION to wait"}},
-		{name: "SIGTERM in the middle of start, then the unit's ExecStopPost", setup: func(h *host) {},
+		{name: "SIGTERM in the middle of start, then the unit's ExecStopPost", once: true, setup: func(h *host) {},
 			act: func(t *testing.T, h *host) result {
 				bg := h.background("start")
 				waitFor(t, h, func(c xlsim.Call) bool {
@@ -141,7 +141,7 @@ func TestFaultSuite(t *testing.T) {
 				return result{stdout: r.stdout + post.stdout, stderr: r.stderr + post.stderr, code: r.code}
 			}, code: 1,
 			msgs: []string{"INTERRUPTED web: not started", "stop: "}},
-		{name: "SIGINT in the middle of start", setup: func(h *host) {},
+		{name: "SIGINT in the middle of start", once: true, setup: func(h *host) {},
 			act: func(t *testing.T, h *host) result {
 				bg := h.background("start")
 				waitFor(t, h, func(c xlsim.Call) bool {
@@ -161,7 +161,7 @@ func TestFaultSuite(t *testing.T) {
 			msgs: []string{"INTERRUPTED fileserver: not started", "INTERRUPTED opnsense: left running (domid ", ", created by this start, not confirmed ready: waiting for "}},
 		{name: "SIGTERM in the middle of stop", setup: func(h *host) {
 			h.edit("xenorder.toml", "[guest.fileserver]\n", "[guest.fileserver]\nstop_action = \"save\"\n")
-			h.appendTo("xl/fileserver.cfg", "xlsim_save_time = \"2s\"")
+			h.appendTo("xl/fileserver.cfg", "xlsim_save_time = "+h.realDur(2*time.Second))
 		}, act: func(t *testing.T, h *host) result {
 			mustExit(t, h.xenorder("start"), 0)
 			bg := h.background("stop")
@@ -184,9 +184,10 @@ func TestFaultSuite(t *testing.T) {
 	faults = append(faults, saveFaults()...)
 	faults = append(faults, clockFaults()...)
 
-	// Each fault twice: deaths seen through the xenstore-watch program
-	// and xl list (no xenstored socket), and through the simulated
-	// xenstored's socket.
+	// A fault whose stop waits on deaths twice: deaths seen through the
+	// xenstore-watch program and xl list (no xenstored socket), and
+	// through the simulated xenstored's socket; the others (a fault of the
+	// start, the lock or the plan, before a plain stop) once.
 	const viaSocket = ", xenstored socket" // no parentheses: t.TempDir takes the name, and scripts run from there
 	var rows []string
 	for _, f := range faults {

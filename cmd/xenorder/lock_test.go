@@ -164,13 +164,13 @@ func TestStopInterruptsTheHolder(t *testing.T) {
 		{name: "start", setup: neverReady, holder: []string{"start"}, busy: isCall("create", "fileserver"), code: 1,
 			msgs: []string{"INTERRUPTED fileserver: left running (domid ", ", created by this start, not confirmed ready: waiting for "}, wait: "1m", left: 5},
 		{name: "drain", setup: func(h *host) {
-			h.edit("xl/web.cfg", `xlsim_shutdown_time = "500ms"`, `xlsim_shutdown_time = "3s"`)
+			h.edit("xl/web.cfg", `xlsim_shutdown_time = "500ms"`, "xlsim_shutdown_time = "+h.realDur(3*time.Second))
 			mustExit(h.t, h.xenorder("start"), 0)
 		}, holder: []string{"drain", "fileserver"}, busy: isCall("shutdown", "web"), code: 4,
 			// The shutdowns in flight finish; nothing new begins.
 			msgs: []string{"web: stopped after ", "INTERRUPTED fileserver: not stopped; still running (domid "}, wait: "1m", left: 5},
 		{name: "save", setup: func(h *host) {
-			h.edit("xl/web.cfg", `xlsim_shutdown_time = "500ms"`, "xlsim_shutdown_time = \"500ms\"\nxlsim_save_time = \"4s\"")
+			h.edit("xl/web.cfg", `xlsim_shutdown_time = "500ms"`, "xlsim_shutdown_time = \"500ms\"\nxlsim_save_time = "+h.realDur(4*time.Second))
 			mustExit(h.t, h.xenorder("start"), 0)
 		}, holder: []string{"drain", "--save", "web"},
 			busy: func(c xlsim.Call) bool { return len(c.Args) > 1 && c.Args[0] == "save" && c.Args[1] == "web" },
@@ -242,7 +242,7 @@ func TestStopInterruptsTheHolder(t *testing.T) {
 func TestStopWithoutInterruptWaits(t *testing.T) {
 	t.Parallel()
 	h := newHost(t)
-	h.edit("xl/fileserver.cfg", `xlsim_boot_time     = "1500ms"`, `xlsim_boot_time     = "12s"`)
+	h.edit("xl/fileserver.cfg", `xlsim_boot_time     = "1500ms"`, "xlsim_boot_time     = "+h.realDur(12*time.Second))
 	bg := h.background("start")
 	waitFor(t, h, isCall("create", "fileserver"))
 	got := notifySocket(t, h)

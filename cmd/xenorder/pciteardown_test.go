@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestStopWaitsForThePCITeardown: on real Xen a guest with a passed-through
@@ -14,7 +15,8 @@ import (
 func TestStopWaitsForThePCITeardown(t *testing.T) {
 	t.Parallel()
 	h := newHost(t)
-	h.extraEnv = append(h.extraEnv, "XLSIM_PCI_TEARDOWN=4s")
+	// 4 s of real time, whatever the simulated host's time scale.
+	h.extraEnv = append(h.extraEnv, "XLSIM_PCI_TEARDOWN="+strings.Trim(h.realDur(4*time.Second), `"`))
 	mustExit(t, h.xenorder("start"), 0)
 	r := h.xenorder("stop")
 	mustExit(t, r, 0)

@@ -74,8 +74,8 @@ func waitForProgress(t *testing.T, h *host, b *bgRun, guest, action string) stat
 func slowMonitor(t *testing.T) *host {
 	h := newHost(t)
 	h.edit("xenorder.toml", "[guest.monitor]\n", "[guest.monitor]\n[[guest.monitor.ready]]\nconsole = \"monitor login:\"\n")
-	h.edit("xl/monitor.cfg", `xlsim_boot_time     = "500ms"`, `xlsim_boot_time     = "2500ms"`)
-	h.edit("xl/monitor.cfg", `xlsim_shutdown_time = "500ms"`, `xlsim_shutdown_time = "6s"`)
+	h.edit("xl/monitor.cfg", `xlsim_boot_time     = "500ms"`, "xlsim_boot_time     = "+h.realDur(2500*time.Millisecond))
+	h.edit("xl/monitor.cfg", `xlsim_shutdown_time = "500ms"`, "xlsim_shutdown_time = "+h.realDur(6*time.Second))
 	return h
 }
 

@@ -43,7 +43,7 @@ func savingHost(t *testing.T) *host {
 	t.Helper()
 	h := newHost(t)
 	h.edit("xenorder.toml", "[guest.fileserver]\n", "[guest.fileserver]\nstop_action = \"save\"\n")
-	h.appendTo("xl/fileserver.cfg", `xlsim_save_time = "2s"`)
+	h.appendTo("xl/fileserver.cfg", "xlsim_save_time = "+h.realDur(2*time.Second))
 	if err := os.MkdirAll(filepath.Join(h.dir, "state", "save"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestSaveImagePrivate(t *testing.T) {
 	// already existed with mode 0755.
 	t.Parallel()
 	h := savingHost(t)
-	h.edit("xl/fileserver.cfg", `xlsim_save_time = "2s"`, `xlsim_save_time = "300ms"`)
+	h.edit("xl/fileserver.cfg", "xlsim_save_time = "+h.realDur(2*time.Second), `xlsim_save_time = "300ms"`)
 	mustExit(t, h.xenorder("start"), 0)
 	mustExit(t, h.xenorder("stop"), 0)
 	checkSaved(t, h)

@@ -73,7 +73,8 @@ func (h *host) fakeSystemctl(rc int) {
 func TestNotifyDatagrams(t *testing.T) {
 	t.Parallel()
 	h := newHost(t)
-	h.fakeSystemctl(3) // xendomains inactive
+	h.timeScale = realTime // long enough waits for a STATUS to say what it waits for
+	h.fakeSystemctl(3)     // xendomains inactive
 	sock := filepath.Join(t.TempDir(), "notify")
 	got := listenUnixgram(t, sock)
 	h.extraEnv = append(h.extraEnv, "NOTIFY_SOCKET="+sock)

@@ -42,8 +42,7 @@
 // up to the present (booting, shutting down, crashing or rebooting guests
 // whose moment has come, each at the instant it was due), does its command
 // and writes the state back (state.json, through a temporary file
-// exchanged with it; statecodec.go says how it is encoded, and why not with
-// encoding/json). A domain's xenstore keys are in a file of their own,
+// exchanged with it; encoding/json, statefile.go). A domain's xenstore keys are in a file of their own,
 // $XLSIM_DIR/xenstore/<domid>.json, read only by what looks at them and
 // written only when they change. A command that only reads (xl list,
 // info, domid, xenstore-read, the waits of xl shutdown and xenstore-watch,
@@ -56,6 +55,12 @@
 //	XLSIM_DIR           the state directory (required; created if missing)
 //	XLSIM_CONSOLE_DIR   where guest-<name>.log console logs go ($XLSIM_DIR/console)
 //	XLSIM_ACK_TIMEOUT   how long xl shutdown waits for a guest to acknowledge (1s)
+//	XLSIM_TIME_SCALE    a factor on the simulated host's durations (1): the
+//	                    xlsim_*_time and xlsim_*_after keys of guests and
+//	                    their defaults, XLSIM_ACK_TIMEOUT and
+//	                    XLSIM_MONITOR_DELAY; 0.1 runs the host ten times as
+//	                    fast, with the same output (for tests that do not
+//	                    measure time). Applied when xl reads a guest's config
 //	XLSIM_TOTAL_MEMORY  the host's memory in MiB for xl info and create (3071)
 //	XLSIM_AUTOBALLOON   off (default) or on: whether xl balloons Domain-0
 //	                    (see Host memory below)

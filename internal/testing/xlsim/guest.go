@@ -243,17 +243,17 @@ func (e *Env) guestFromConfig(c *xlcfg.Config) (*Domain, int) {
 	}
 	for _, k := range durs {
 		v, ok := c.Keys[k.key]
-		if !ok {
-			continue
-		}
-		if v.IsList {
+		if ok && v.IsList {
 			return nil, bad(k.key, fmt.Errorf("a list"))
 		}
-		dur, err := parseDuration(v.Str)
-		if err != nil {
-			return nil, bad(k.key, err)
+		if ok {
+			dur, err := parseDuration(v.Str)
+			if err != nil {
+				return nil, bad(k.key, err)
+			}
+			*k.dst = dur
 		}
-		*k.dst = dur
+		*k.dst = e.scaled(*k.dst) // the defaults too
 	}
 	bools := []struct {
 		key string

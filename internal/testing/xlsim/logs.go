@@ -9,9 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"time"
-	"unicode/utf8"
 )
 
 // Call is one invocation of the simulator, from $XLSIM_DIR/calls.log.
@@ -49,120 +47,6 @@ type callRecord struct {
 	RC   *int      `json:"rc,omitempty"`
 }
 
-// appendJSON appends r as json.Marshal writes it (the first use of
-// encoding/json costs a process about a millisecond).
-func (r *callRecord) appendJSON(b []byte) ([]byte, error) {
-	t, err := r.T.MarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	b = append(b, `{"ev":`...)
-	b = appendStdJSONString(b, r.Ev)
-	b = append(b, `,"id":`...)
-	b = appendStdJSONString(b, r.ID)
-	b = append(b, `,"t":`...)
-	b = append(b, t...)
-	if r.Prog != "" {
-		b = append(b, `,"prog":`...)
-		b = appendStdJSONString(b, r.Prog)
-	}
-	if len(r.Args) > 0 {
-		b = append(b, `,"args":[`...)
-		for i, a := range r.Args {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendStdJSONString(b, a)
-		}
-		b = append(b, ']')
-	}
-	if r.RC != nil {
-		b = append(b, `,"rc":`...)
-		b = strconv.AppendInt(b, int64(*r.RC), 10)
-	}
-	return append(b, '}'), nil
-}
-
-// appendJSON appends ev as json.Marshal writes it.
-func (ev *Event) appendJSON(b []byte) ([]byte, error) {
-	t, err := ev.T.MarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	b = append(b, `{"t":`...)
-	b = append(b, t...)
-	b = append(b, `,"domain":`...)
-	b = appendStdJSONString(b, ev.Domain)
-	b = append(b, `,"domid":`...)
-	b = strconv.AppendInt(b, int64(ev.Domid), 10)
-	b = append(b, `,"ev":`...)
-	b = appendStdJSONString(b, ev.Ev)
-	if ev.PrevDomid != 0 {
-		b = append(b, `,"prev_domid":`...)
-		b = strconv.AppendInt(b, int64(ev.PrevDomid), 10)
-	}
-	if ev.Host != "" {
-		b = append(b, `,"host":`...)
-		b = appendStdJSONString(b, ev.Host)
-	}
-	return append(b, '}'), nil
-}
-
-// appendStdJSONString appends s as encoding/json writes a string: <, >
-// and & escaped, bytes that are not UTF-8 as U+FFFD, U+2028 and U+2029
-// escaped.
-func appendStdJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
 // appendBytes appends b with a single write(2) on an O_APPEND file.
 func appendBytes(path string, b []byte) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
@@ -182,14 +66,14 @@ func (e *Env) logBegin(id, prog string, args []string, t time.Time) {
 	}
 	os.MkdirAll(e.Dir, 0o755)
 	r := callRecord{Ev: "begin", ID: id, T: t, Prog: prog, Args: args}
-	if b, err := r.appendJSON(nil); err == nil {
+	if b, err := json.Marshal(&r); err == nil {
 		appendBytes(filepath.Join(e.Dir, "calls.log"), append(b, '\n'))
 	}
 }
 
 func (e *Env) logEnd(id string, rc int) {
 	r := callRecord{Ev: "end", ID: id, T: time.Now(), RC: &rc}
-	if b, err := r.appendJSON(nil); err == nil {
+	if b, err := json.Marshal(&r); err == nil {
 		appendBytes(filepath.Join(e.Dir, "calls.log"), append(b, '\n'))
 	}
 }
@@ -201,11 +85,11 @@ func (e *Env) appendEvents(evs []Event) error {
 	}
 	var b []byte
 	for _, ev := range evs {
-		var err error
-		if b, err = ev.appendJSON(b); err != nil {
+		line, err := json.Marshal(&ev)
+		if err != nil {
 			return err
 		}
-		b = append(b, '\n')
+		b = append(append(b, line...), '\n')
 	}
 	return appendBytes(filepath.Join(e.Dir, "events.log"), b)
 }

@@ -403,7 +403,6 @@ type session struct {
 	shared bool // a view: the lock is shared and nothing is written
 
 	loadedIDs []int    // the domains as loaded, whose xenstore files a commit removes once they are gone
-	buf       []byte   // state.json as read, for the commit to write into (decoding copied what it kept)
 	trash     []string // files to remove once the lock is released
 }
 
@@ -457,7 +456,7 @@ func (e *Env) lock(how int) (*session, error) {
 		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
 	}
 	s := &session{env: e, lockf: f, now: time.Now()}
-	s.st, s.buf, err = e.loadState(s.now)
+	s.st, err = e.loadState(s.now)
 	if err != nil {
 		s.abort()
 		return nil, err
@@ -469,22 +468,21 @@ func (e *Env) lock(how int) (*session, error) {
 	return s, nil
 }
 
-// loadState reads state.json (a new host if there is none) and returns
-// it, and the bytes read.
-func (e *Env) loadState(now time.Time) (*State, []byte, error) {
+// loadState reads state.json (a new host if there is none).
+func (e *Env) loadState(now time.Time) (*State, error) {
 	path := filepath.Join(e.Dir, "state.json")
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		st := newState(now)
 		e.bootDom0(st.Domains[0])
-		return st, nil, nil
+		return st, nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	st, err := decodeState(b)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if st.Gone == nil {
 		st.Gone = map[int]GoneInfo{}
@@ -501,7 +499,7 @@ func (e *Env) loadState(now time.Time) (*State, []byte, error) {
 	if st.NextDomid < 1 {
 		st.NextDomid = 1
 	}
-	return st, b, nil
+	return st, nil
 }
 
 // commit writes the state and the events and releases the lock; a view's
@@ -520,7 +518,7 @@ func (s *session) commit() error {
 			return err
 		}
 	}
-	if err := s.replaceFile(filepath.Join(s.env.Dir, "state.json"), encodeState(s.buf[:0], s.st)); err != nil {
+	if err := s.replaceFile(filepath.Join(s.env.Dir, "state.json"), encodeState(s.st)); err != nil {
 		return err
 	}
 	for _, id := range s.loadedIDs {

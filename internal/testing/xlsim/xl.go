@@ -3,6 +3,7 @@ package xlsim
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,6 +25,11 @@ type Env struct {
 	// MonitorDelay, while xl's monitor hands them back (10–15 s on real
 	// Xen in the lab; $XLSIM_PCI_TEARDOWN; default 0).
 	PCITeardown time.Duration
+	// TimeScale multiplies the simulated host's durations: a guest's
+	// xlsim_*_time and xlsim_*_after keys (and their defaults), the ack
+	// timeout, the monitor delay and the PCI teardown ($XLSIM_TIME_SCALE; default 1, 0.1: ten
+	// times as fast). Tests that do not measure time run faster with it.
+	TimeScale   float64
 	TotalMemMiB int64 // $XLSIM_TOTAL_MEMORY, default 3071
 	// Autoballoon: the host boots without dom0_mem= and xl balloons
 	// Domain-0 down to make room ($XLSIM_AUTOBALLOON=on, or the
@@ -50,6 +56,7 @@ func EnvFromOS(stdout, stderr io.Writer) (*Env, error) {
 		Dir:         os.Getenv("XLSIM_DIR"),
 		ConsoleDir:  os.Getenv("XLSIM_CONSOLE_DIR"),
 		AckTimeout:  DefaultAckTimeout,
+		TimeScale:   1,
 		TotalMemMiB: DefaultTotalMemory,
 		Dom0MinMiB:  DefaultDom0MinMemory,
 		XLConf:      os.Getenv("XLSIM_XL_CONF"),
@@ -86,6 +93,14 @@ func EnvFromOS(stdout, stderr io.Writer) (*Env, error) {
 		}
 		e.PCITeardown = d
 	}
+	if v := os.Getenv("XLSIM_TIME_SCALE"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(f > 0) || math.IsInf(f, 0) {
+			return nil, fmt.Errorf("bad XLSIM_TIME_SCALE %q (a factor > 0)", v)
+		}
+		e.TimeScale = f
+	}
+	e.AckTimeout, e.MonitorDelay, e.PCITeardown = e.scaled(e.AckTimeout), e.scaled(e.MonitorDelay), e.scaled(e.PCITeardown)
 	if v := os.Getenv("XLSIM_TOTAL_MEMORY"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {
@@ -109,6 +124,14 @@ func EnvFromOS(stdout, stderr io.Writer) (*Env, error) {
 	}
 	e.readXLConf()
 	return e, nil
+}
+
+// scaled is d on the simulated host's time scale.
+func (e *Env) scaled(d time.Duration) time.Duration {
+	if e.TimeScale == 0 || e.TimeScale == 1 {
+		return d
+	}
+	return time.Duration(float64(d) * e.TimeScale)
 }
 
 var callSeq atomic.Int64

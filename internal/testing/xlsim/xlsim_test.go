@@ -567,3 +567,83 @@ func TestEnvAutoballoon(t *testing.T) {
 		t.Setenv(k, "")
 	}
 }
+
+func TestTimeScale(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XLSIM_DIR", dir)
+	t.Setenv("XLSIM_ACK_TIMEOUT", "")
+	t.Setenv("XLSIM_MONITOR_DELAY", "300ms")
+	for _, tc := range []struct {
+		env          string
+		scale        float64
+		ack, monitor time.Duration
+	}{
+		{"", 1, time.Second, 300 * time.Millisecond},
+		{"1", 1, time.Second, 300 * time.Millisecond},
+		{"0.1", 0.1, 100 * time.Millisecond, 30 * time.Millisecond},
+		{"2", 2, 2 * time.Second, 600 * time.Millisecond},
+	} {
+		t.Setenv("XLSIM_TIME_SCALE", tc.env)
+		e, err := EnvFromOS(io.Discard, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.TimeScale != tc.scale || e.AckTimeout != tc.ack || e.MonitorDelay != tc.monitor {
+			t.Errorf("%q: scale %v, ack %s, monitor %s", tc.env, e.TimeScale, e.AckTimeout, e.MonitorDelay)
+		}
+		c, err := xlcfg.Parse("g.cfg", []byte("name='a'\nxlsim_boot_time = 2\nxlsim_crash_after = '4s'\nxlsim_reboot_after = '6s'\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, rc := e.guestFromConfig(c)
+		s := func(d time.Duration) time.Duration { return time.Duration(float64(d) * tc.scale) }
+		want := Behaviour{CreateTime: s(DefaultCreateTime), BootTime: s(2 * time.Second), ShutdownTime: s(DefaultShutdownTime),
+			SaveTime: s(DefaultSaveTime), RestoreTime: s(DefaultRestoreTime), MigrateTime: s(DefaultMigrateTime),
+			CrashAfter: s(4 * time.Second), RebootAfter: s(6 * time.Second)}
+		if rc != -1 || !reflect.DeepEqual(d.B, want) {
+			t.Errorf("%q: rc %d, behaviour %+v, want %+v", tc.env, rc, d.B, want)
+		}
+	}
+	for _, bad := range []string{"0", "-0.5", "fast", "NaN", "Inf"} {
+		t.Setenv("XLSIM_TIME_SCALE", bad)
+		if _, err := EnvFromOS(io.Discard, io.Discard); err == nil {
+			t.Errorf("XLSIM_TIME_SCALE=%s accepted", bad)
+		}
+	}
+
+	// On the simulated host's own clock (events.log's logical times) a
+	// guest boots and shuts down in its times scaled, with xl's output.
+	t.Setenv("XLSIM_TIME_SCALE", "0.01")
+	t.Setenv("XLSIM_MONITOR_DELAY", "")
+	cfg := filepath.Join(dir, "web.cfg")
+	// The power button (no PV drivers): the guest reacts once booted,
+	// without a wait for an acknowledgement.
+	os.WriteFile(cfg, []byte("name='web'\nxlsim_create_time='5s'\nxlsim_boot_time='20s'\nxlsim_shutdown_time='30s'\nxlsim_needs_acpi=1\n"), 0o644)
+	if _, errOut, rc := runMain(t, "xl", "create", cfg); rc != 0 || errOut != "Parsing config from "+cfg+"\n" {
+		t.Fatalf("create: %d %q", rc, errOut)
+	}
+	if _, errOut, rc := runMain(t, "xl", "shutdown", "-F", "-w", "web"); rc != 0 || errOut != "Shutting down domain 1\nPV control interface not available: sending ACPI power button event.\nWaiting for 1 domains\nDomain 1 has been shut down, reason code 0\n" {
+		t.Errorf("shutdown -F -w: %d %q", rc, errOut)
+	}
+	evs, err := ReadEvents(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := map[string]time.Time{}
+	for _, ev := range evs {
+		at[ev.Ev] = ev.T
+	}
+	if boot := at["booted"].Sub(at["created"]); boot != 200*time.Millisecond {
+		t.Errorf("booted %s after created, want 200ms", boot)
+	}
+	if down := at["gone"].Sub(at["booted"]); down != 300*time.Millisecond {
+		t.Errorf("gone %s after it booted (and saw the power button), want 300ms", down)
+	}
+	calls, err := ReadCalls(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := calls[0].End.Sub(calls[0].Begin); took < 50*time.Millisecond || took > 5*time.Second {
+		t.Errorf("xl create took %s for 5s scaled by 0.01", took)
+	}
+}
