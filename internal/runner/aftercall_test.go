@@ -11,6 +11,7 @@ import (
 // flight when it began after the caller's moment, and waits it out and
 // calls anew when it began before; either way one call at a time.
 func TestAfterCallSharesOnlyCallsBegunLateEnough(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		second    int // the moment the second caller needs a call begun after

@@ -135,6 +135,7 @@ func (c *fakeClock) runUntil(t *testing.T, done <-chan struct{}, limit time.Dura
 }
 
 func TestUntilDeadline(t *testing.T) {
+	t.Parallel()
 	now := time.Now()
 	tests := []struct {
 		name     string
@@ -155,6 +156,7 @@ func TestUntilDeadline(t *testing.T) {
 }
 
 func TestAdaptive(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		elapsed, interval, want time.Duration
 	}{
@@ -176,6 +178,7 @@ func TestAdaptive(t *testing.T) {
 // waiting guest is into its limit ("5s of 30s grace"), once the wait has
 // lasted half a tick; driven by a fake clock, tick by tick.
 func TestProgressTickerText(t *testing.T) {
+	t.Parallel()
 	const every = 5 * time.Second
 	tests := []struct {
 		name    string
@@ -283,6 +286,7 @@ func (h *ladderHV) Destroy(ctx context.Context, name string, started func()) err
 // xl's monitor had its moment; one that goes, or is suspended, never.
 // Driven by a fake clock: a 30 s grace takes no time.
 func TestShutdownLadderDestroysOnlyAfterGrace(t *testing.T) {
+	t.Parallel()
 	const grace = 30 * time.Second
 	tests := []struct {
 		name  string

@@ -12,6 +12,7 @@ import (
 // RunningDomUs counts what the unit's stop has to stop at poweroff: not
 // Domain-0, the xenstore domain, a stub domain, a dying or shut-down one.
 func TestRunningDomUs(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name string
 		doms map[string]string // name → xl list state

@@ -15,6 +15,7 @@ import (
 // listed, running as it was, or not started. Never "not run" for a guest
 // that runs.
 func TestInterruptedStartSaysWhatItLeft(t *testing.T) {
+	t.Parallel()
 	const src = `
 [guest.slow]
 [[guest.slow.ready]]
@@ -108,6 +109,7 @@ exec = ["/bin/false"]
 // TestInterruptedStopSaysWhatItLeft: a stop's interrupted guests are said
 // to run still, with their domid.
 func TestInterruptedStopSaysWhatItLeft(t *testing.T) {
+	t.Parallel()
 	res := &Result{Verb: "stop", Outcomes: []*Outcome{
 		{Guest: "db", Status: NotRun, DomID: 7},
 		{Guest: "ghost", Status: NotRun, DomID: -1},

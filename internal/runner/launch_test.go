@@ -9,6 +9,7 @@ import (
 )
 
 func TestLaunchTurnsByPriority(t *testing.T) {
+	t.Parallel()
 	g := &launchGate{}
 	ctx := t.Context()
 	if err := g.wait(ctx, 1); err != nil { // free: at once
@@ -63,6 +64,7 @@ func TestLaunchTurnsByPriority(t *testing.T) {
 }
 
 func TestLaunchPriorityIsTheChainBehind(t *testing.T) {
+	t.Parallel()
 	// a ← b ← c (c waits for b, b for a), a ← d, and e alone.
 	waitFor := map[string][]string{"b": {"a"}, "c": {"b"}, "d": {"a"}}
 	r := &run{Runner: &Runner{}}

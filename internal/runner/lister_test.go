@@ -34,6 +34,7 @@ func (g *gatedHV) List(ctx context.Context) ([]xl.Domain, error) {
 // list it asked for (its next look is for the news), so a burst of pokes
 // cannot keep anyone listing.
 func TestListerNewsAfterPoke(t *testing.T) {
+	t.Parallel()
 	hv := &gatedHV{fakeHV: newFake(), entered: make(chan struct{}, 4), release: make(chan struct{}, 4)}
 	l := &lister{list: hv.List, clock: RealClock{}}
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)

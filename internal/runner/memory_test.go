@@ -22,6 +22,7 @@ func memRunner(t *testing.T, hv *fakeHV, xlconf string) (*Runner, *collector) {
 }
 
 func TestMemoryAdmissionWaitsForRoom(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	hv.totalMiB = 96 + 200 + 150 // room for one of a, b, not both
 	hv.createDelay = 150 * time.Millisecond
@@ -50,6 +51,7 @@ func TestMemoryAdmissionWaitsForRoom(t *testing.T) {
 }
 
 func TestMemoryAdmissionNeverFitsFailsAtOnce(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	hv.totalMiB = 2048
 	r, _ := memRunner(t, hv, "")
@@ -64,6 +66,7 @@ func TestMemoryAdmissionNeverFitsFailsAtOnce(t *testing.T) {
 }
 
 func TestMemoryAdmissionStandsAsideWhenXLBalloons(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name, conf string
 		balloon    bool
@@ -82,6 +85,7 @@ func TestMemoryAdmissionStandsAsideWhenXLBalloons(t *testing.T) {
 }
 
 func TestMemoryAdmissionSharesXLInfo(t *testing.T) {
+	t.Parallel()
 	// A tier of guests admitted at once reads xl info once, not once each.
 	hv := newFake()
 	hv.infoDelay = 30 * time.Millisecond

@@ -21,6 +21,7 @@ func fakeSysfs(t *testing.T, bdf, driver string) string {
 }
 
 func TestPCIStep(t *testing.T) {
+	t.Parallel()
 	const bdf = "0000:00:19.0"
 	tests := []struct {
 		name     string

@@ -70,6 +70,7 @@ func progressGroups(c *collector, re *regexp.Regexp) [][]string {
 // that long, sorted by guest whatever the timing, through Report (the one
 // serialised writer); STATUS= says the same; a quick stop says nothing.
 func TestStopSaysWhatItWaitsFor(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name     string
 		shutdown time.Duration
@@ -128,6 +129,7 @@ func TestStopSaysWhatItWaitsFor(t *testing.T) {
 // What a run publishes for status: every guest, queued until its turn,
 // then what it does with its limit and deadline, and nil at the end.
 func TestStopPublishesItsProgress(t *testing.T) {
+	t.Parallel()
 	src := "[defaults]\nstop_timeout = \"3m\"\n[guest.base]\n[guest.web]\ndepends_on = [\"base\"]\n"
 	hv := newFake()
 	r, _ := newRunner(t, src, hv)
@@ -177,6 +179,7 @@ func TestStopPublishesItsProgress(t *testing.T) {
 // with what each waits for, and it publishes its guests as starting with
 // start_timeout.
 func TestStartProgressSortedAndPublished(t *testing.T) {
+	t.Parallel()
 	addr := freeAddr(t)
 	src := fmt.Sprintf(`
 [defaults]
@@ -225,6 +228,7 @@ interval = "20ms"
 
 // An xl save says where it is, and past save_timeout that it goes on.
 func TestSaveProgressLines(t *testing.T) {
+	t.Parallel()
 	g := &growingSaveHV{fakeHV: newFake(), d: 300 * time.Millisecond, cancelled: make(chan struct{})}
 	r, c := newRunner(t, stateConfig(t, "[guest.vm]\nstop_action = \"save\"\nsave_timeout = \"150ms\"\n"), g)
 	r.ProgressEvery = 40 * time.Millisecond
@@ -243,6 +247,7 @@ func TestSaveProgressLines(t *testing.T) {
 // status shows the guests another xenorder starts or stops: the state
 // word, what it does, the time used and left.
 func TestStatusShowsAnotherRunsProgress(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	r, _ := newRunner(t, "[guest.base]\n[guest.db]\ndepends_on = [\"base\"]\n[guest.web]\ndepends_on = [\"base\"]\n", hv)
 	start(t, r)
@@ -307,6 +312,7 @@ func TestStatusShowsAnotherRunsProgress(t *testing.T) {
 // process) each keep their own progress: every Progress published counts
 // one run's guests and names only them.
 func TestRunsKeepTheirOwnState(t *testing.T) {
+	t.Parallel()
 	const src = `
 [guest.a1]
 [[guest.a1.ready]]

@@ -41,6 +41,7 @@ func listenLater(t *testing.T, addr string, after time.Duration) <-chan time.Tim
 }
 
 func TestDependentWaitsForProbe(t *testing.T) {
+	t.Parallel()
 	addr := freeAddr(t)
 	src := fmt.Sprintf(`
 [guest.fw]
@@ -68,6 +69,7 @@ depends_on = ["fw"]
 }
 
 func TestProbeTimeoutNamesProbeAndLastFailure(t *testing.T) {
+	t.Parallel()
 	addr := freeAddr(t)
 	src := fmt.Sprintf(`
 [guest.fs]
@@ -104,6 +106,7 @@ depends_on = ["fs"]
 }
 
 func TestAttemptTimeoutBoundsEachAttempt(t *testing.T) {
+	t.Parallel()
 	src := `
 [guest.slow]
 start_timeout = "700ms"
@@ -165,6 +168,7 @@ func reboot(name string) func(f *fakeHV) {
 }
 
 func TestCrashDuringProbeFailsAtOnce(t *testing.T) {
+	t.Parallel()
 	addr := freeAddr(t)
 	src := fmt.Sprintf(`
 [guest.fs]
@@ -187,6 +191,7 @@ interval = "20ms"
 }
 
 func TestRebootWhileBootingIsFollowed(t *testing.T) {
+	t.Parallel()
 	addr := freeAddr(t)
 	src := fmt.Sprintf(`
 [guest.appliance]
@@ -210,6 +215,7 @@ interval = "20ms"
 }
 
 func TestAlreadyRunningIsProbedWithoutConsoleAndDelay(t *testing.T) {
+	t.Parallel()
 	addr := freeAddr(t)
 	src := fmt.Sprintf(`
 [guest.fs]
@@ -243,6 +249,7 @@ interval = "20ms"
 }
 
 func TestExternalNodeIsWaitedForNeverTouched(t *testing.T) {
+	t.Parallel()
 	addr := freeAddr(t)
 	src := fmt.Sprintf(`
 [external.nas]
@@ -295,6 +302,7 @@ depends_on = ["nas"]
 }
 
 func TestListCallsDoNotGrowWithProbedGuests(t *testing.T) {
+	t.Parallel()
 	calls := map[int]int{}
 	for _, n := range []int{2, 20} {
 		var b strings.Builder
@@ -342,6 +350,7 @@ func (v *vanishingHV) Create(ctx context.Context, cfg string, started func()) er
 // reported with the last lines of its console, escaped; not what an
 // earlier boot wrote there.
 func TestVanishedGuestShowsItsConsole(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	console := filepath.Join(dir, "guest-fw.log")
 	os.WriteFile(console, []byte("an earlier boot's last line\n"), 0o600)

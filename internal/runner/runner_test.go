@@ -67,6 +67,7 @@ func statusOf(res *Result) map[string]Fate {
 }
 
 func TestStartCreatesAfterDependenciesReady(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	r, _ := newRunner(t, seed, hv)
 	res := start(t, r)
@@ -97,6 +98,7 @@ func TestStartCreatesAfterDependenciesReady(t *testing.T) {
 }
 
 func TestIndependentGuestsOverlapWithinMaxParallel(t *testing.T) {
+	t.Parallel()
 	var b strings.Builder
 	b.WriteString("[defaults]\nmax_parallel = 3\n")
 	for i := range 7 {
@@ -119,6 +121,7 @@ func TestIndependentGuestsOverlapWithinMaxParallel(t *testing.T) {
 }
 
 func TestWaitingGuestHoldsNoSlot(t *testing.T) {
+	t.Parallel()
 	// With one slot, a guest waiting for its dependency must not hold it,
 	// or the dependency could never start.
 	src := "[defaults]\nmax_parallel = 1\n[guest.a]\ndepends_on=[\"b\"]\n[guest.b]\ndepends_on=[\"c\"]\n[guest.c]\n"
@@ -141,6 +144,7 @@ func TestWaitingGuestHoldsNoSlot(t *testing.T) {
 }
 
 func TestFailureSkipsExactlyDependents(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	hv.createFail["fileserver"] = true
 	r, c := newRunner(t, seed, hv)
@@ -169,6 +173,7 @@ func TestFailureSkipsExactlyDependents(t *testing.T) {
 }
 
 func TestSoftDependencyFailureDoesNotSkip(t *testing.T) {
+	t.Parallel()
 	src := "[guest.a]\nafter=[\"b\"]\n[guest.b]\n"
 	hv := newFake()
 	hv.createFail["b"] = true
@@ -185,6 +190,7 @@ func TestSoftDependencyFailureDoesNotSkip(t *testing.T) {
 }
 
 func TestAlreadyRunningLeftAlone(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	hv.add("Domain-N", "-b----")
 	r, c := newRunner(t, seed, hv)
@@ -201,6 +207,7 @@ func TestAlreadyRunningLeftAlone(t *testing.T) {
 }
 
 func TestStartPullsInHardDependencyWithoutAutostart(t *testing.T) {
+	t.Parallel()
 	src := "[guest.web]\ndepends_on = [\"backup\"]\n[guest.backup]\nautostart = false\n"
 	hv := newFake()
 	r, _ := newRunner(t, src, hv)
@@ -217,6 +224,7 @@ func TestStartPullsInHardDependencyWithoutAutostart(t *testing.T) {
 }
 
 func TestStopOrderIsExactReverse(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	r, _ := newRunner(t, seed, hv)
 	if res := start(t, r); !res.OK() {
@@ -249,6 +257,7 @@ func TestStopOrderIsExactReverse(t *testing.T) {
 }
 
 func TestDestroyOnlyAfterStopTimeout(t *testing.T) {
+	t.Parallel()
 	src := "[guest.stubborn]\nstop_timeout = \"150ms\"\n[guest.fine]\n"
 	hv := newFake()
 	hv.ignoreShutdown["stubborn"] = true
@@ -278,6 +287,7 @@ func TestDestroyOnlyAfterStopTimeout(t *testing.T) {
 }
 
 func TestUndeclaredStopFirstStubAndDom0Untouched(t *testing.T) {
+	t.Parallel()
 	src := "[guest.opnsense]\n[guest.web]\n"
 	hv := newFake()
 	r, _ := newRunner(t, src, hv)
@@ -307,6 +317,7 @@ func TestUndeclaredStopFirstStubAndDom0Untouched(t *testing.T) {
 }
 
 func TestStopNamedTakesDependentsFirst(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	r, _ := newRunner(t, seed, hv)
 	start(t, r)
@@ -333,6 +344,7 @@ func TestStopNamedTakesDependentsFirst(t *testing.T) {
 }
 
 func TestStopSkipsDependencyOfAStuckDependent(t *testing.T) {
+	t.Parallel()
 	src := "[guest.base]\n[guest.top]\ndepends_on=[\"base\"]\n"
 	hv := newFake()
 	r, _ := newRunner(t, src, hv)
@@ -367,6 +379,7 @@ func (s *stuckHV) Destroy(ctx context.Context, name string, started func()) erro
 }
 
 func TestPlanChangesNothing(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	r, _ := newRunner(t, seed, hv)
 	p1, err := r.PlanStart(t.Context(), nil, StartOptions{})
@@ -391,6 +404,7 @@ func TestPlanChangesNothing(t *testing.T) {
 }
 
 func TestUnknownNameIsUsageError(t *testing.T) {
+	t.Parallel()
 	r, _ := newRunner(t, seed, newFake())
 	_, err := r.PlanStart(t.Context(), []string{"filesrver"}, StartOptions{})
 	var ue *UsageError
@@ -400,6 +414,7 @@ func TestUnknownNameIsUsageError(t *testing.T) {
 }
 
 func TestListCallsDoNotGrowWithWaiters(t *testing.T) {
+	t.Parallel()
 	// Guests that stay paused for a while are all waited on at once; the
 	// number of xl list calls over that time must not scale with them.
 	for _, n := range []int{2, 20} {
@@ -462,6 +477,7 @@ func mapsEqual(a, b map[string]Fate) bool {
 func asUsage(err error, target **UsageError) bool { return errors.As(err, target) }
 
 func TestStatusNotOKWhenAnAutostartGuestIsDown(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	r, _ := newRunner(t, "[guest.a]\n[guest.b]\n", hv)
 	start(t, r, "a")
@@ -478,6 +494,7 @@ func TestStatusNotOKWhenAnAutostartGuestIsDown(t *testing.T) {
 }
 
 func TestGuestErrSaysTheGuestOnce(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		guest string
 		err   error
@@ -496,6 +513,7 @@ func TestGuestErrSaysTheGuestOnce(t *testing.T) {
 }
 
 func TestEventSeverity(t *testing.T) {
+	t.Parallel()
 	r, c := newRunner(t, "[guest.web]\n", newFake())
 	r.emit("ready", "web", 3, nil, "ready after %s", "1s")
 	r.emit("save", "web", 3, errors.New("exit 1"), "SAVE FAILED; shutting it down instead")

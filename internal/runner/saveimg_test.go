@@ -44,6 +44,7 @@ func hasLine(c *collector, sub string) bool {
 // if the restored guest then fails its probes: its next start boots it
 // fresh rather than restore the image over disks that moved on.
 func TestRestoredImageIsGoneEvenWhenProbesFail(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	r, c := newRunner(t, stateConfig(t, "[guest.fs]\nstop_action = \"save\"\nstart_timeout = \"300ms\"\n[[guest.fs.ready]]\ntcp = \""+freeAddr(t)+"\"\ninterval = \"20ms\"\n"), hv)
 	hv.add("fs", "-b----")
@@ -80,6 +81,7 @@ func TestRestoredImageIsGoneEvenWhenProbesFail(t *testing.T) {
 // Any look that sees the guest run after its save makes the image stale:
 // moved aside, said in capitals, never restored. status's look counts too.
 func TestImageOfAGuestThatRanSinceIsStale(t *testing.T) {
+	t.Parallel()
 	for _, look := range []string{"status", "plan start", "start"} {
 		t.Run(look, func(t *testing.T) {
 			hv := newFake()
@@ -126,6 +128,7 @@ func TestImageOfAGuestThatRanSinceIsStale(t *testing.T) {
 // While a save of the guest may be in flight (status does not hold the
 // lock), a look sees the saved domain still running: that is no proof.
 func TestStatusDoesNotJudgeASaveInFlight(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	r, _ := newRunner(t, stateConfig(t, "[guest.fs]\n"), hv)
 	hv.add("fs", "-b----")
@@ -145,6 +148,7 @@ func TestStatusDoesNotJudgeASaveInFlight(t *testing.T) {
 // ran) leaves an image nobody can vouch for: a plain start neither
 // restores it nor boots the guest fresh over it; it says what to do.
 func TestIncompleteSaveIsNeitherRestoredNorOverwritten(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	r, _ := newRunner(t, stateConfig(t, "[guest.fs]\n"), hv)
 	img := writeImage(t, r, "fs")
@@ -171,6 +175,7 @@ func TestIncompleteSaveIsNeitherRestoredNorOverwritten(t *testing.T) {
 // An image without a record (an older build's) is not restored by a plain
 // start; xenorder restore restores it, from any path it is given.
 func TestUnrecordedImageOnlyByExplicitRestore(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	r, c := newRunner(t, stateConfig(t, "[guest.fs]\n"), hv)
 	img := writeImage(t, r, "fs")
@@ -207,6 +212,7 @@ func TestUnrecordedImageOnlyByExplicitRestore(t *testing.T) {
 // Saves in flight reserve their room: two guests whose images fit one at a
 // time do not both start writing.
 func TestParallelSavesReserveRoom(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	r, c := newRunner(t, stateConfig(t, "[guest.a]\n[guest.b]\n"), &slowSaveHV{fakeHV: hv, d: 150 * time.Millisecond})
 	for _, g := range r.Config.Guests {
@@ -230,6 +236,7 @@ func TestParallelSavesReserveRoom(t *testing.T) {
 // A domain the config does not name is never saved, whatever the default
 // stop_action: nothing could restore it.
 func TestUndeclaredIsNeverSaved(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	r, _ := newRunner(t, stateConfig(t, "[guest.a]\n"), hv)
 	r.Config.Defaults.Stop.Action = "save"
@@ -268,6 +275,7 @@ func (s *suspendingSaveHV) Save(ctx context.Context, name, path string, started 
 }
 
 func TestSaveThatLeavesTheGuestSuspended(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	r, c := newRunner(t, stateConfig(t, "[guest.base]\n[guest.vm]\ndepends_on = [\"base\"]\nstop_action = \"save\"\nstop_timeout = \"100ms\"\n"), &suspendingSaveHV{hv})
 	start(t, r)
@@ -354,6 +362,7 @@ func (e *extendRecorder) between(from, to time.Time) int {
 // once it stops growing for StallTimeout, it stops extending and says so.
 // A cancelled context (a signal) does not cut it short either.
 func TestSaveTimeoutNeverKillsTheSave(t *testing.T) {
+	t.Parallel()
 	for _, stall := range []bool{false, true} {
 		t.Run(map[bool]string{false: "progressing", true: "stalled"}[stall], func(t *testing.T) {
 			g := &growingSaveHV{fakeHV: newFake(), d: 400 * time.Millisecond, cancelled: make(chan struct{})}
@@ -400,6 +409,7 @@ func TestSaveTimeoutNeverKillsTheSave(t *testing.T) {
 // An undeclared domain named like a domid is stopped by its own domid,
 // never by its name, which xl would read as another domain's domid.
 func TestUndeclaredNumericNameStoppedByDomid(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	r, _ := newRunner(t, "[guest.a]\n", hv)
 	hv.add("a", "-b----") // domid 1
@@ -418,6 +428,7 @@ func TestUndeclaredNumericNameStoppedByDomid(t *testing.T) {
 // status lists every image, the kept-aside ones with their kind, size and
 // age: none is forgotten.
 func TestStatusListsEveryImage(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	r, _ := newRunner(t, stateConfig(t, "[guest.a]\n[guest.b]\n"), hv)
 	writeImage(t, r, "a")
@@ -463,6 +474,7 @@ func (s *slowRestoreHV) Restore(ctx context.Context, path string, started func()
 // A signal (a cancelled start) never cuts an xl restore short: the guest
 // is restored, its image deleted, and it is left running as it is.
 func TestInterruptedStartFinishesTheRestoreInFlight(t *testing.T) {
+	t.Parallel()
 	hv := &slowRestoreHV{fakeHV: newFake(), d: 300 * time.Millisecond, cancelled: make(chan struct{})}
 	r, _ := newRunner(t, stateConfig(t, "[guest.fs]\nstart_timeout = \"100ms\"\n"), hv)
 	img := writeImage(t, r, "fs")
@@ -490,6 +502,7 @@ func TestInterruptedStartFinishesTheRestoreInFlight(t *testing.T) {
 // A save folder found open to others is made 0700, with a warning: its
 // images hold guest memory.
 func TestSaveFolderMadePrivate(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	r, c := newRunner(t, stateConfig(t, "[guest.fs]\nstop_action = \"save\"\n"), hv)
 	dir := filepath.Dir(r.saves().Image("fs"))

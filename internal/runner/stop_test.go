@@ -20,6 +20,7 @@ func stateConfig(t *testing.T, body string) string {
 }
 
 func TestACPIFallback(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		fallback string
@@ -48,6 +49,7 @@ func TestACPIFallback(t *testing.T) {
 }
 
 func TestSaveThenRestoreDeletesImageOnceRestored(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	r, c := newRunner(t, stateConfig(t, "[guest.fs]\nstop_action = \"save\"\n[guest.web]\ndepends_on = [\"fs\"]\n"), hv)
 	start(t, r)
@@ -97,6 +99,7 @@ func TestSaveThenRestoreDeletesImageOnceRestored(t *testing.T) {
 }
 
 func TestSaveFailureFallsBackAndKeepsWhatItWrote(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	hv.saveFail["fs"] = true
 	r, _ := newRunner(t, stateConfig(t, "[guest.fs]\nstop_action = \"save\"\n"), hv)
@@ -118,6 +121,7 @@ func TestSaveFailureFallsBackAndKeepsWhatItWrote(t *testing.T) {
 }
 
 func TestSaveRefusedWithoutRoom(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	r, c := newRunner(t, stateConfig(t, "[guest.fs]\nstop_action = \"save\"\n"), hv)
 	r.FreeSpace = func(string) (int64, error) { return 50 << 20, nil } // the guest has 96 MiB
@@ -137,6 +141,7 @@ func TestSaveRefusedWithoutRoom(t *testing.T) {
 }
 
 func TestRestoreFailure(t *testing.T) {
+	t.Parallel()
 	for _, fallback := range []string{"create", "fail"} {
 		t.Run(fallback, func(t *testing.T) {
 			hv := newFake()
@@ -172,6 +177,7 @@ func TestRestoreFailure(t *testing.T) {
 }
 
 func TestMigrateAndDestroyActions(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, host string
 		fail       bool
@@ -216,6 +222,7 @@ func TestMigrateAndDestroyActions(t *testing.T) {
 }
 
 func TestBackendsOrderTheStop(t *testing.T) {
+	t.Parallel()
 	// drv is an undeclared driver domain serving web's disk: it must not
 	// go first. fs is served by Domain-N though nothing declares it.
 	src := "[guest.Domain-N]\n[guest.fs]\n[guest.web]\n"
@@ -240,6 +247,7 @@ func TestBackendsOrderTheStop(t *testing.T) {
 }
 
 func TestNamedStopPullsInServedDomains(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	r, _ := newRunner(t, "[guest.Domain-N]\n[guest.fs]\n", hv)
 	start(t, r)
@@ -270,6 +278,7 @@ func TestNamedStopPullsInServedDomains(t *testing.T) {
 }
 
 func TestUndeclaredLeave(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	r, _ := newRunner(t, "[defaults]\nundeclared = \"leave\"\n[guest.a]\n", hv)
 	start(t, r)
@@ -296,6 +305,7 @@ func (s *slowSaveHV) Save(ctx context.Context, name, path string, started func()
 }
 
 func TestInterruptedStopFinishesTheSaveInFlight(t *testing.T) {
+	t.Parallel()
 	src := stateConfig(t, "[guest.base]\n[guest.top]\ndepends_on = [\"base\"]\nstop_action = \"save\"\n")
 	hv := newFake()
 	r, _ := newRunner(t, src, &slowSaveHV{fakeHV: hv, d: 300 * time.Millisecond})
@@ -318,6 +328,7 @@ func TestInterruptedStopFinishesTheSaveInFlight(t *testing.T) {
 }
 
 func TestSuspendedDomainIsNeverDestroyed(t *testing.T) {
+	t.Parallel()
 	// A domain suspended for a save keeps its OS: "---ss-" is not "no OS
 	// left". Its memory is only in the hypervisor, and xl cannot resume
 	// it: a stop leaves it as it is, says so, and keeps what it needs.
@@ -362,6 +373,7 @@ func (r *racedHV) Create(ctx context.Context, cfg string, started func()) error 
 }
 
 func TestGuestCreatedMeanwhileIsRecognised(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	r, c := newRunner(t, "[guest.vm]\n", &racedHV{hv})
 	res := start(t, r)
@@ -390,6 +402,7 @@ func (r *racingDestroyHV) Destroy(ctx context.Context, name string, started func
 }
 
 func TestDestroyRacingXLMonitorCountsAsGone(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	r, c := newRunner(t, "[guest.base]\n[guest.top]\ndepends_on = [\"base\"]\n", &racingDestroyHV{hv})
 	start(t, r)
@@ -408,6 +421,7 @@ func TestDestroyRacingXLMonitorCountsAsGone(t *testing.T) {
 // TestStopLeavesNoWatchBehind: the @releaseDomain watch is gone when Stop
 // returns, not merely asked to go: xenorder may exit right after.
 func TestStopLeavesNoWatchBehind(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "pid")
 	watch := filepath.Join(dir, "watch")
@@ -440,6 +454,7 @@ func TestStopLeavesNoWatchBehind(t *testing.T) {
 // monitor PCIMonitorGrace before destroying the remains itself, where it
 // gives another guest MonitorGrace.
 func TestPCIGuestGetsTheLongerMonitorGrace(t *testing.T) {
+	t.Parallel()
 	const short, long = 50 * time.Millisecond, 800 * time.Millisecond
 	for _, tc := range []struct {
 		name     string

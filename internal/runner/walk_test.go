@@ -19,6 +19,7 @@ import (
 // dependents; an ended ctx runs nothing more. And a node waiting for its
 // predecessors holds no slot (one slot and a chain does not deadlock).
 func TestWalkCascade(t *testing.T) {
+	t.Parallel()
 	type edge struct {
 		from, to string
 		kind     graph.Kind

@@ -9,6 +9,7 @@ import (
 // it with its own reading of the wall clock: whatever the wall clock did
 // since a wait began, status must see the time truly used and left.
 func TestProgressAfterWallClockJump(t *testing.T) {
+	t.Parallel()
 	const used, grace = 3 * time.Second, 20 * time.Second
 	for _, tc := range []struct {
 		name string
@@ -52,6 +53,7 @@ func TestProgressAfterWallClockJump(t *testing.T) {
 }
 
 func TestOnWall(t *testing.T) {
+	t.Parallel()
 	mono := time.Now()
 	t0 := mono.Add(-5 * time.Second)
 	for _, tc := range []struct {

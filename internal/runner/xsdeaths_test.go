@@ -187,6 +187,7 @@ func checkStopOrder(t *testing.T, hv *fakeHV, names ...string) {
 // list per death, in the right order, and no slower than the watch
 // process.
 func TestStopDeathsFromXenstore(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		xenstore  bool
@@ -243,6 +244,7 @@ func TestStopDeathsFromXenstore(t *testing.T) {
 // only when xl list agrees, so that what runs next (xen.service's stop at
 // shutdown) finds no domain left.
 func TestStopWaitsForXLToAgreeWithXenstore(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	hv.listLag = 200 * time.Millisecond
 	r, c, _ := xsRunner(t, "[guest.a]\n[guest.b]\ndepends_on = [\"a\"]\n", hv)
@@ -274,6 +276,7 @@ func TestStopWaitsForXLToAgreeWithXenstore(t *testing.T) {
 // A domain that never leaves xl list after it left xenstore (a zombie) is
 // reported once DestroyWait is over; the stop does not hang.
 func TestStopReportsAZombie(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	hv.listLag = time.Hour
 	r, c, _ := xsRunner(t, "[guest.a]\n", hv)
@@ -296,6 +299,7 @@ func TestStopReportsAZombie(t *testing.T) {
 // restarts it) is destroyed when that grace is over, and the summary says
 // why. Without xenstore's socket, xl list sees the same.
 func TestRebootDuringStop(t *testing.T) {
+	t.Parallel()
 	for _, socket := range []bool{true, false} {
 		for _, tt := range []struct {
 			reboots  int
@@ -352,6 +356,7 @@ func TestRebootDuringStop(t *testing.T) {
 // When xenstore fails, or the connection ends, in the middle of a stop,
 // the stop goes on with xl list.
 func TestXenstoreTroubleFallsBackToXLList(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		break_ func(*fakeXS)
@@ -380,6 +385,7 @@ func TestXenstoreTroubleFallsBackToXLList(t *testing.T) {
 
 // No socket: the xenstore_watch program (here none) and polling.
 func TestNoXenstoredSocket(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	r, _ := newRunner(t, chain, hv)
 	r.DialXenstore = func(ctx context.Context) (Xenstore, error) {
@@ -398,6 +404,7 @@ func TestNoXenstoredSocket(t *testing.T) {
 // /tool/xenstored/domid, through the socket where there is one, else
 // through the xenstore_read program.
 func TestXenstoreDomainIsNeverStopped(t *testing.T) {
+	t.Parallel()
 	for _, socket := range []bool{true, false} {
 		t.Run(fmt.Sprintf("socket %v", socket), func(t *testing.T) {
 			hv := newFake()
@@ -434,6 +441,7 @@ func TestXenstoreDomainIsNeverStopped(t *testing.T) {
 // A domain xenstore never held (made by some other toolstack) is not
 // taken for gone when a death elsewhere wakes its wait: xl list decides.
 func TestDomainXenstoreNeverHeldIsNotGone(t *testing.T) {
+	t.Parallel()
 	hv := newFake()
 	r, _, x := xsRunner(t, stateConfig(t, "stop_timeout = \"400ms\"\n[guest.a]\n[guest.b]\n"), hv)
 	if res := start(t, r); !res.OK() {
