@@ -51,6 +51,7 @@ func buildDeb(t *testing.T) string {
 // package (its informational and pedantic notes are logged). The static Go
 // binary is overridden, with the reason, in the package's override file.
 func TestLintian(t *testing.T) {
+	t.Parallel()
 	lintian, err := exec.LookPath("lintian")
 	if err != nil {
 		t.Skip("no lintian on PATH (apt-get install lintian)")
@@ -89,6 +90,7 @@ func TestLintian(t *testing.T) {
 // TestCopyrightNamesEveryModule: the binary is static, so the copyright file
 // has a paragraph for every Go module linked into it, and for Go itself.
 func TestCopyrightNamesEveryModule(t *testing.T) {
+	t.Parallel()
 	gotool := goTool(t)
 	cmd := exec.Command(gotool, "list", "-deps", "-f", "{{with .Module}}{{.Path}}{{end}}", "./cmd/xenorder")
 	cmd.Dir = root
@@ -130,6 +132,7 @@ func TestCopyrightNamesEveryModule(t *testing.T) {
 // --no-start --no-stop-on-upgrade leaves the unit alone, and its
 // deb-systemd-helper calls are the package's own.
 func TestDebhelperWouldTouchTheUnit(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("dh_installsystemd"); err != nil {
 		t.Skip("no dh_installsystemd on PATH (apt-get install debhelper)")
 	}
@@ -505,6 +508,7 @@ func stateOf(t *testing.T, p string) fileState {
 // enable state is kept across upgrade, removal and reinstallation and
 // dropped by the purge, and no step starts, stops or restarts the unit.
 func TestDebUpgrade(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS != "linux" {
 		t.Skip("dpkg: Linux only")
 	}
@@ -651,6 +655,7 @@ func TestDebUpgrade(t *testing.T) {
 // TestDebUpgradeAborted: an upgrade whose unpack fails puts the admin's
 // config back where it was (postrm abort-upgrade).
 func TestDebUpgradeAborted(t *testing.T) {
+	t.Parallel()
 	deb := buildDeb(t)
 	r := newChroot(t)
 	pkgs := t.TempDir()

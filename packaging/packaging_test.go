@@ -126,6 +126,7 @@ func allKeys(t *testing.T) []string {
 }
 
 func TestKeysInManPage(t *testing.T) {
+	t.Parallel()
 	man := readFile(t, "man/xenorder.toml.5")
 	for _, k := range allKeys(t) {
 		// In bold: ".B key", ".BR key ...", ".BI \"key = ...", or \fBkey\fR.
@@ -173,6 +174,7 @@ func roffUnescape(s string) string {
 }
 
 func TestKeysInExample(t *testing.T) {
+	t.Parallel()
 	ex := readFile(t, "contrib/xenorder.toml.example")
 	for _, k := range allKeys(t) {
 		re := regexp.MustCompile(`(?m)^#?` + k + ` *=`)
@@ -227,6 +229,7 @@ func section(src, header string) string {
 var uncommentRE = regexp.MustCompile(`(?m)^#(\[|[a-z_]+ *=)`)
 
 func TestExampleParses(t *testing.T) {
+	t.Parallel()
 	const file = "/etc/xen/xenorder.toml"
 	src := []byte(readFile(t, "contrib/xenorder.toml.example"))
 	cfg, err := config.Parse(file, src)
@@ -280,6 +283,7 @@ func TestExampleParses(t *testing.T) {
 var manExampleRE = regexp.MustCompile(`(?s)\.SH EXAMPLE\n.*?\.nf\n(.*?)\.fi\n`)
 
 func TestManPageExampleParses(t *testing.T) {
+	t.Parallel()
 	m := manExampleRE.FindStringSubmatch(readFile(t, "man/xenorder.toml.5"))
 	if m == nil {
 		t.Fatal("man/xenorder.toml.5: no .SH EXAMPLE with a .nf/.fi block")
@@ -331,6 +335,7 @@ func cliCommandsAndFlags(t *testing.T) (commands, flags []string) {
 }
 
 func TestManPages(t *testing.T) {
+	t.Parallel()
 	man1 := readFile(t, "man/xenorder.1")
 	man5 := readFile(t, "man/xenorder.toml.5")
 	for _, s := range []string{"NAME", "SYNOPSIS", "DESCRIPTION", "COMMANDS", "OPTIONS", "EXIT STATUS", "SIGNALS", "FILES", "SEE ALSO"} {
@@ -386,6 +391,7 @@ func TestManPages(t *testing.T) {
 // ---- the bash completion ----
 
 func TestBashCompletion(t *testing.T) {
+	t.Parallel()
 	bash, err := exec.LookPath("bash")
 	if err != nil {
 		t.Skip("no bash on PATH")
@@ -507,14 +513,23 @@ func makeEnv() []string {
 	return env
 }
 
-// runMake runs make in the repository with the shared build folder.
+// runMake runs make in the repository with a build folder of its own: the
+// tests run in parallel, and every install or deb rebuilds the binary
+// (from Go's build cache), so a shared one could be rewritten under
+// another test.
 func runMake(t *testing.T, args ...string) string {
+	t.Helper()
+	return runMakeIn(t, t.TempDir(), args...)
+}
+
+// runMakeIn runs make in the repository with the build folder dir.
+func runMakeIn(t *testing.T, dir string, args ...string) string {
 	t.Helper()
 	mk, err := exec.LookPath("make")
 	if err != nil {
 		t.Skip("no make on PATH")
 	}
-	args = append([]string{"--no-print-directory", "GO=" + goTool(t), "BUILDDIR=" + filepath.Join(workDir, "bin")}, args...)
+	args = append([]string{"--no-print-directory", "GO=" + goTool(t), "BUILDDIR=" + dir}, args...)
 	cmd := exec.Command(mk, args...)
 	cmd.Dir = root
 	cmd.Env = makeEnv()
@@ -535,7 +550,7 @@ func build(t *testing.T) {
 		t.Skip("no make on PATH")
 	}
 	goTool(t)
-	buildOnce.Do(func() { runMake(t, "build") })
+	buildOnce.Do(func() { runMakeIn(t, filepath.Join(workDir, "bin"), "build") })
 	if _, err := os.Stat(filepath.Join(workDir, "bin", "xenorder")); err != nil {
 		t.Fatalf("make build made no binary: %v", err)
 	}
@@ -645,6 +660,7 @@ func checkBinary(t *testing.T, bin string) {
 }
 
 func TestInstall(t *testing.T) {
+	t.Parallel()
 	build(t)
 	dest := t.TempDir()
 	out := runMake(t, "install", "DESTDIR="+dest)
@@ -732,6 +748,7 @@ func commands(script string) []string {
 }
 
 func TestMaintainerScriptsNeverTouchTheUnit(t *testing.T) {
+	t.Parallel()
 	for _, name := range maintainerScripts {
 		src := readFile(t, "packaging/debian/"+name)
 		if !strings.HasPrefix(src, "#!/bin/sh\n") {
@@ -932,6 +949,7 @@ func runScripts(t *testing.T, dir string) {
 }
 
 func TestDeb(t *testing.T) {
+	t.Parallel()
 	dpkgDeb, err := exec.LookPath("dpkg-deb")
 	if err != nil {
 		t.Skip("no dpkg-deb on PATH")
@@ -1112,6 +1130,7 @@ func copyUnits(src, dst string) error {
 }
 
 func TestSystemdVerify(t *testing.T) {
+	t.Parallel()
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
 		t.Skip("no systemd-analyze on PATH")

@@ -29,6 +29,7 @@ func unitLines(t *testing.T, key string) []string {
 // The unit runs in dom0 only, and its exit statuses say what doc.go says:
 // 1 keeps it active, 2 to 5 fail it.
 func TestUnitDom0AndExitStatus(t *testing.T) {
+	t.Parallel()
 	if got := unitLines(t, "ConditionPathExists"); !slices.Equal(got, []string{"/proc/xen/xsd_kva"}) {
 		t.Errorf("ConditionPathExists=%q, want only /proc/xen/xsd_kva (xenfs makes it in the initial domain alone: dom0)", got)
 	}
@@ -53,6 +54,7 @@ func TestUnitDom0AndExitStatus(t *testing.T) {
 // /proc/xen/capabilities whatever its environment says: the test suite's
 // simulated host ($XLSIM_DIR/simhost) is not in it.
 func TestShippedBinaryChecksDom0(t *testing.T) {
+	t.Parallel()
 	if b, err := os.ReadFile("/proc/xen/capabilities"); err == nil && strings.Contains(string(b), "control_d") {
 		t.Skip("this machine is a Xen dom0")
 	}
@@ -143,6 +145,7 @@ func dropInUnits(dropIn string) (wants, after []string) {
 // cycle; a storage unit ordered after multi-user.target (a cycle a real
 // host would hit) is caught.
 func TestSystemdStorageDropIn(t *testing.T) {
+	t.Parallel()
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
 		t.Skip("no systemd-analyze on PATH")

@@ -422,30 +422,38 @@ func TestDestroyRacingXLMonitorCountsAsGone(t *testing.T) {
 // returns, not merely asked to go: xenorder may exit right after.
 func TestStopLeavesNoWatchBehind(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	pidFile := filepath.Join(dir, "pid")
-	watch := filepath.Join(dir, "watch")
-	script := "#!/bin/sh\necho $$ > " + pidFile + "\necho @releaseDomain\nexec sleep 1000\n"
-	if err := os.WriteFile(watch, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	hv := newFake()
-	hv.add("a", "-b----")
-	r, _ := newRunner(t, stateConfig(t, "xenstore_watch = \""+watch+"\"\n[guest.a]\n"), hv)
-	if res := stop(t, r); !res.OK() {
-		t.Fatal(summary(res))
-	}
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatalf("the watch did not run: %v", err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Kill(pid, 0); err != syscall.ESRCH {
-		syscall.Kill(pid, syscall.SIGKILL)
-		t.Errorf("the watch (pid %d) outlived the stop: %v", pid, err)
+	// A stop may end before the shell has written its pid (it writes it
+	// whole: a temporary file, then mv): try again until one has.
+	for attempt := 1; ; attempt++ {
+		dir := t.TempDir()
+		pidFile := filepath.Join(dir, "pid")
+		watch := filepath.Join(dir, "watch")
+		script := "#!/bin/sh\necho $$ > " + pidFile + ".tmp && mv " + pidFile + ".tmp " + pidFile + "\necho @releaseDomain\nexec sleep 1000\n"
+		if err := os.WriteFile(watch, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		hv := newFake()
+		hv.add("a", "-b----")
+		r, _ := newRunner(t, stateConfig(t, "xenstore_watch = \""+watch+"\"\n[guest.a]\n"), hv)
+		if res := stop(t, r); !res.OK() {
+			t.Fatal(summary(res))
+		}
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			if attempt < 20 {
+				continue
+			}
+			t.Fatalf("the watch never got to write its pid in %d stops: %v", attempt, err)
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Kill(pid, 0); err != syscall.ESRCH {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Errorf("the watch (pid %d) outlived the stop: %v", pid, err)
+		}
+		return
 	}
 }
 
