@@ -3,14 +3,17 @@ package xl
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,7 +47,15 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envHelper) == "1" {
 		os.Exit(fakeXL())
 	}
-	os.Exit(m.Run())
+	flag.Parse()
+	setParallel()
+	if err := writeWrapper(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(filepath.Dir(wrapper))
+	os.Exit(code)
 }
 
 func fakeXL() int {
@@ -114,27 +125,62 @@ func fakeXL() int {
 	return code
 }
 
+// wrapper is the fake xl every test's client runs: a shell script, written
+// once before any test runs, that exports the variables in the file "env"
+// beside the name it was run as, and then runs this test binary as the
+// fake xl. Each test's xl is a symlink to it in a folder of its own, with
+// its own env file: tests run in parallel, and none writes a program
+// (writing one while another test forks makes its exec fail, ETXTBSY).
+var wrapper string
+
+func writeWrapper() error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "xl-test-")
+	if err != nil {
+		return err
+	}
+	wrapper = filepath.Join(dir, "xl-wrapper")
+	script := "#!/bin/sh\nset -a\n. \"${0%/*}/env\"\nexec " + shellQuote(exe) + " \"$@\"\n"
+	return os.WriteFile(wrapper, []byte(script), 0o755)
+}
+
 // fakeClient returns a Client that runs the fake xl scripted by env, and
 // records the runs it traces.
 func fakeClient(t *testing.T, env map[string]string) (*Client, *[][]string) {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
+	set := map[string]string{envHelper: "1",
+		// Under -race, a process exiting normally sleeps 1s unless told not to.
+		"GORACE": strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")}
+	for _, k := range allEnv {
+		set[k] = env[k]
+	}
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(set)) {
+		fmt.Fprintf(&b, "%s=%s\n", k, shellQuote(set[k]))
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "env"), []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range allEnv {
-		t.Setenv(k, env[k])
+	xl := filepath.Join(dir, "xl")
+	if err := os.Symlink(wrapper, xl); err != nil {
+		t.Fatal(err)
 	}
-	t.Setenv(envHelper, "1")
-	// Under -race, a process exiting normally sleeps 1s unless told not to.
-	t.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	var runs [][]string
 	c := &Client{
-		Path:      exe,
+		Path:      xl,
 		WaitDelay: 300 * time.Millisecond,
 		Trace:     func(args []string, d time.Duration, err error) { runs = append(runs, args) },
 	}
 	return c, &runs
+}
+
+// shellQuote quotes s for sh: in single quotes, each ' as '\''.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // asError returns err as an *Error, failing the test if it is not one.
@@ -148,6 +194,7 @@ func asError(t *testing.T, err error) *Error {
 }
 
 func TestRunStdout(t *testing.T) {
+	t.Parallel()
 	c, runs := fakeClient(t, map[string]string{envEchoArgs: "1", envStdout: "done\n", envStderr: "chatter on stderr\n"})
 	out, err := c.Run(context.Background(), time.Minute, "list", "two words", "")
 	if err != nil {
@@ -162,6 +209,7 @@ func TestRunStdout(t *testing.T) {
 }
 
 func TestRunLargeOutput(t *testing.T) {
+	t.Parallel()
 	// More than a pipe holds, on both streams: nothing is lost or mixed.
 	big := strings.Repeat("Domain-0  0  1024  1  r-----  12.0\n", 3000)
 	c, _ := fakeClient(t, map[string]string{envStdout: big, envStderr: strings.ToUpper(big), envExit: "1"})
@@ -178,16 +226,15 @@ func TestRunFindsXLOnPath(t *testing.T) {
 	// The name is looked up on $PATH at each call: a folder that lost it
 	// or a $PATH that changed is seen at the next one.
 	dir1, dir2 := t.TempDir(), t.TempDir()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, _ := fakeClient(t, map[string]string{envEchoArgs: "1"})
 	for _, d := range []string{dir1, dir2} {
-		if err := os.Symlink(exe, d+"/xl"); err != nil {
+		if err := os.Symlink(wrapper, d+"/xl"); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join(filepath.Dir(c.Path), "env"), d+"/env"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	c, _ := fakeClient(t, map[string]string{envEchoArgs: "1"})
 	c.Path = ""
 	t.Setenv("PATH", dir1)
 	if out, err := c.Run(context.Background(), time.Minute, "list"); err != nil || string(out) != "list\n" {
@@ -208,6 +255,7 @@ func TestRunFindsXLOnPath(t *testing.T) {
 }
 
 func TestClientMethodsArgs(t *testing.T) {
+	t.Parallel()
 	samples := readSamples(t, "xen-4.17-xl.txt")
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -258,6 +306,7 @@ func TestClientMethodsArgs(t *testing.T) {
 }
 
 func TestClientRejectsBadArgs(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name    string
@@ -287,6 +336,7 @@ func TestClientRejectsBadArgs(t *testing.T) {
 }
 
 func TestRunExitError(t *testing.T) {
+	t.Parallel()
 	keeper := findSample(t, readSamples(t, "xen-4.17-xl.txt"), "xl shutdown keeper", 1)
 	for _, tc := range []struct {
 		name     string
@@ -347,6 +397,7 @@ func TestRunExitError(t *testing.T) {
 }
 
 func TestRunTimeoutInterrupts(t *testing.T) {
+	t.Parallel()
 	c, _ := fakeClient(t, map[string]string{envStderr: "still thinking\n", envSleep: "1m"})
 	var traced error
 	c.Trace = func(_ []string, _ time.Duration, err error) { traced = err }
@@ -375,6 +426,7 @@ func TestRunTimeoutInterrupts(t *testing.T) {
 }
 
 func TestRunKillsAfterWaitDelay(t *testing.T) {
+	t.Parallel()
 	c, _ := fakeClient(t, map[string]string{envIgnoreInt: "1", envStderr: "Parsing config from /etc/xen/a.cfg\n", envSleep: "1m"})
 	start := time.Now()
 	// Long enough for the fake to start ignoring SIGINT even on a loaded
@@ -398,6 +450,7 @@ func TestRunKillsAfterWaitDelay(t *testing.T) {
 }
 
 func TestRunCallerContext(t *testing.T) {
+	t.Parallel()
 	c, _ := fakeClient(t, map[string]string{envSleep: "1m"})
 
 	// The caller's deadline comes before the method's own timeout.
@@ -435,6 +488,7 @@ func TestRunCallerContext(t *testing.T) {
 }
 
 func TestRunNoBinary(t *testing.T) {
+	t.Parallel()
 	c := &Client{Path: "/nonexistent/xl"}
 	_, err := c.Run(context.Background(), time.Second, "list")
 	e := asError(t, err)
@@ -444,6 +498,7 @@ func TestRunNoBinary(t *testing.T) {
 }
 
 func TestRunDaemonHoldsOutput(t *testing.T) {
+	t.Parallel()
 	// xl create leaves a process behind that keeps xl's stdout open: the
 	// run succeeds as soon as xl exits, without waiting for WaitDelay
 	// (xl's output is a file, not a pipe os/exec would drain).
@@ -460,6 +515,7 @@ func TestRunDaemonHoldsOutput(t *testing.T) {
 }
 
 func TestListParseErrorShowsOutput(t *testing.T) {
+	t.Parallel()
 	c, _ := fakeClient(t, map[string]string{envStdout: "garbage\n" + strings.Repeat("x", 300)})
 	_, err := c.List(context.Background())
 	if err == nil {
@@ -476,6 +532,7 @@ func TestListParseErrorShowsOutput(t *testing.T) {
 }
 
 func TestErrorMessages(t *testing.T) {
+	t.Parallel()
 	// Every failed xl run of the samples, as Run would report it.
 	want := map[string]struct {
 		msg                         string
@@ -544,6 +601,7 @@ func TestErrorMessages(t *testing.T) {
 }
 
 func TestRunCallsStarted(t *testing.T) {
+	t.Parallel()
 	// The hook runs once xl has started, while it still runs; also when it
 	// could not start.
 	c, _ := fakeClient(t, map[string]string{envSleep: "200ms"})
@@ -564,6 +622,7 @@ func TestRunCallsStarted(t *testing.T) {
 }
 
 func TestRunStdinIsEmpty(t *testing.T) {
+	t.Parallel()
 	// xl reads nothing from xenorder: its stdin is /dev/null, call after
 	// call, also when calls run at once.
 	c, _ := fakeClient(t, map[string]string{envStdin: "1"})
@@ -602,6 +661,7 @@ var wholeOps = []struct {
 }
 
 func TestRunOwnProcessGroup(t *testing.T) {
+	t.Parallel()
 	// Every xl runs in a process group of its own, so that a terminal's
 	// Ctrl-C or hang-up, sent to xenorder's group, never reaches it.
 	c, _ := fakeClient(t, map[string]string{envPgid: "1"})
@@ -625,6 +685,7 @@ func TestRunOwnProcessGroup(t *testing.T) {
 }
 
 func TestWholeOpsNeverSignalled(t *testing.T) {
+	t.Parallel()
 	// Whatever the context does once xl has started (canceled here, or a
 	// deadline), a save, restore or migration is never signalled: the call
 	// waits for xl to exit and reports how it did.
@@ -676,6 +737,7 @@ func TestWholeOpsNeverSignalled(t *testing.T) {
 }
 
 func TestOtherRunsInterruptTheirGroup(t *testing.T) {
+	t.Parallel()
 	// The check above can fail: the same fake, run as anything but a
 	// whole operation, gets SIGINT when the context ends, though it is in
 	// a group of its own.
@@ -693,6 +755,7 @@ func TestOtherRunsInterruptTheirGroup(t *testing.T) {
 }
 
 func TestWholeOpNotStartedAfterCancel(t *testing.T) {
+	t.Parallel()
 	// A context that has already ended keeps a save from starting.
 	c, runs := fakeClient(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -707,6 +770,7 @@ func TestWholeOpNotStartedAfterCancel(t *testing.T) {
 }
 
 func TestProgressStreamed(t *testing.T) {
+	t.Parallel()
 	// Each stderr line reaches Progress while xl still runs: the fake
 	// prints its second line only once the test has seen the first.
 	real := findSample(t, readSamples(t, "xen-4.17-xl.txt"), "xl save fileserver /var/lib/xen/save/fileserver", 0).stderr

@@ -6,6 +6,7 @@ import (
 )
 
 func TestParseInfoSample(t *testing.T) {
+	t.Parallel()
 	s := findSample(t, readSamples(t, "xen-4.17-xl.txt"), "xl info", 0)
 	info, err := ParseInfo([]byte(s.stdout))
 	if err != nil {
@@ -41,6 +42,7 @@ func TestParseInfoSample(t *testing.T) {
 }
 
 func TestParseInfoErrors(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, out, wantErr string
 	}{

@@ -32,6 +32,7 @@ var (
 const longName = "a-guest-with-a-very-long-name-exceeding-forty-characters"
 
 func TestParseListSamples(t *testing.T) {
+	t.Parallel()
 	// Every `xl list` sample that succeeded, by command and occurrence.
 	want := map[string][]Domain{
 		"xl list #1": {
@@ -92,6 +93,7 @@ func TestParseListSamples(t *testing.T) {
 }
 
 func TestParseListStatesFile(t *testing.T) {
+	t.Parallel()
 	want := map[string][]Domain{
 		"xl list": {
 			{"Domain-0", 0, 1024, 1, running, 61.7},
@@ -129,6 +131,7 @@ func TestParseListStatesFile(t *testing.T) {
 }
 
 func TestParseListRows(t *testing.T) {
+	t.Parallel()
 	name60 := strings.Repeat("x", 60)
 	for _, tc := range []struct {
 		name string
@@ -168,6 +171,7 @@ func TestParseListRows(t *testing.T) {
 }
 
 func TestParseListGarbage(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, out, wantErr string
 	}{
@@ -212,6 +216,7 @@ func TestParseListGarbage(t *testing.T) {
 }
 
 func TestStateString(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		s       State
 		want    string
@@ -239,6 +244,7 @@ func TestStateString(t *testing.T) {
 }
 
 func TestShutdownReasonString(t *testing.T) {
+	t.Parallel()
 	for r, want := range map[ShutdownReason]string{
 		'-': "poweroff", 'r': "reboot", 's': "suspend", 'c': "crash", 'w': "watchdog", 'S': "soft_reset", '?': "unknown",
 	} {

@@ -7,6 +7,7 @@ import (
 )
 
 func TestParseListLongSample(t *testing.T) {
+	t.Parallel()
 	s := findSample(t, readSamples(t, "xen-4.17-xl.txt"), "xl list -l", 0)
 	got, err := ParseListLong([]byte(s.stdout))
 	if err != nil {
@@ -24,6 +25,7 @@ func TestParseListLongSample(t *testing.T) {
 }
 
 func TestParseListLongCreateSample(t *testing.T) {
+	t.Parallel()
 	// `xl -N create` prints one domain's config; `xl list -l` prints the
 	// same shape inside {"domid", "config"} in an array.
 	s := findSample(t, readSamples(t, "xen-4.17-xl.txt"), "xl -N create /etc/xen/web.cfg", 0)
@@ -45,6 +47,7 @@ func TestParseListLongCreateSample(t *testing.T) {
 }
 
 func TestParseListLongShapes(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		out  string
@@ -97,6 +100,7 @@ func TestParseListLongShapes(t *testing.T) {
 }
 
 func TestParseListLongErrors(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, out, wantErr string
 	}{

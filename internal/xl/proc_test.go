@@ -41,6 +41,7 @@ func awaitReturns(t *testing.T, p *os.Process) {
 }
 
 func TestAwaitExitLater(t *testing.T) {
+	t.Parallel()
 	cmd := startFake(t, "300ms")
 	start := time.Now()
 	awaitReturns(t, cmd.Process)
@@ -53,6 +54,7 @@ func TestAwaitExitLater(t *testing.T) {
 }
 
 func TestAwaitExitAlreadyExited(t *testing.T) {
+	t.Parallel()
 	// The process is a zombie before awaitExit arms the poller: its
 	// readiness may reach the poller before awaitExit waits, and must not
 	// be missed. Other goroutines keep the poller busy meanwhile.
