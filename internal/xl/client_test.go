@@ -178,7 +178,7 @@ func fakeClient(t *testing.T, env map[string]string) (*Client, *[][]string) {
 	return c, &runs
 }
 
-// shellQuote quotes s for sh: in single quotes, each ' as '\''.
+// shellQuote quotes s for sh: in single quotes, each ' as '\”.
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
