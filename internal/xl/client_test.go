@@ -178,7 +178,8 @@ func fakeClient(t *testing.T, env map[string]string) (*Client, *[][]string) {
 	return c, &runs
 }
 
-// shellQuote quotes s for sh: in single quotes, each ' as '\”.
+// shellQuote quotes s for sh: in single quotes, each single quote in s
+// closing the quotes, escaped, and opening them again.
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
