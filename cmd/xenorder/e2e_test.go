@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/xenorder/xenorder/internal/config"
+	"github.com/xenorder/xenorder/internal/testing/testflags"
 	"github.com/xenorder/xenorder/internal/testing/xlsim"
 )
 
@@ -28,18 +29,11 @@ var binDir string // xenorder and xl (the simulator), built once
 // times (real time, little CPU), so the default, GOMAXPROCS (2 here), left
 // the package at ~6 minutes; 16 at once took ~1.5, and ~30 s on the fast
 // host (fastHost).
-const scenarioParallel = "16"
+const scenarioParallel = 16
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	set := false
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
-	if !set {
-		if err := flag.Set("test.parallel", scenarioParallel); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-	}
+	testflags.DefaultParallel(scenarioParallel)
 	dir, err := os.MkdirTemp("", "xenorder-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/xenorder/xenorder/internal/testing/testflags"
 )
 
 // The fake xl: the test binary re-executed with XL_TEST_HELPER=1 behaves
@@ -43,12 +45,17 @@ const (
 // allEnv are the variables that script the fake xl.
 var allEnv = []string{envStdout, envStderr, envExit, envSleep, envIgnoreInt, envEchoArgs, envDaemon, envStdin, envPgid, envSignals, envGate, envStderr2}
 
+// testParallel is how many of these tests run at once unless -parallel
+// says otherwise: most wait on a fake xl's sleeps and signals (real time,
+// little CPU); one at a time, GOMAXPROCS (2 here), they took ~12 s.
+const testParallel = 8
+
 func TestMain(m *testing.M) {
 	if os.Getenv(envHelper) == "1" {
 		os.Exit(fakeXL())
 	}
 	flag.Parse()
-	setParallel()
+	testflags.DefaultParallel(testParallel)
 	if err := writeWrapper(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
