@@ -10,20 +10,9 @@
 package render
 
 import (
-	"time"
-
 	"github.com/xenorder/xenorder/internal/config"
 )
 
 // show renders a domain name, or a text that may quote one, for people:
 // see config.Printable. xl is always given the name itself.
 func show(s string) string { return config.Printable(s) }
-
-// round is how a run's length is shown: to 10 ms under 10 s, else to
-// 100 ms (as the runner's events show a step's).
-func round(d time.Duration) time.Duration {
-	if d < 10*time.Second {
-		return d.Round(10 * time.Millisecond)
-	}
-	return d.Round(100 * time.Millisecond)
-}

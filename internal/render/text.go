@@ -85,7 +85,7 @@ func ResultLine(r *runner.Result) string {
 			bad = append(bad, fmt.Sprintf("%s %s", show(o.Guest), o.Status))
 		}
 	}
-	line := fmt.Sprintf("%s %d/%d in %s", verb, ok, len(r.Outcomes), round(r.Elapsed))
+	line := fmt.Sprintf("%s %d/%d in %s", verb, ok, len(r.Outcomes), runner.Round(r.Elapsed))
 	if len(bad) > 0 {
 		line += "; NOT OK: " + strings.Join(bad, ", ")
 	}
@@ -118,7 +118,7 @@ func Summary(r *runner.Result) string {
 		parts = append(parts, "nothing to do")
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %d guests in %s: %s\n", r.Verb, len(r.Outcomes), round(r.Elapsed), strings.Join(parts, ", "))
+	fmt.Fprintf(&b, "%s: %d guests in %s: %s\n", r.Verb, len(r.Outcomes), runner.Round(r.Elapsed), strings.Join(parts, ", "))
 	for _, o := range byStatus[runner.Failed] {
 		fmt.Fprintf(&b, "  FAILED  %s: %s\n", show(o.Guest), runner.GuestErr(o.Guest, o.Err))
 	}

@@ -136,7 +136,7 @@ func (r *run) interruptedWaiting(ctx context.Context, w *readyWait, out *Outcome
 func (r *run) ready(g *config.Guest, out *Outcome, d xl.Domain, probed, fresh, restored bool) *Outcome {
 	out.Status, out.Elapsed = Done, r.since(out.Began)
 	if restored {
-		r.emitAfter(StageRestore, out.Elapsed, g.Name, d.ID, nil, "restored and ready after %s", round(out.Elapsed))
+		r.emitAfter(StageRestore, out.Elapsed, g.Name, d.ID, nil, "restored and ready after %s", Round(out.Elapsed))
 		return out
 	}
 	if out.fellBack != nil {
@@ -147,9 +147,9 @@ func (r *run) ready(g *config.Guest, out *Outcome, d xl.Domain, probed, fresh, r
 		return out
 	}
 	if g.External {
-		r.emitAfter(StageReady, out.Elapsed, g.Name, -1, nil, "ready after %s", round(out.Elapsed))
+		r.emitAfter(StageReady, out.Elapsed, g.Name, -1, nil, "ready after %s", Round(out.Elapsed))
 	} else {
-		r.emitAfter(StageReady, out.Elapsed, g.Name, d.ID, nil, "ready after %s (domid %d)", round(out.Elapsed), d.ID)
+		r.emitAfter(StageReady, out.Elapsed, g.Name, d.ID, nil, "ready after %s (domid %d)", Round(out.Elapsed), d.ID)
 	}
 	if !fresh {
 		out.Status = AlreadyDone
@@ -449,7 +449,7 @@ func (w *readyWait) wait(ctx context.Context) (xl.Domain, error) {
 				}
 				if err == nil {
 					st.passed = true
-					r.emitAfter(StageProbe, r.since(w.began), w.g.Name, w.last.ID, nil, "%s passed after %s", p, round(r.since(w.began)))
+					r.emitAfter(StageProbe, r.since(w.began), w.g.Name, w.last.ID, nil, "%s passed after %s", p, Round(r.since(w.began)))
 				} else {
 					pending++
 				}

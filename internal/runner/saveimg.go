@@ -325,7 +325,7 @@ func (r *run) inFlight(ctx context.Context, f flight, call func(ctx context.Cont
 		select {
 		case err := <-done:
 			if late {
-				r.emit(StageWait, f.guest, f.domid, err, "%s ended after %s", f.what, round(r.since(began)))
+				r.emit(StageWait, f.guest, f.domid, err, "%s ended after %s", f.what, Round(r.since(began)))
 			}
 			return err
 		case <-lateAt.C():
@@ -352,8 +352,8 @@ func (r *run) inFlight(ctx context.Context, f flight, call func(ctx context.Cont
 		case !stalled:
 			stalled = true
 			doing()
-			r.emit(StageWait, f.guest, f.domid, nil, "%s HAS MADE NO PROGRESS FOR %s: no longer extending the service's timeout; still not interrupting it", f.what, round(now.Sub(lastAt)))
-			r.say("%s of %s: no progress for %s", f.what, f.guest, round(now.Sub(lastAt)))
+			r.emit(StageWait, f.guest, f.domid, nil, "%s HAS MADE NO PROGRESS FOR %s: no longer extending the service's timeout; still not interrupting it", f.what, Round(now.Sub(lastAt)))
+			r.say("%s of %s: no progress for %s", f.what, f.guest, Round(now.Sub(lastAt)))
 		}
 	}
 }
@@ -364,11 +364,11 @@ func (r *run) inFlight(ctx context.Context, f flight, call func(ctx context.Cont
 func flightLine(f flight, a activity, now time.Time, stalledSince time.Time) string {
 	elapsed := now.Sub(a.since)
 	if elapsed < f.timeout {
-		return fmt.Sprintf("%s: %s of %s %s", f.what, round(elapsed), f.timeoutName, f.timeout)
+		return fmt.Sprintf("%s: %s of %s %s", f.what, Round(elapsed), f.timeoutName, f.timeout)
 	}
-	line := fmt.Sprintf("%s: %s, past %s %s", f.what, round(elapsed), f.timeoutName, f.timeout)
+	line := fmt.Sprintf("%s: %s, past %s %s", f.what, Round(elapsed), f.timeoutName, f.timeout)
 	if !stalledSince.IsZero() {
-		line += fmt.Sprintf(", no progress for %s", round(now.Sub(stalledSince)))
+		line += fmt.Sprintf(", no progress for %s", Round(now.Sub(stalledSince)))
 	}
 	return line
 }

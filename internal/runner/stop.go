@@ -482,7 +482,7 @@ func (r *run) stopByState(ctx context.Context, d xl.Domain, out *Outcome, finish
 		if err := r.waitGone(ctx, name, began.Add(grace)); err != nil {
 			return finish(Failed, fmt.Errorf("stop %s: dying domain %w", name, err))
 		}
-		r.emitAfter(StageStopped, r.since(began), name, d.ID, nil, "stopped after %s", round(r.since(began)))
+		r.emitAfter(StageStopped, r.since(began), name, d.ID, nil, "stopped after %s", Round(r.since(began)))
 		return finish(Done, nil)
 	case noOSLeft(d.State):
 		r.emit(StageDestroy, name, d.ID, nil, "has shut down but is still listed (state %s): destroying, no OS is left", d.State.Raw)
@@ -500,7 +500,7 @@ func (r *run) saveOrFallBack(ctx context.Context, d xl.Domain, out *Outcome, fin
 	err := r.save(ctx, d, p)
 	switch {
 	case err == nil:
-		r.emitAfter(StageSave, r.since(began), name, d.ID, nil, "saved to %s after %s", r.saves().Image(name), round(r.since(began)))
+		r.emitAfter(StageSave, r.since(began), name, d.ID, nil, "saved to %s after %s", r.saves().Image(name), Round(r.since(began)))
 		return finish(Done, nil)
 	case errors.Is(err, errSuspended):
 		return r.leaveSuspended(out, finish, fmt.Errorf("xl save did not finish: %w", err))
@@ -531,11 +531,11 @@ func (r *run) migrateOrFallBack(ctx context.Context, d xl.Domain, out *Outcome, 
 		end, st := r.waitDown(ctx, name, d.ID, r.now().Add(orDefault(r.DestroyWait, DefaultDestroyWait)), true)
 		switch end {
 		case downGone:
-			r.emitAfter(StageMigrate, r.since(began), name, d.ID, nil, "migrated to %s after %s", p.MigrateTo, round(r.since(began)))
+			r.emitAfter(StageMigrate, r.since(began), name, d.ID, nil, "migrated to %s after %s", p.MigrateTo, Round(r.since(began)))
 			return finish(Done, nil)
 		case downRebooted:
 			r.emitAfter(StageMigrate, r.since(began), name, st.dom.ID, nil, "migrated to %s after %s; %s is this host: the guest runs on here as domid %d (domid %d is gone)",
-				p.MigrateTo, round(r.since(began)), p.MigrateTo, st.dom.ID, d.ID)
+				p.MigrateTo, Round(r.since(began)), p.MigrateTo, st.dom.ID, d.ID)
 			return finish(Done, nil)
 		case downFailed:
 			// Where the guest runs is unknown: never shut it down blind.
@@ -562,7 +562,7 @@ func (r *run) shutdownLadder(ctx context.Context, out *Outcome, finish func(Fate
 		done = FellBack
 	}
 	stopped := func() *Outcome {
-		r.emitAfter(StageStopped, r.since(began), name, out.DomID, nil, "stopped after %s", round(r.since(began)))
+		r.emitAfter(StageStopped, r.since(began), name, out.DomID, nil, "stopped after %s", Round(r.since(began)))
 		return finish(done, out.fellBack)
 	}
 	comebacks := 0

@@ -281,7 +281,9 @@ func (p *Plan) Steps() []Step {
 	return out
 }
 
-func round(d time.Duration) time.Duration {
+// Round is how a duration is shown, in events and in the summary alike:
+// to 10 ms under 10 s, else to 100 ms.
+func Round(d time.Duration) time.Duration {
 	if d < 10*time.Second {
 		return d.Round(10 * time.Millisecond)
 	}

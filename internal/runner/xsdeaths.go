@@ -187,7 +187,7 @@ func (r *run) confirmGone(ctx context.Context, outs []*Outcome) {
 		last = r.now()
 		if !r.now().Before(deadline) || ctx.Err() != nil {
 			for _, o := range outs {
-				r.emit(StageCheck, o.Guest, o.DomID, nil, "stopped, but xl still lists domain %d after %s (dying: the hypervisor has not freed it)", o.DomID, round(r.since(began)))
+				r.emit(StageCheck, o.Guest, o.DomID, nil, "stopped, but xl still lists domain %d after %s (dying: the hypervisor has not freed it)", o.DomID, Round(r.since(began)))
 			}
 			return
 		}
