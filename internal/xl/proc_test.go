@@ -42,8 +42,8 @@ func awaitReturns(t *testing.T, p *os.Process) {
 
 func TestAwaitExitLater(t *testing.T) {
 	t.Parallel()
+	start := time.Now() // before the fork: the fake's 300ms begin after it
 	cmd := startFake(t, "300ms")
-	start := time.Now()
 	awaitReturns(t, cmd.Process)
 	if took := time.Since(start); took < 300*time.Millisecond {
 		t.Errorf("returned after %v, before the process exited", took)
